@@ -1,0 +1,118 @@
+/**
+ * The contract between the runtime-independent lifecycle (lib/) and one runtime (runtimes/).
+ *
+ * An adapter translates; lib/ decides. The order of calls lives in `lib/session.ts`:
+ * create → attach → begin waiting → start → resize → collect the exit code → remove.
+ *
+ * @module
+ */
+
+import type { DebugPlan } from "./plan.ts";
+
+/** Runtime-neutral facts about the target container, gathered by `inspectTarget`. */
+export interface TargetFacts {
+  /** Full id, as the runtime knows it. */
+  id: string;
+  /** Human name (docker name, pod/container, …). */
+  name: string;
+  running: boolean;
+  /** The runtime's word for the state (running, exited, paused, …). */
+  state: string;
+  /**
+   * The target's main PID as the sidecar will see it, or 0 when only a search inside the sidecar
+   * can tell (the target shares a PID namespace it does not own).
+   */
+  pid: number;
+  /** `private`: PID 1 in its own namespace; `host`: host PID namespace; `shared`: another's. */
+  pidNamespace: "private" | "host" | "shared";
+  /** The user the target runs as, as the runtime reports it ("" = image default/root). */
+  user: string;
+  readOnlyRootfs: boolean;
+  privileged: boolean;
+  /** The target's env as configured by the runtime (the sidecar reads the live one too). */
+  env: string[];
+  /** The target's working directory ("/" when unknown). */
+  cwd: string;
+  /** Whether the sidecar may join the target's IPC namespace, and how. */
+  ipc: "shareable" | "host" | "private" | "none";
+  /** e.g. "linux/amd64" when known. */
+  platform?: string;
+}
+
+/** What an adapter can do; lib/options rejects a flag whose capability is missing. */
+export interface AdapterSupports {
+  /** `--keep` (leave the sidecar after exit). */
+  keep: boolean;
+  /** `--privileged`. */
+  privileged: boolean;
+  /** `--name`. */
+  name: boolean;
+}
+
+/** Output of the sidecar: stdout (1) and stderr (2) chunks, in order. */
+export interface OutputChunk {
+  stream: 1 | 2;
+  data: Uint8Array;
+}
+
+/** The attached streams of a sidecar. */
+export interface Attachment {
+  /** Sidecar output. Ends when the sidecar's output closes. */
+  output: ReadableStream<OutputChunk>;
+  /** Write raw bytes to the sidecar's stdin. */
+  write(data: Uint8Array): Promise<void>;
+  /** Signal EOF on the sidecar's stdin (half-close). */
+  closeWrite(): Promise<void>;
+  /** Tear the attachment down. Safe to call twice. */
+  close(): void;
+}
+
+/** A created sidecar. */
+export interface Sidecar {
+  id: string;
+  name: string;
+  /** Attach stdio before start so that no output is lost. */
+  attach(): Promise<Attachment>;
+  /**
+   * Register for the exit status before start (so a fast command's status is not lost). Resolves
+   * once registered; the returned promise resolves with the exit code.
+   */
+  beginWait(): Promise<{ exit: Promise<number> }>;
+  start(): Promise<void>;
+  resize(rows: number, cols: number): Promise<void>;
+  /** Send a signal to the sidecar's main process. */
+  signal(signal: Deno.Signal): Promise<void>;
+  /** Stop: SIGTERM, then SIGKILL after `graceSeconds`. */
+  stop(graceSeconds: number): Promise<void>;
+  /** Remove the sidecar (force). Safe when it is already gone. */
+  remove(): Promise<void>;
+}
+
+/** Progress of an image pull, reported by `ensureImage`. */
+export interface PullProgress {
+  (event: { status: string; current?: number; total?: number; id?: string }): void;
+}
+
+/** One runtime. Each runtimes/<name>.ts exports one object of this shape as `adapter`. */
+export interface RuntimeAdapter {
+  readonly name: string;
+  readonly supports: AdapterSupports;
+  /** How a user lists running containers on this runtime (for hints). */
+  readonly listHint: string;
+  /** Connect to the engine (endpoint from the options). Called once before anything else. */
+  connect(opts: ConnectOptions): Promise<void>;
+  inspectTarget(target: string): Promise<TargetFacts>;
+  /** Make the image available; `pull` decides when to pull. */
+  ensureImage(
+    ref: string,
+    opts: { pull: "missing" | "always" | "never"; progress?: PullProgress },
+  ): Promise<void>;
+  createSidecar(plan: DebugPlan): Promise<Sidecar>;
+}
+
+/** Options an adapter may read when connecting. */
+export interface ConnectOptions {
+  /** `-H/--host` for docker. */
+  host?: string;
+  debug: (msg: string) => void;
+}

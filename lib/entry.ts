@@ -1,0 +1,191 @@
+/**
+ * The sidecar's entry script, shared by every runtime. It runs under the debugger image's
+ * POSIX shell (BusyBox ash for the default image) as `sh -c SCRIPT dbg-entry [K=V…] -- [CMD…]`,
+ * with its settings in `DBG_*` variables (set by plan.ts).
+ *
+ * How the no-trace chroot works (facts in ../shared/DESIGN.md):
+ * - The entry shell finds the target's main process T (the PID hint, checked by cgroup), then
+ *   starts a *keeper* (`sleep`) whose `/proc/<keeper>/root` stays the debugger image's root. From
+ *   inside the target's root it is reached through the target's own /proc (same PID namespace).
+ *   The keeper runs as the session's user, since reading /proc/<pid>/root needs the same uid.
+ * - It replaces its environment with the target's live one (/proc/T/environ), puts the tool
+ *   dirs on PATH after the target's, and runs `chroot /proc/T/root` as a child that enters the
+ *   working dir, switches user (start-stop-daemon -c, numeric ids work) and runs the command.
+ * - The entry shell stays the parent of everything and reaps it before it exits. Orphans would
+ *   go to the target's PID 1, which rarely reaps, and stay as zombies in its namespace.
+ * - Commands run in the background so that the shell's `wait` can be interrupted by a trap that
+ *   forwards SIGINT/SIGTERM/SIGHUP (background jobs ignore SIGINT, so SIGTERM ends them, and the
+ *   exit code reports the signal dbg got). An interactive shell on a TTY runs in the foreground,
+ *   because it needs SIGINT for its own jobs; it takes the terminal's process group itself.
+ * - nix images: a temporary `/nix` link to the keeper's store, removed before exit.
+ *
+ * Nothing is written into the target in chroot, mount and plain modes.
+ *
+ * @module
+ */
+
+/**
+ * The entry script. Kept in one place so every runtime runs the same code. Written as a raw
+ * template, so shell `${…}` expansions are escaped as `\${…}` and unescaped here.
+ */
+export const ENTRY_SCRIPT: string = String.raw`
+mode=$DBG_MODE; hint=$DBG_PID; tid=$DBG_TARGET_ID; wd=$DBG_WORKDIR; shell=$DBG_SHELL
+tools=$DBG_TOOLS; user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED
+tty=$DBG_TTY; term=\${TERM:-}
+unset DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY
+say() { [ "$quiet" = 1 ] || echo "dbg: $*" >&2; }
+die() { echo "dbg: $*" >&2; exit 125; }
+in_target() { [ -z "$tid" ] || grep -q "$tid" "/proc/$1/cgroup" 2>/dev/null; }
+# The -e NAME=VALUE arguments come first, then --, then the command.
+extra_env() { while [ $# -gt 0 ] && [ "$1" != -- ]; do export "$1"; shift; done; }
+skip_env() { n=0; for a; do n=$((n+1)); [ "$a" = -- ] && break; done; echo $n; }
+
+# Find the target's main process as this PID namespace sees it.
+T=$hint
+if [ "$T" = 0 ] || ! in_target "$T"; then
+  T=
+  for d in /proc/[0-9]*; do
+    p=\${d#/proc/}
+    in_target "$p" || continue
+    pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
+    [ -n "$pp" ] && [ "$pp" != 0 ] && in_target "$pp" && continue
+    T=$p; break
+  done
+  if [ -z "$T" ]; then
+    [ "$hint" != 0 ] && [ -d "/proc/$hint" ] || die "cannot find the target's process in the shared PID namespace"
+    T=$hint
+  fi
+fi
+R=/proc/$T/root
+K=; KU=; link=; TR=
+stop_keepers() {
+  for k in $K $KU; do kill "$k" 2>/dev/null; wait "$k" 2>/dev/null; done
+  K=; KU=
+}
+
+if [ "$mode" != plain ]; then
+  ls "$R/" >/dev/null 2>&1 || die "cannot read the target's root filesystem at $R: permission denied (the target runs as another user and dbg adds SYS_PTRACE for that; if a security policy drops it, try --mode plain)"
+
+  # -u: resolve the user in the target's passwd/group files (numeric ids need no entry).
+  if [ -n "$user" ]; then
+    u=\${user%%:*}; g=; case $user in *:*) g=\${user#*:} ;; esac
+    case $u in
+      *[!0-9]*) uid=$(awk -F: -v n="$u" '$1 == n { print $3; exit }' "$R/etc/passwd" 2>/dev/null)
+        pgid=$(awk -F: -v n="$u" '$1 == n { print $4; exit }' "$R/etc/passwd" 2>/dev/null)
+        [ -n "$uid" ] || die "user $u is not in the target's /etc/passwd (pass a numeric uid, e.g. -u 1000)" ;;
+      *) uid=$u; pgid=$(awk -F: -v id="$u" '$3 == id { print $4; exit }' "$R/etc/passwd" 2>/dev/null) ;;
+    esac
+    case $g in
+      "") gid=\${pgid:-0} ;;
+      *[!0-9]*) gid=$(awk -F: -v n="$g" '$1 == n { print $3; exit }' "$R/etc/group" 2>/dev/null)
+        [ -n "$gid" ] || die "group $g is not in the target's /etc/group (pass a numeric gid)" ;;
+      *) gid=$g ;;
+    esac
+    [ -n "$(awk -F: -v id="$uid" '$3 == id { print 1; exit }' "$R/etc/passwd" 2>/dev/null)" ] || die "uid $uid is not in the target's /etc/passwd, which chroot mode needs to switch users (use --mode plain -u $user)"
+    command -v start-stop-daemon >/dev/null || die "-u in $mode mode needs start-stop-daemon (busybox) in the debugger image: use --mode plain -u $user"
+  fi
+
+  # Keepers keep this image's root reachable at /proc/<keeper>/root from inside the chroot: one
+  # as root for the chroot itself, one as the session's user for its PATH (reading
+  # /proc/<pid>/root takes the same uid and no fewer capabilities than the reader has).
+  sleep 2147483647 </dev/null >/dev/null 2>&1 &
+  K=$!; TR=/proc/$K/root; KU=; UTR=$TR
+  if [ -n "$user" ]; then
+    # start-stop-daemon looks the uid up: give it an entry in this (the sidecar's) passwd file.
+    awk -F: -v id="$uid" '$3 == id { f=1 } END { exit !f }' /etc/passwd 2>/dev/null ||
+      echo "dbg-$uid:x:$uid:$gid::/:/sbin/nologin" >> /etc/passwd 2>/dev/null
+    start-stop-daemon -S -q -p /.dbg-no-pidfile -c "$uid:$gid" -x "$(command -v sleep)" -- 2147483647 </dev/null >/dev/null 2>&1 &
+    KU=$!; UTR=/proc/$KU/root
+  fi
+  i=0; while ! [ -e "$TR$shell" ] && [ $i -lt 100 ]; do sleep 0.01; i=$((i+1)); done
+  [ -e "$TR$shell" ] || die "cannot reach the debugger's tools through $TR"
+  [ -z "$KU" ] || { sleep 0.05; [ -d "/proc/$KU" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$KU/status"; } || die "cannot start a process as $uid:$gid in the sidecar"
+
+  if [ "$nix" = 1 ]; then
+    if [ -e "$R/nix" ] || [ -L "$R/nix" ]; then
+      if [ "$priv" = 1 ]; then mode=mount; say "the target has its own /nix: mount mode, this image's /nix hides it in this session only"
+      else mode=plain; fi
+    elif [ "$mode" = chroot ] && ln -s "$UTR/nix" "$R/nix" 2>/dev/null; then
+      link=$R/nix
+      say "linked /nix in the target to this image's store for the session; it is removed on exit"
+    elif [ "$priv" != 1 ]; then
+      mode=plain
+    fi
+    if [ "$mode" = plain ]; then
+      say "nix tools need /nix, and the target cannot take a temporary link: plain mode"
+      stop_keepers
+    fi
+  fi
+fi
+
+if [ "$mode" = mount ]; then
+  M=/tmp/.dbg-target
+  mkdir -p "$M" && mount --rbind "$R/" "$M" || die "cannot bind-mount the target's root in the sidecar (mount mode needs --privileged)"
+  if [ "$nix" = 1 ]; then
+    [ -d "$M/nix" ] && mount --bind /nix "$M/nix" || die "the target has no /nix directory to mount the nix store on: use --mode plain"
+  fi
+  R=$M
+fi
+
+interactive=
+if [ "$mode" = plain ]; then
+  export DBG_TARGET_ROOT="$R"
+  say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
+  [ -z "$wd" ] || cd "$wd" || die "cannot enter --workdir $wd in the sidecar"
+  extra_env "$@"; shift "$(skip_env "$@")"
+  [ $# -gt 0 ] || { interactive=1; set -- "$shell"; }
+else
+  # The target's live environment, PATH with the target's dirs first, then the tools.
+  tenv=$(tr '\0' '\n' < "/proc/$T/environ" 2>/dev/null)
+  names=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p')
+  for v in $names; do unset "$v" 2>/dev/null; done
+  while IFS= read -r kv; do
+    case $kv in [A-Za-z_]*=*) export "$kv" 2>/dev/null ;; esac
+  done <<EOF
+$tenv
+EOF
+  toolpath=
+  IFS=:
+  for d in $tools; do toolpath="$toolpath:$UTR$d"; done
+  unset IFS
+  export PATH="\${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}$toolpath"
+  [ -z "$term" ] || export TERM="$term"
+  export HISTFILE=/dev/null PS1='[dbg] \w \$ '
+  extra_env "$@"; shift "$(skip_env "$@")"
+  [ $# -gt 0 ] || { interactive=1; set -- "$UTR$shell"; }
+  # Inside the chroot: enter the working dir, switch user if asked, run the command.
+  inner='cd -- "$1" 2>/dev/null || { echo "dbg: cannot enter $1 in the target; starting in /" >&2; cd /; }
+shift; [ -z "$2" ] && shift 2 && exec "$@"
+ssd=$1 ug=$2 c=$3; shift 3
+exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$c" -- "$@"'
+  ug=; [ -z "$user" ] || ug=$uid:$gid
+  set -- /bin/chroot "$R/" "$TR$shell" -c "$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+fi
+
+# Stay the parent of everything this session starts and reap it before exiting: the target's
+# PID 1 inherits orphans and rarely reaps them, so they would stay as zombies in its namespace.
+C=; got=
+cleanup() {
+  stop_keepers
+  if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null)" = "$UTR/nix" ]; then rm -f "$link"; fi
+  link=
+}
+fwd() { got=$1; [ -z "$C" ] || kill -s "$2" "$C" 2>/dev/null; }
+# Background commands ignore SIGINT (POSIX), so an interrupt ends them with SIGTERM.
+trap 'fwd 130 TERM' INT
+trap 'fwd 143 TERM' TERM
+trap 'fwd 129 HUP' HUP
+if [ "$tty" = 1 ] && [ "$interactive" = 1 ]; then
+  # An interactive shell runs in the foreground: it needs SIGINT for its own jobs.
+  "$@"; rc=$?
+else
+  exec 3<&0
+  "$@" <&3 3<&- &
+  C=$!
+  exec 3<&-
+  while :; do wait "$C"; rc=$?; kill -0 "$C" 2>/dev/null || break; done
+fi
+[ -z "$got" ] || [ "$rc" -le 128 ] || rc=$got
+cleanup
+exit $rc
+`.replaceAll("\\${", "${");

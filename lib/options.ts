@@ -1,0 +1,149 @@
+/**
+ * The validated options of one `dbg <runtime>` run, and their validation. Pure: the CLI parser
+ * hands raw values in, the lifecycle gets `DebugOptions` out.
+ *
+ * @module
+ */
+
+import { checkImageInput } from "../images/catalog.ts";
+import type { AdapterSupports } from "./adapter.ts";
+import { usageError } from "./errors.ts";
+
+/** Target-shell modes; `auto` lets the plan pick. */
+export const MODES = ["auto", "chroot", "mount", "plain"] as const;
+export type Mode = typeof MODES[number];
+export const PULL_POLICIES = ["missing", "always", "never"] as const;
+export type PullPolicy = typeof PULL_POLICIES[number];
+
+/** Options for one debugging session, runtime-independent. */
+export interface DebugOptions {
+  runtime: string;
+  target: string;
+  /** argv after `--` (empty: interactive shell). */
+  command: string[];
+  image?: string;
+  pull: PullPolicy;
+  mode: Mode;
+  user?: string;
+  env: string[];
+  workdir?: string;
+  privileged: boolean;
+  name?: string;
+  keep: boolean;
+  dryRun: boolean;
+  /** Allocate a TTY for the sidecar. */
+  tty: boolean;
+  /** Connect local stdin to the sidecar. */
+  stdin: boolean;
+  quiet: boolean;
+  debug: boolean;
+  /** Runtime connection (docker `-H`). */
+  host?: string;
+}
+
+/** Raw flag values as the CLI parser produced them. */
+export interface RawOptions {
+  image?: string;
+  pull?: string;
+  mode?: string;
+  user?: string;
+  env?: string[];
+  workdir?: string;
+  privileged?: boolean;
+  name?: string;
+  keep?: boolean;
+  dryRun?: boolean;
+  interactive?: boolean;
+  /** true: -t; false: -T/--no-tty; undefined: decide from stdin. */
+  tty?: boolean;
+  quiet?: boolean;
+  debug?: boolean;
+  host?: string;
+}
+
+/** What the options check needs to know about the local terminal. */
+export interface LocalIo {
+  stdinIsTerminal: boolean;
+}
+
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+
+/**
+ * Validate raw flags into `DebugOptions`, rejecting flags the runtime does not support.
+ *
+ * TTY rule: a TTY is allocated when local stdin is a terminal (like `docker run -it`), unless
+ * `-T`. `-t` without a terminal is an error. Stdin is connected with a TTY, with `-i`, and when no
+ * command is given (so `echo 'ls /' | dbg docker app` runs the script).
+ */
+export function validateOptions(
+  base: { runtime: string; target: string; command: string[] },
+  raw: RawOptions,
+  ctx: { io: LocalIo; supports: AdapterSupports },
+): DebugOptions {
+  const { runtime } = base;
+  if (!base.target) throw usageError(`dbg ${runtime}: missing the target container`);
+  const pull = oneOf("--pull", raw.pull ?? "missing", PULL_POLICIES);
+  const mode = oneOf("--mode", raw.mode ?? "auto", MODES);
+  if (raw.image !== undefined) {
+    const bad = checkImageInput(raw.image);
+    if (bad) throw usageError(bad, "See the catalog with: dbg images");
+  }
+  for (const e of raw.env ?? []) {
+    if (!ENV_RE.test(e)) {
+      throw usageError(`Bad --env "${e}": expected NAME=VALUE`);
+    }
+  }
+  if (raw.name !== undefined && !NAME_RE.test(raw.name)) {
+    throw usageError(`Bad --name "${raw.name}": use letters, digits, "_", "." and "-"`);
+  }
+  if (raw.user !== undefined && !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(raw.user)) {
+    throw usageError(`Bad --user "${raw.user}": expected USER[:GROUP] or UID[:GID]`);
+  }
+  if (raw.workdir !== undefined && !raw.workdir.startsWith("/")) {
+    throw usageError(`Bad --workdir "${raw.workdir}": it must be an absolute path`);
+  }
+  if (mode === "mount" && !raw.privileged) {
+    throw usageError("--mode mount needs --privileged (it mounts inside the sidecar)");
+  }
+  unsupported(ctx.supports.keep || !raw.keep, "--keep", runtime);
+  unsupported(ctx.supports.privileged || !raw.privileged, "--privileged", runtime);
+  unsupported(ctx.supports.name || raw.name === undefined, "--name", runtime);
+  if (raw.tty === true && !ctx.io.stdinIsTerminal) {
+    throw usageError(
+      "The input device is not a TTY (-t needs a terminal)",
+      "Drop -t, or use -i to pipe input: echo data | dbg … -i -- cmd",
+    );
+  }
+  const tty = raw.tty ?? ctx.io.stdinIsTerminal;
+  const stdin = tty || !!raw.interactive || base.command.length === 0;
+  return {
+    runtime,
+    target: base.target,
+    command: base.command,
+    image: raw.image,
+    pull,
+    mode,
+    user: raw.user,
+    env: raw.env ?? [],
+    workdir: raw.workdir,
+    privileged: !!raw.privileged,
+    name: raw.name,
+    keep: !!raw.keep,
+    dryRun: !!raw.dryRun,
+    tty,
+    stdin,
+    quiet: !!raw.quiet,
+    debug: !!raw.debug,
+    host: raw.host,
+  };
+}
+
+function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+  if ((allowed as readonly string[]).includes(value)) return value as T;
+  throw usageError(`Bad ${flag} "${value}": expected one of ${allowed.join(", ")}`);
+}
+
+function unsupported(ok: boolean, flag: string, runtime: string): void {
+  if (!ok) throw usageError(`${flag} is not supported for the ${runtime} runtime`);
+}

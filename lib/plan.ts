@@ -1,0 +1,167 @@
+/**
+ * The debug plan: pure data computed from the options, the target's facts and the image's
+ * catalog entry. Every runtime gets the same plan; `--dry-run` prints it.
+ *
+ * @module
+ */
+
+import type { ImageChoice } from "../images/catalog.ts";
+import type { TargetFacts } from "./adapter.ts";
+import { ENTRY_SCRIPT } from "./entry.ts";
+import type { DebugOptions } from "./options.ts";
+
+/** The target-shell mode actually used. */
+export type ShellMode = "chroot" | "mount" | "plain";
+
+/** Everything a runtime needs to create the sidecar, and nothing it must decide itself. */
+export interface DebugPlan {
+  runtime: string;
+  /** Session id: names and labels the sidecar. */
+  runId: string;
+  target: { id: string; name: string; pid: number };
+  image: { ref: string; alias: string; static: boolean; nix: boolean };
+  pull: DebugOptions["pull"];
+  mode: ShellMode;
+  /** Why the mode was chosen, for the banner. */
+  modeReason: string;
+  sidecar: {
+    name: string;
+    labels: Record<string, string>;
+    /** The sidecar's process user; undefined keeps root. */
+    user?: string;
+    capAdd: string[];
+    privileged: boolean;
+    join: { pid: true; net: true; ipc: boolean; ipcHost: boolean };
+    tty: boolean;
+    stdin: boolean;
+    /** Full argv of the sidecar's main process (entrypoint reset). */
+    argv: string[];
+    /** Environment of the sidecar's main process (the entry script's settings). */
+    env: string[];
+  };
+  /** The user's command (empty: interactive shell). */
+  command: string[];
+  keep: boolean;
+  /** The one-line banner (printed unless -q). */
+  banner: string;
+}
+
+/** Session ids: 8 hex characters. */
+export function newRunId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(4));
+  return Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+/** True when the user runs as uid 0 (empty means the image default, which is root here). */
+export function runsAsRoot(user: string): boolean {
+  const u = user.split(":")[0];
+  return u === "" || u === "0" || u === "root";
+}
+
+/**
+ * Pick the target-shell mode: an explicit `--mode` wins; otherwise static tools get the no-trace
+ * chroot, nix tools get chroot with a temporary /nix link (writable target) or mount
+ * (privileged), and everything else gets plain.
+ */
+export function chooseMode(
+  opts: Pick<DebugOptions, "mode" | "privileged">,
+  facts: Pick<TargetFacts, "readOnlyRootfs">,
+  image: Pick<ImageChoice, "ref" | "static" | "nix" | "custom">,
+): { mode: ShellMode; reason: string } {
+  if (opts.mode !== "auto") return { mode: opts.mode, reason: "--mode" };
+  if (image.nix) {
+    if (!facts.readOnlyRootfs) {
+      return { mode: "chroot", reason: "nix tools, via a temporary /nix link in the target" };
+    }
+    if (opts.privileged) return { mode: "mount", reason: "nix tools on a read-only target" };
+    return {
+      mode: "plain",
+      reason: "nix tools need /nix and the target is read-only (--privileged allows mount mode)",
+    };
+  }
+  if (image.static) return { mode: "chroot", reason: `${image.ref} has static tools` };
+  if (image.custom) {
+    return {
+      mode: "plain",
+      reason: `${image.ref} is not in the catalog, so its tools may be dynamically linked` +
+        " (--mode chroot to try)",
+    };
+  }
+  return { mode: "plain", reason: `${image.ref} has dynamically linked tools` };
+}
+
+/** Build the plan. Pure. */
+export function makePlan(
+  opts: DebugOptions,
+  facts: TargetFacts,
+  image: ImageChoice,
+  runId: string = newRunId(),
+): DebugPlan {
+  const { mode, reason } = chooseMode(opts, facts, image);
+  const targetIsRoot = runsAsRoot(facts.user);
+  // In plain mode the user's -u is the sidecar's own user; in chroot/mount the sidecar is root
+  // (chroot needs it) and the entry script switches users inside the chroot.
+  const sidecarUser = mode === "plain" ? opts.user : "0";
+  const sidecarIsRoot = sidecarUser === undefined || runsAsRoot(sidecarUser);
+  // Reading /proc/T/root of a process of another uid needs CAP_SYS_PTRACE (a non-root sidecar
+  // gets no capabilities, so adding it there would be noise).
+  const needPtrace = !opts.privileged && sidecarIsRoot && !targetIsRoot;
+  const capAdd = needPtrace ? ["SYS_PTRACE"] : [];
+  const name = opts.name ?? `dbg-${runId}`;
+  const env = [
+    `DBG_MODE=${mode}`,
+    `DBG_PID=${facts.pid}`,
+    `DBG_TARGET_ID=${facts.id}`,
+    `DBG_WORKDIR=${opts.workdir ?? (mode === "plain" ? "" : facts.cwd || "/")}`,
+    `DBG_SHELL=${image.shell}`,
+    `DBG_TOOLS=${image.toolDirs.join(":")}`,
+    `DBG_USER=${mode === "plain" ? "" : opts.user ?? ""}`,
+    `DBG_NIX=${image.nix ? 1 : 0}`,
+    `DBG_QUIET=${opts.quiet ? 1 : 0}`,
+    `DBG_PRIVILEGED=${opts.privileged ? 1 : 0}`,
+    `DBG_TTY=${opts.tty ? 1 : 0}`,
+  ];
+  const argv = ["/bin/sh", "-c", ENTRY_SCRIPT, "dbg-entry", ...opts.env, "--", ...opts.command];
+  return {
+    runtime: opts.runtime,
+    runId,
+    target: { id: facts.id, name: facts.name, pid: facts.pid },
+    image: { ref: image.ref, alias: image.name, static: image.static, nix: image.nix },
+    pull: opts.pull,
+    mode,
+    modeReason: reason,
+    sidecar: {
+      name,
+      labels: { "dbg.session": runId, "dbg.target": facts.id },
+      user: sidecarUser,
+      capAdd,
+      privileged: opts.privileged,
+      join: {
+        pid: true,
+        net: true,
+        ipc: facts.ipc === "shareable" || facts.ipc === "host",
+        ipcHost: facts.ipc === "host",
+      },
+      tty: opts.tty,
+      stdin: opts.stdin,
+      argv,
+      env,
+    },
+    command: opts.command,
+    keep: opts.keep,
+    banner: banner(mode, reason, facts, image),
+  };
+}
+
+function banner(mode: ShellMode, reason: string, facts: TargetFacts, image: ImageChoice): string {
+  const where = mode === "plain"
+    ? `the target's filesystem is under /proc/<pid>/root ($DBG_TARGET_ROOT)`
+    : `/ is ${facts.name}'s filesystem, ${image.ref} tools on PATH after the target's`;
+  return `dbg: ${mode} mode (${reason}): ${where}`;
+}
+
+/** The plan as shown by `--dry-run`: the entry script is summarised, not dumped. */
+export function planForDisplay(plan: DebugPlan): unknown {
+  const argv = plan.sidecar.argv.map((a) => a === ENTRY_SCRIPT ? "<dbg entry script>" : a);
+  return { ...plan, sidecar: { ...plan.sidecar, argv } };
+}

@@ -1,0 +1,80 @@
+/**
+ * dbg's entry point: parse argv, load the chosen runtime's adapter, run, and map every error to
+ * an exit code in one place. Only this file calls `Deno.exit`.
+ *
+ * @module
+ */
+
+import { CATALOG, resolveImage } from "./images/catalog.ts";
+import { parseArgs } from "./lib/cli.ts";
+import { EXIT_DBG, formatError } from "./lib/errors.ts";
+import { validateOptions } from "./lib/options.ts";
+import { makePlan, planForDisplay } from "./lib/plan.ts";
+import { pullProgress } from "./lib/progress.ts";
+import { runSession } from "./lib/session.ts";
+import { loadAdapter } from "./runtimes/mod.ts";
+
+const enc = new TextEncoder();
+const say = (s: string) => Deno.stderr.writeSync(enc.encode(s + "\n"));
+
+async function run(argv: string[], setDebug: (d: boolean) => void): Promise<number> {
+  const req = parseArgs(argv);
+  if (req.kind === "print") {
+    await Deno.stdout.write(enc.encode(req.text));
+    return 0;
+  }
+  if (req.kind === "images") {
+    console.log(req.json ? JSON.stringify(CATALOG, null, 2) : imagesTable());
+    return 0;
+  }
+  setDebug(!!req.raw.debug);
+  const debug = req.raw.debug ? (m: string) => say(`dbg[debug]: ${m}`) : () => {};
+  const adapter = await loadAdapter(req.runtime);
+  const opts = validateOptions(req, req.raw, {
+    io: { stdinIsTerminal: Deno.stdin.isTerminal() },
+    supports: adapter.supports,
+  });
+  await adapter.connect({ host: opts.host, debug });
+  const facts = await adapter.inspectTarget(opts.target);
+  debug(`target facts: ${JSON.stringify(facts)}`);
+  const image = resolveImage(opts.image);
+  const plan = makePlan(opts, facts, image);
+  if (opts.dryRun) {
+    console.log(JSON.stringify(planForDisplay(plan), null, 2));
+    return 0;
+  }
+  const progress = pullProgress(image.ref, !opts.quiet && Deno.stderr.isTerminal());
+  await adapter.ensureImage(image.ref, { pull: opts.pull, progress });
+  if (!opts.quiet) say(plan.banner);
+  return await runSession(adapter, plan, {
+    stdin: Deno.stdin,
+    stdout: Deno.stdout,
+    stderr: Deno.stderr,
+    debug,
+  });
+}
+
+function imagesTable(): string {
+  const rows = [["ALIAS", "IMAGE", "TOOLS", "DESCRIPTION"]];
+  for (const e of CATALOG) {
+    const tools = e.nix ? "nix" : e.static ? "static" : "dynamic";
+    rows.push([e.name, e.nix ? `${e.ref}/PKG/…` : e.ref, tools, e.description]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  const table = rows.map((r) => r.map((c, i) => i < 3 ? c.padEnd(widths[i]) : c).join("  "));
+  table.push("", "Any other reference works too (--image REF); unknown images get plain mode.");
+  return table.join("\n");
+}
+
+if (import.meta.main) {
+  const dash = Deno.args.indexOf("--");
+  let debug = (dash < 0 ? Deno.args : Deno.args.slice(0, dash)).includes("--debug");
+  let code: number;
+  try {
+    code = await run(Deno.args, (d) => (debug = d));
+  } catch (err) {
+    say(formatError(err, debug));
+    code = (err as { exitCode?: number })?.exitCode ?? EXIT_DBG;
+  }
+  Deno.exit(code);
+}

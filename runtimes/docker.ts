@@ -1,0 +1,199 @@
+/**
+ * The Docker adapter: speaks the Engine API over the daemon's socket (see
+ * ../shared/research/protocols.md §1). It translates the plan into API calls; the order of the
+ * calls lives in lib/session.ts.
+ *
+ * @module
+ */
+
+import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../lib/adapter.ts";
+import { DbgError, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
+import type { DebugPlan } from "../lib/plan.ts";
+import { ensureDockerImage } from "./docker/image.ts";
+import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
+import { resolveEndpoint } from "./docker/endpoint.ts";
+import { DockerSidecar } from "./docker/sidecar.ts";
+
+/** The parts of `GET /containers/{id}/json` dbg reads. */
+interface ContainerJson {
+  Id: string;
+  Name: string;
+  State: {
+    Status: string;
+    Running: boolean;
+    Paused: boolean;
+    Restarting: boolean;
+    Pid: number;
+  };
+  Config: { User?: string; Env?: string[] | null; WorkingDir?: string; Image?: string };
+  HostConfig: {
+    PidMode?: string;
+    IpcMode?: string;
+    ReadonlyRootfs?: boolean;
+    Privileged?: boolean;
+  };
+  Platform?: string;
+}
+
+class DockerAdapter implements RuntimeAdapter {
+  readonly name = "docker";
+  readonly supports = { keep: true, privileged: true, name: true };
+  readonly listHint = "docker ps";
+  #client?: DockerClient;
+  #debug: (msg: string) => void = () => {};
+
+  get client(): DockerClient {
+    if (!this.#client) throw new Error("docker adapter used before connect()");
+    return this.#client;
+  }
+
+  async connect(opts: ConnectOptions): Promise<void> {
+    this.#debug = opts.debug;
+    const { endpoint, source } = await resolveEndpoint({
+      host: opts.host,
+      env: (k) => Deno.env.get(k),
+      home: Deno.env.get("HOME"),
+    });
+    opts.debug(`docker endpoint ${describe(endpoint)} (from ${source})`);
+    this.#client = new DockerClient(endpoint, { debug: opts.debug });
+    const version = await this.#client.negotiate();
+    opts.debug(`docker API version ${version}`);
+  }
+
+  async inspectTarget(target: string): Promise<TargetFacts> {
+    const res = await this.client.request<ContainerJson>(
+      "GET",
+      `/containers/${encodeURIComponent(target)}/json`,
+      { okStatuses: [404] },
+    );
+    if (res.status === 404 || typeof res.body !== "object" || !res.body) {
+      throw noSuchTarget(target, await this.#runningNames(), "docker ps");
+    }
+    const c = res.body;
+    const name = c.Name.replace(/^\//, "");
+    const running = c.State.Running && !c.State.Paused && !c.State.Restarting;
+    if (!running) {
+      const state = c.State.Paused ? "paused" : c.State.Restarting ? "restarting" : c.State.Status;
+      const how = c.State.Paused ? `docker unpause ${name}` : `docker start ${name}`;
+      throw targetNotRunning(name, state, how);
+    }
+    const pidMode = c.HostConfig.PidMode ?? "";
+    const pidNamespace = pidMode === "host"
+      ? "host"
+      : pidMode.startsWith("container:")
+      ? "shared"
+      : "private";
+    const ipcMode = c.HostConfig.IpcMode ?? "";
+    return {
+      id: c.Id,
+      name,
+      running,
+      state: c.State.Status,
+      // The sidecar joins the target's PID namespace: PID 1 when the target owns it, the host
+      // PID in the host namespace, and a search by cgroup when it is another container's.
+      pid: pidNamespace === "private" ? 1 : pidNamespace === "host" ? c.State.Pid : 0,
+      pidNamespace,
+      user: c.Config.User ?? "",
+      readOnlyRootfs: !!c.HostConfig.ReadonlyRootfs,
+      privileged: !!c.HostConfig.Privileged,
+      env: c.Config.Env ?? [],
+      cwd: c.Config.WorkingDir || "/",
+      ipc: ipcMode === "shareable" || ipcMode === "host"
+        ? ipcMode
+        : ipcMode === "none"
+        ? "none"
+        : "private",
+      platform: c.Platform,
+    };
+  }
+
+  async #runningNames(): Promise<string[]> {
+    try {
+      const res = await this.client.request<Array<{ Names?: string[] }>>("GET", "/containers/json");
+      if (!Array.isArray(res.body)) return [];
+      return res.body.map((c) => (c.Names?.[0] ?? "").replace(/^\//, "")).filter((n) => n);
+    } catch (e) {
+      this.#debug(`listing containers: ${e}`);
+      return [];
+    }
+  }
+
+  ensureImage: RuntimeAdapter["ensureImage"] = (ref, opts) =>
+    ensureDockerImage(this.client, ref, { ...opts, debug: this.#debug });
+
+  async createSidecar(plan: DebugPlan): Promise<Sidecar> {
+    const s = plan.sidecar;
+    const target = plan.target.id;
+    const ipcMode = !s.join.ipc ? undefined : s.join.ipcHost ? "host" : `container:${target}`;
+    // ConsoleSize (API 1.42+) sizes the TTY before start; older daemons get the first resize.
+    const consoleSize = s.tty && compareVersions(this.client.apiVersion ?? "1.40", "1.42") >= 0
+      ? consoleSizeOrUndefined()
+      : undefined;
+    const body = {
+      Image: plan.image.ref,
+      Entrypoint: s.argv.slice(0, 1),
+      Cmd: s.argv.slice(1),
+      Env: s.env,
+      User: s.user ?? "",
+      Tty: s.tty,
+      OpenStdin: s.stdin,
+      StdinOnce: s.stdin,
+      AttachStdin: s.stdin,
+      AttachStdout: true,
+      AttachStderr: true,
+      Labels: s.labels,
+      HostConfig: {
+        PidMode: `container:${target}`,
+        NetworkMode: `container:${target}`,
+        IpcMode: ipcMode,
+        CapAdd: s.capAdd.length ? s.capAdd : undefined,
+        Privileged: s.privileged,
+        ConsoleSize: consoleSize,
+      },
+    };
+    let res;
+    try {
+      res = await this.client.request<{ Id: string; Warnings?: string[] }>(
+        "POST",
+        "/containers/create",
+        { query: { name: s.name }, body },
+      );
+    } catch (e) {
+      throw createError(e, plan);
+    }
+    const id = (res.body as { Id: string }).Id;
+    return new DockerSidecar(this.client, { id, name: s.name, plan, debug: this.#debug });
+  }
+}
+
+function consoleSizeOrUndefined(): [number, number] | undefined {
+  try {
+    const { rows, columns } = Deno.consoleSize();
+    return [rows, columns];
+  } catch {
+    return undefined;
+  }
+}
+
+function createError(e: unknown, plan: DebugPlan): unknown {
+  if (!(e instanceof DockerApiError)) return e;
+  if (e.status === 409) {
+    return new DbgError(`Cannot create sidecar ${plan.sidecar.name}: ${e.message}`, {
+      hint: `Pick another --name, or remove the old one: docker rm -f ${plan.sidecar.name}`,
+      cause: e,
+    });
+  }
+  if (e.status === 404 && /image/i.test(e.message)) {
+    return new DbgError(`Image ${plan.image.ref} disappeared before the sidecar was created`, {
+      hint: "Run again (dbg pulls missing images), or check that nothing prunes images",
+      cause: e,
+    });
+  }
+  return new DbgError(`Cannot create the sidecar: ${e.message}`, {
+    hint: "Run with --debug for the request details",
+    cause: e,
+  });
+}
+
+/** The Docker adapter. */
+export const adapter: RuntimeAdapter = new DockerAdapter();

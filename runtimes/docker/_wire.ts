@@ -1,0 +1,393 @@
+/**
+ * Pure HTTP/1.1 and Docker stream parsing for the Docker transport: the request head, the
+ * response head, body framing (Content-Length, chunked, until EOF) and the multiplexed frames of
+ * a non-TTY attach. No I/O here, so all of it is unit-tested with plain bytes.
+ *
+ * @module
+ */
+
+import { DbgError } from "../../lib/errors.ts";
+
+/** The status line and headers of an HTTP/1.1 response. */
+export type ResponseHead = { status: number; statusText: string; headers: Headers };
+
+/** One frame of a multiplexed attach stream: 0 stdin, 1 stdout, 2 stderr, 3 daemon error. */
+export type Frame = { stream: 0 | 1 | 2 | 3; data: Uint8Array };
+
+/** How the body of a response is delimited, decided from its method, status and headers. */
+export type BodyFraming =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  | { kind: "eof" };
+
+/** A stateful body decoder: feed it bytes as they arrive, read `done`, and call `end()` at EOF. */
+export interface BodyDecoder {
+  /** Takes the next bytes; returns the body bytes they contain (bytes past the end are ignored). */
+  push(chunk: Uint8Array): Uint8Array[];
+  /** True once the whole body has been seen. */
+  readonly done: boolean;
+  /** Call at EOF; returns false when the body was cut short. */
+  end(): boolean;
+}
+
+/** The longest response head we accept; Docker's are well under 1 KiB. */
+export const MAX_HEAD_BYTES = 64 * 1024;
+
+const LOST_HINT =
+  "Check that the Docker daemon is still running (e.g. systemctl status docker), then run dbg again";
+
+/** The connection to the daemon ended or broke in the middle of a response. */
+export function lostConnection(detail: string, cause?: unknown): DbgError {
+  return new DbgError(`Lost the connection to the Docker daemon: ${detail}`, {
+    hint: LOST_HINT,
+    cause,
+  });
+}
+
+/** The daemon answered something that is not valid HTTP or Docker framing. */
+export function badResponse(detail: string, cause?: unknown): DbgError {
+  return new DbgError(`Bad response from the Docker daemon: ${detail}`, {
+    hint: "Check that -H/--host or DOCKER_HOST points at a Docker daemon, and run with --debug",
+    cause,
+  });
+}
+
+/** Joins byte arrays into one. */
+export function concatBytes(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let off = 0;
+  for (const p of parts) {
+    out.set(p, off);
+    off += p.length;
+  }
+  return out;
+}
+
+/** Index just past the first `\r\n\r\n` in `buf`, or -1 when the head is not complete yet. */
+export function findHeadEnd(buf: Uint8Array): number {
+  for (let i = 3; i < buf.length; i++) {
+    if (buf[i] === 10 && buf[i - 1] === 13 && buf[i - 2] === 10 && buf[i - 3] === 13) return i + 1;
+  }
+  return -1;
+}
+
+/** Encodes a request line and headers, ending with the blank line. Rejects CR/LF injection. */
+export function encodeRequestHead(
+  method: string,
+  target: string,
+  headers: Record<string, string>,
+): Uint8Array {
+  const lines = [`${method} ${target} HTTP/1.1`];
+  for (const [k, v] of Object.entries(headers)) lines.push(`${k}: ${v}`);
+  for (const line of lines) {
+    if (/[\r\n\0]/.test(line)) {
+      throw new TypeError(`Request head contains a line break: ${JSON.stringify(line)}`);
+    }
+  }
+  return new TextEncoder().encode(lines.join("\r\n") + "\r\n\r\n");
+}
+
+/** Parses a response head (status line and header lines; the blank line is optional). */
+export function parseResponseHead(head: Uint8Array): ResponseHead {
+  // Header bytes are Latin-1; decode byte by byte so `Headers` never sees characters above 0xFF.
+  let text = "";
+  for (let i = 0; i < head.length; i += 4096) {
+    text += String.fromCharCode(...head.subarray(i, i + 4096));
+  }
+  const lines = text.split("\r\n");
+  const m = /^HTTP\/1\.[01] (\d{3})(?: (.*))?$/.exec(lines[0]);
+  if (!m) {
+    throw badResponse(`not an HTTP/1.1 status line: ${JSON.stringify(lines[0].slice(0, 80))}`);
+  }
+  const headers = new Headers();
+  for (const line of lines.slice(1)) {
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw badResponse(`bad header line: ${JSON.stringify(line.slice(0, 80))}`);
+    try {
+      headers.append(line.slice(0, colon).trim(), line.slice(colon + 1).trim());
+    } catch (err) {
+      throw badResponse(`bad header line: ${JSON.stringify(line.slice(0, 80))}`, err);
+    }
+  }
+  return { status: Number(m[1]), statusText: m[2] ?? "", headers };
+}
+
+/** Decides how the body is delimited (RFC 9112 §6.3); no body for HEAD, 1xx, 204 and 304. */
+export function bodyFraming(method: string, head: ResponseHead): BodyFraming {
+  const s = head.status;
+  if (method === "HEAD" || (s >= 100 && s < 200) || s === 204 || s === 304) return { kind: "none" };
+  const te = head.headers.get("transfer-encoding");
+  if (te && /(^|,)\s*chunked\s*$/i.test(te)) return { kind: "chunked" };
+  const cl = head.headers.get("content-length");
+  if (cl !== null) {
+    if (!/^\d+$/.test(cl.trim())) throw badResponse(`bad Content-Length: ${JSON.stringify(cl)}`);
+    return { kind: "length", length: Number(cl.trim()) };
+  }
+  return { kind: "eof" };
+}
+
+/** Creates the decoder for a framing. */
+export function bodyDecoder(framing: BodyFraming): BodyDecoder {
+  switch (framing.kind) {
+    case "none":
+      return { push: () => [], done: true, end: () => true };
+    case "eof":
+      return { push: (c) => (c.length ? [c] : []), done: false, end: () => true };
+    case "length":
+      return new LengthDecoder(framing.length);
+    case "chunked":
+      return new ChunkedDecoder();
+  }
+}
+
+/** Passes exactly `length` bytes. */
+export class LengthDecoder implements BodyDecoder {
+  #left: number;
+  constructor(length: number) {
+    this.#left = length;
+  }
+  get done(): boolean {
+    return this.#left === 0;
+  }
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#left === 0 || chunk.length === 0) return [];
+    const part = chunk.subarray(0, Math.min(this.#left, chunk.length));
+    this.#left -= part.length;
+    return [part];
+  }
+  end(): boolean {
+    return this.#left === 0;
+  }
+}
+
+/** Decodes `Transfer-Encoding: chunked` across arbitrary read boundaries (RFC 9112 §7.1). */
+export class ChunkedDecoder implements BodyDecoder {
+  #state: "size" | "data" | "dataEnd" | "trailer" | "done" = "size";
+  #left = 0;
+  #line = "";
+
+  get done(): boolean {
+    return this.#state === "done";
+  }
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let i = 0;
+    while (i < chunk.length && this.#state !== "done") {
+      if (this.#state === "data") {
+        const n = Math.min(this.#left, chunk.length - i);
+        out.push(chunk.subarray(i, i + n));
+        i += n;
+        this.#left -= n;
+        if (this.#left === 0) this.#state = "dataEnd";
+        continue;
+      }
+      const lf = chunk.indexOf(10, i);
+      const stop = lf === -1 ? chunk.length : lf;
+      this.#line += String.fromCharCode(...chunk.subarray(i, stop));
+      if (this.#line.length > 4096) throw badResponse("chunk header line too long");
+      i = stop;
+      if (lf === -1) break;
+      i++; // past the LF
+      const line = this.#line.endsWith("\r") ? this.#line.slice(0, -1) : this.#line;
+      this.#line = "";
+      this.#onLine(line);
+    }
+    return out;
+  }
+
+  #onLine(line: string): void {
+    if (this.#state === "size") {
+      const hex = line.split(";")[0].trim();
+      if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
+        throw badResponse(`bad chunk size: ${JSON.stringify(line.slice(0, 40))}`);
+      }
+      this.#left = parseInt(hex, 16);
+      this.#state = this.#left === 0 ? "trailer" : "data";
+    } else if (this.#state === "dataEnd") {
+      if (line !== "") throw badResponse("chunk data longer than its size");
+      this.#state = "size";
+    } else if (this.#state === "trailer" && line === "") {
+      this.#state = "done";
+    }
+  }
+
+  end(): boolean {
+    return this.#state === "done";
+  }
+}
+
+/** A TransformStream that removes chunked transfer coding; a body cut short is an error. */
+export function dechunk(): TransformStream<Uint8Array, Uint8Array> {
+  const dec = new ChunkedDecoder();
+  return new TransformStream({
+    transform(chunk, ctl) {
+      for (const part of dec.push(chunk)) ctl.enqueue(part);
+    },
+    flush() {
+      if (!dec.end()) throw lostConnection("the response body ended before its last chunk");
+    },
+  });
+}
+
+/** A non-2xx answer from the daemon. `message` is the daemon's own text. */
+export class DockerApiError extends DbgError {
+  /** The HTTP status, e.g. 404 for "No such container". */
+  readonly status: number;
+
+  constructor(status: number, message: string, opts: { hint?: string; cause?: unknown } = {}) {
+    super(message, opts);
+    this.name = "DockerApiError";
+    this.status = status;
+  }
+}
+
+/**
+ * Yields one parsed JSON value per line of a newline-delimited JSON body (pull progress,
+ * events). Blank lines are skipped; a line that is not JSON is an error.
+ */
+export async function* jsonLines<T = unknown>(
+  body: ReadableStream<Uint8Array>,
+): AsyncGenerator<T, void, undefined> {
+  let rest = "";
+  const parse = (line: string): T => {
+    try {
+      return JSON.parse(line) as T;
+    } catch (err) {
+      throw badResponse(`not a JSON line: ${JSON.stringify(line.slice(0, 80))}`, err);
+    }
+  };
+  for await (const text of body.pipeThrough(new TextDecoderStream())) {
+    rest += text;
+    const lines = rest.split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) if (line.trim()) yield parse(line.trim());
+  }
+  if (rest.trim()) yield parse(rest.trim());
+}
+
+/** The oldest API dbg speaks: Docker 19.03 (the daemon's own default minimum). */
+export const MIN_API_VERSION = "1.40";
+/** The newest API dbg asks for; newer daemons still serve it. */
+export const MAX_API_VERSION = "1.47";
+
+/**
+ * Picks the API version from a `/_ping` response like the Go client: min(daemon's
+ * `Api-Version`, MAX_API_VERSION), MAX when the header is missing, an error below MIN.
+ * `where` names the daemon in messages.
+ */
+export function pickApiVersion(ping: ResponseHead, where: string): string {
+  const daemon = ping.headers.get("api-version");
+  if (daemon === null) {
+    if (ping.status === 200) return MAX_API_VERSION;
+    throw new DbgError(
+      `${where} does not answer like a Docker daemon: /_ping gave ${ping.status}`,
+      {
+        hint: "Check -H/--host, DOCKER_HOST and the current docker context",
+      },
+    );
+  }
+  if (!/^\d+\.\d+$/.test(daemon)) throw badResponse(`bad Api-Version: ${JSON.stringify(daemon)}`);
+  if (compareVersions(daemon, MIN_API_VERSION) < 0) {
+    throw new DbgError(
+      `Docker at ${where} is too old: API ${daemon}, dbg needs ${MIN_API_VERSION} (Docker 19.03) or newer`,
+      { hint: "Upgrade Docker to 19.03 or newer" },
+    );
+  }
+  return compareVersions(daemon, MAX_API_VERSION) < 0 ? daemon : MAX_API_VERSION;
+}
+
+/** Compares "major.minor" API versions numerically. */
+export function compareVersions(a: string, b: string): number {
+  const [am, an] = a.split(".").map(Number);
+  const [bm, bn] = b.split(".").map(Number);
+  return am - bm || an - bn;
+}
+
+/** True for 2xx and for the statuses the caller chose to handle. */
+export function isOk(status: number, okStatuses?: number[]): boolean {
+  return (status >= 200 && status < 300) || (okStatuses?.includes(status) ?? false);
+}
+
+/** A whole body: undefined when empty, parsed when the content type is JSON, else text. */
+export function decodeBody<T>(head: ResponseHead, bytes: Uint8Array): T | string | undefined {
+  if (bytes.length === 0) return undefined;
+  const text = new TextDecoder().decode(bytes);
+  if (!/json/i.test(head.headers.get("content-type") ?? "")) return text;
+  try {
+    return JSON.parse(text) as T;
+  } catch (err) {
+    throw badResponse(`invalid JSON in a ${head.status} response`, err);
+  }
+}
+
+/** The error for a non-2xx response: the `message` of a JSON body, or the plain text. */
+export function apiError(head: ResponseHead, body: unknown): DockerApiError {
+  let message = `HTTP ${head.status} ${head.statusText}`.trim();
+  if (typeof body === "string" && body.trim()) message = body.trim();
+  else if (
+    body && typeof body === "object" && "message" in body && typeof body.message === "string"
+  ) {
+    message = body.message;
+  }
+  return new DockerApiError(head.status, message);
+}
+
+/**
+ * Splits Docker's multiplexed attach/logs stream (non-TTY containers) into frames. Each frame is
+ * an 8-byte header (byte 0 the stream id, bytes 1-3 zero, bytes 4-7 the big-endian payload
+ * length) and the payload. Frames may be split across reads, and one read may hold several.
+ * Empty frames are dropped. A stream that ends inside a frame is an error.
+ * See https://docs.docker.com/reference/api/engine/version/v1.47/#tag/Container/operation/ContainerAttach
+ *
+ * @example
+ * ```ts
+ * for await (const { stream, data } of attach.readable.pipeThrough(demuxFrames())) {
+ *   await (stream === 2 ? Deno.stderr : Deno.stdout).write(data);
+ * }
+ * ```
+ */
+export function demuxFrames(): TransformStream<Uint8Array, Frame> {
+  const header = new Uint8Array(8);
+  let have = 0; // header bytes gathered
+  let stream: Frame["stream"] = 1;
+  let left = 0; // payload bytes still to come
+  let parts: Uint8Array[] = [];
+  return new TransformStream({
+    transform(chunk, ctl) {
+      let i = 0;
+      while (i < chunk.length) {
+        if (have < 8) {
+          const n = Math.min(8 - have, chunk.length - i);
+          header.set(chunk.subarray(i, i + n), have);
+          have += n;
+          i += n;
+          if (have < 8) break;
+          if (header[0] > 3 || header[1] || header[2] || header[3]) {
+            throw badResponse(
+              `bad multiplexed frame header [${header.join(" ")}] (is the container a TTY?)`,
+            );
+          }
+          stream = header[0] as Frame["stream"];
+          left = new DataView(header.buffer).getUint32(4);
+          parts = [];
+        }
+        const n = Math.min(left, chunk.length - i);
+        if (n > 0) parts.push(chunk.slice(i, i + n));
+        i += n;
+        left -= n;
+        if (left === 0) {
+          if (parts.length) ctl.enqueue({ stream, data: concatBytes(parts) });
+          parts = [];
+          have = 0;
+        }
+      }
+    },
+    flush() {
+      if (have > 0) throw lostConnection("the attach stream ended in the middle of a frame");
+    },
+  });
+}

@@ -1,0 +1,251 @@
+import assert from "node:assert/strict";
+import { DbgError } from "../../lib/errors.ts";
+import {
+  apiError,
+  bodyDecoder,
+  bodyFraming,
+  ChunkedDecoder,
+  concatBytes,
+  dechunk,
+  decodeBody,
+  demuxFrames,
+  encodeRequestHead,
+  findHeadEnd,
+  type Frame,
+  jsonLines,
+  parseResponseHead,
+  pickApiVersion,
+  type ResponseHead,
+} from "./_wire.ts";
+
+const enc = (s: string) => new TextEncoder().encode(s);
+const dec = (b: Uint8Array) => new TextDecoder().decode(b);
+
+function frame(stream: number, payload: string): Uint8Array {
+  const data = enc(payload);
+  const out = new Uint8Array(8 + data.length);
+  out[0] = stream;
+  new DataView(out.buffer).setUint32(4, data.length);
+  out.set(data, 8);
+  return out;
+}
+
+/** Feeds `chunks` through a TransformStream and collects the output (or the error). */
+async function run<O>(ts: TransformStream<Uint8Array, O>, chunks: Uint8Array[]): Promise<O[]> {
+  const src = ReadableStream.from(chunks).pipeThrough(ts);
+  return await Array.fromAsync(src);
+}
+
+function head(status: number, headers: Record<string, string> = {}): ResponseHead {
+  return { status, statusText: "", headers: new Headers(headers) };
+}
+
+Deno.test("encodeRequestHead() writes the request line, headers and a blank line", () => {
+  const bytes = encodeRequestHead("POST", "/v1.41/containers/create", {
+    Host: "docker",
+    "Content-Length": "0",
+  });
+  assert.equal(
+    dec(bytes),
+    "POST /v1.41/containers/create HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\n\r\n",
+  );
+});
+
+Deno.test("encodeRequestHead() refuses a line break in a path or header", () => {
+  assert.throws(() => encodeRequestHead("GET", "/x\r\nEvil: 1", {}), TypeError);
+  assert.throws(() => encodeRequestHead("GET", "/x", { A: "b\nc" }), TypeError);
+});
+
+Deno.test("findHeadEnd() finds the end of the head, or -1", () => {
+  assert.equal(findHeadEnd(enc("HTTP/1.1 200 OK\r\nA: b\r\n\r\nbody")), 25);
+  assert.equal(findHeadEnd(enc("HTTP/1.1 200 OK\r\nA: b\r\n")), -1);
+});
+
+Deno.test("parseResponseHead() reads the status and case-insensitive headers", () => {
+  const h = parseResponseHead(
+    enc(
+      "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nApi-Version: 1.41",
+    ),
+  );
+  assert.equal(h.status, 101);
+  assert.equal(h.statusText, "UPGRADED");
+  assert.equal(h.headers.get("content-type"), "application/vnd.docker.raw-stream");
+  assert.equal(h.headers.get("API-VERSION"), "1.41");
+});
+
+Deno.test("parseResponseHead() accepts a status line without a reason", () => {
+  assert.equal(parseResponseHead(enc("HTTP/1.1 204")).status, 204);
+});
+
+Deno.test("parseResponseHead() rejects what is not HTTP", () => {
+  assert.throws(
+    () => parseResponseHead(enc("SSH-2.0-OpenSSH_9.2")),
+    /Bad response from the Docker daemon/,
+  );
+  assert.throws(() => parseResponseHead(enc("HTTP/1.1 200 OK\r\nnocolon")), DbgError);
+});
+
+Deno.test("bodyFraming() has no body for HEAD, 1xx, 204 and 304", () => {
+  for (const s of [101, 204, 304]) assert.deepEqual(bodyFraming("GET", head(s)), { kind: "none" });
+  assert.deepEqual(bodyFraming("HEAD", head(200, { "content-length": "2" })), { kind: "none" });
+});
+
+Deno.test("bodyFraming() prefers chunked over Content-Length, else reads to EOF", () => {
+  assert.deepEqual(
+    bodyFraming("POST", head(200, { "transfer-encoding": "chunked", "content-length": "3" })),
+    { kind: "chunked" },
+  );
+  assert.deepEqual(bodyFraming("GET", head(200, { "content-length": "12" })), {
+    kind: "length",
+    length: 12,
+  });
+  assert.deepEqual(bodyFraming("POST", head(404)), { kind: "eof" });
+  assert.throws(() => bodyFraming("GET", head(200, { "content-length": "x" })), DbgError);
+});
+
+Deno.test("bodyDecoder() stops at Content-Length and reports a short body", () => {
+  const d = bodyDecoder({ kind: "length", length: 5 });
+  assert.deepEqual(d.push(enc("abc")).map(dec), ["abc"]);
+  assert.equal(d.done, false);
+  assert.equal(d.end(), false);
+  assert.deepEqual(d.push(enc("defgh")).map(dec), ["de"]);
+  assert.equal(d.done, true);
+  assert.equal(d.end(), true);
+});
+
+Deno.test("ChunkedDecoder decodes chunks split at every byte", () => {
+  const wire = enc("5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nextra");
+  const d = new ChunkedDecoder();
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < wire.length; i++) out.push(...d.push(wire.subarray(i, i + 1)));
+  assert.equal(dec(concatBytes(out)), "hello, world");
+  assert.equal(d.done, true);
+});
+
+Deno.test("ChunkedDecoder decodes several chunks in one read", () => {
+  const d = new ChunkedDecoder();
+  const out = d.push(enc('1d\r\n{"Error":null,"StatusCode":7}\r\n0\r\n\r\n'));
+  assert.equal(dec(concatBytes(out)), '{"Error":null,"StatusCode":7}');
+  assert.equal(d.end(), true);
+});
+
+Deno.test("ChunkedDecoder rejects a bad chunk size and data longer than its size", () => {
+  assert.throws(() => new ChunkedDecoder().push(enc("zz\r\n")), /bad chunk size/);
+  assert.throws(() => new ChunkedDecoder().push(enc("2\r\nabc\r\n")), /longer than its size/);
+});
+
+Deno.test("dechunk() errors when the body ends before the last chunk", async () => {
+  await assert.rejects(
+    run(dechunk(), [enc("5\r\nhel")]),
+    (err: unknown) => err instanceof DbgError && /Lost the connection/.test(err.message),
+  );
+  assert.deepEqual((await run(dechunk(), [enc("3\r\nabc\r\n"), enc("0\r\n\r\n")])).map(dec), [
+    "abc",
+  ]);
+});
+
+Deno.test("demuxFrames() handles several frames in one read", async () => {
+  const frames = await run(demuxFrames(), [
+    concatBytes([frame(1, "out\n"), frame(2, "err\n"), frame(1, "got hi\n")]),
+  ]);
+  assert.deepEqual(frames.map((f) => [f.stream, dec(f.data)]), [
+    [1, "out\n"],
+    [2, "err\n"],
+    [1, "got hi\n"],
+  ]);
+});
+
+Deno.test("demuxFrames() handles a frame split across reads", async () => {
+  const wire = concatBytes([frame(2, "hello world"), frame(1, "x")]);
+  for (const cut of [1, 4, 8, 9, 15, wire.length - 1]) {
+    const frames: Frame[] = await run(demuxFrames(), [wire.slice(0, cut), wire.slice(cut)]);
+    assert.deepEqual(frames.map((f) => [f.stream, dec(f.data)]), [[2, "hello world"], [1, "x"]]);
+  }
+  const bytewise = Array.from(wire, (b) => Uint8Array.of(b));
+  const frames = await run(demuxFrames(), bytewise);
+  assert.deepEqual(frames.map((f) => dec(f.data)), ["hello world", "x"]);
+});
+
+Deno.test("demuxFrames() reads big-endian lengths above 64 KiB", async () => {
+  const big = "a".repeat(70_000);
+  const [f] = await run(demuxFrames(), [frame(1, big)]);
+  assert.equal(f.data.length, 70_000);
+});
+
+Deno.test("demuxFrames() drops empty frames and keeps stream 3", async () => {
+  const frames = await run(demuxFrames(), [concatBytes([frame(1, ""), frame(3, "boom")])]);
+  assert.deepEqual(frames.map((f) => [f.stream, dec(f.data)]), [[3, "boom"]]);
+});
+
+Deno.test("demuxFrames() errors on a frame truncated at EOF", async () => {
+  const wire = frame(1, "hello");
+  for (const cut of [3, 10]) {
+    await assert.rejects(
+      run(demuxFrames(), [wire.slice(0, cut)]),
+      (err: unknown) => err instanceof DbgError && /middle of a frame/.test(err.message),
+    );
+  }
+});
+
+Deno.test("demuxFrames() rejects raw TTY bytes as a bad header", async () => {
+  await assert.rejects(run(demuxFrames(), [enc("root@abc:/# ls\r\n")]), /bad multiplexed frame/);
+});
+
+Deno.test("decodeBody() parses JSON, keeps text and maps empty to undefined", () => {
+  const json = head(200, { "content-type": "application/json" });
+  assert.deepEqual(decodeBody(json, enc('{"Id":"abc"}')), { Id: "abc" });
+  assert.equal(decodeBody(head(200, { "content-type": "text/plain" }), enc("OK")), "OK");
+  assert.equal(decodeBody(json, new Uint8Array(0)), undefined);
+  assert.throws(() => decodeBody(json, enc("{nope")), /invalid JSON/);
+});
+
+Deno.test("apiError() takes the message from JSON or plain text", () => {
+  const a = apiError(head(404), { message: "No such container: x" });
+  assert.equal(a.status, 404);
+  assert.equal(a.message, "No such container: x");
+  assert.ok(a instanceof DbgError);
+  assert.equal(
+    apiError(head(404), "No such container: nosuch\r\n").message,
+    "No such container: nosuch",
+  );
+  assert.equal(
+    apiError({ ...head(500), statusText: "Internal Server Error" }, undefined).message,
+    "HTTP 500 Internal Server Error",
+  );
+});
+
+Deno.test("pickApiVersion() takes min(daemon, 1.47) and refuses below 1.40", () => {
+  assert.equal(pickApiVersion(head(200, { "api-version": "1.41" }), "x"), "1.41");
+  assert.equal(pickApiVersion(head(200, { "api-version": "1.56" }), "x"), "1.47");
+  assert.equal(pickApiVersion(head(200, { "api-version": "1.100" }), "x"), "1.47");
+  assert.equal(pickApiVersion(head(200), "x"), "1.47");
+  assert.throws(
+    () => pickApiVersion(head(200, { "api-version": "1.39" }), "unix:///d.sock"),
+    (err: unknown) =>
+      err instanceof DbgError && err.message.includes("is too old: API 1.39") &&
+      err.hint === "Upgrade Docker to 19.03 or newer",
+  );
+  assert.throws(
+    () => pickApiVersion(head(404), "tcp://x:1"),
+    /does not answer like a Docker daemon/,
+  );
+});
+
+Deno.test("jsonLines() yields one object per line across chunk boundaries", async () => {
+  const body = ReadableStream.from([
+    enc('{"status":"Pulling fs layer","id":"a"}\r\n{"sta'),
+    enc('tus":"Done"}\r\n\r\n{"errorDetail":{"message":"denied"}}'),
+  ]);
+  assert.deepEqual(await Array.fromAsync(jsonLines(body)), [
+    { status: "Pulling fs layer", id: "a" },
+    { status: "Done" },
+    { errorDetail: { message: "denied" } },
+  ]);
+});
+
+Deno.test("jsonLines() rejects a line that is not JSON", async () => {
+  await assert.rejects(
+    Array.fromAsync(jsonLines(ReadableStream.from([enc("oops\n")]))),
+    /not a JSON line/,
+  );
+});

@@ -1,0 +1,258 @@
+/**
+ * Image references and registry credentials for pulls: Docker's reference normalisation
+ * (`busybox` → `docker.io/library/busybox:latest`) and the `X-Registry-Auth` header built from
+ * `~/.docker/config.json` (`auths`, `credsStore`, `credHelpers`) the way the docker CLI does.
+ *
+ * @module
+ */
+
+import { DbgError } from "../../lib/errors.ts";
+
+/** A parsed image reference. `fromImage` is what `POST /images/create?fromImage=` wants. */
+export type ImageRef = {
+  /** `docker.io` for Docker Hub, else `host[:port]`. */
+  registry: string;
+  /** `library/busybox`, `tools/bb`, … */
+  repository: string;
+  /** The tag; `latest` when the reference has neither a tag nor a digest. */
+  tag?: string;
+  /** `sha256:…` when the reference pins a digest. */
+  digest?: string;
+  /** `registry/repository`, fully qualified (Podman needs that). */
+  fromImage: string;
+};
+
+const HUB = "docker.io";
+const HUB_SERVER = "https://index.docker.io/v1/";
+const HUB_HOSTS = new Set(["docker.io", "index.docker.io", "registry-1.docker.io"]);
+const COMPONENT = /^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$/;
+
+function invalidRef(ref: string, why: string): DbgError {
+  return new DbgError(`Invalid image reference ${JSON.stringify(ref)}: ${why}`, {
+    hint:
+      "Use a reference like busybox:musl, registry.example.com/tools/debug:1 or name@sha256:<digest>",
+  });
+}
+
+/**
+ * Parses and normalises an image reference like Docker's `ParseNormalizedNamed`:
+ * `busybox:musl` → registry `docker.io`, repository `library/busybox`, tag `musl`;
+ * `127.0.0.1:5000/tools/bb:1`; `nixery.dev/shell/curl/jq`; `name@sha256:<hex>`.
+ *
+ * @example
+ * ```ts
+ * parseImageRef("busybox").fromImage; // "docker.io/library/busybox" (tag "latest")
+ * ```
+ */
+export function parseImageRef(ref: string): ImageRef {
+  if (/^[a-f0-9]{64}$/.test(ref)) throw invalidRef(ref, "an image id is not a reference");
+  let name = ref;
+  let digest: string | undefined;
+  const at = name.indexOf("@");
+  if (at >= 0) {
+    digest = name.slice(at + 1);
+    name = name.slice(0, at);
+    const ok = /^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-zA-Z0-9=_-]{32,}$/.test(digest) &&
+      (!digest.startsWith("sha256:") || /^sha256:[a-f0-9]{64}$/.test(digest));
+    if (!ok) throw invalidRef(ref, "bad digest");
+  }
+  let tag: string | undefined;
+  const colon = name.lastIndexOf(":");
+  if (colon > name.lastIndexOf("/")) {
+    tag = name.slice(colon + 1);
+    name = name.slice(0, colon);
+    if (!/^[\w][\w.-]{0,127}$/.test(tag)) throw invalidRef(ref, "bad tag");
+  }
+  const slash = name.indexOf("/");
+  const first = name.slice(0, slash);
+  const hasDomain = slash > 0 &&
+    (/[.:]/.test(first) || first === "localhost" || first.toLowerCase() !== first);
+  let registry = hasDomain ? first : HUB;
+  let repository = hasDomain ? name.slice(slash + 1) : name;
+  if (registry === "index.docker.io") registry = HUB;
+  if (!/^(?:[a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*|\[[0-9a-fA-F:]+\])(?::\d+)?$/.test(registry)) {
+    throw invalidRef(ref, "bad registry host");
+  }
+  if (registry === HUB && repository !== "" && !repository.includes("/")) {
+    repository = `library/${repository}`;
+  }
+  if (repository !== repository.toLowerCase()) {
+    throw invalidRef(ref, "repository name must be lowercase");
+  }
+  if (!repository.split("/").every((c) => COMPONENT.test(c))) {
+    throw invalidRef(ref, "bad repository name");
+  }
+  if (registry.length + repository.length + 1 > 255) throw invalidRef(ref, "name too long");
+  if (!tag && !digest) tag = "latest";
+  return { registry, repository, tag, digest, fromImage: `${registry}/${repository}` };
+}
+
+type AuthEntry = { auth?: string; identitytoken?: string; username?: string; password?: string };
+type DockerConfig = {
+  auths?: Record<string, AuthEntry>;
+  credsStore?: string;
+  credHelpers?: Record<string, string>;
+};
+
+/** `https://host:5000/v1/` → `host:5000`, as the docker CLI normalises config keys. */
+function keyHost(key: string): string {
+  return key.replace(/^[a-z]+:\/\//i, "").split("/")[0].toLowerCase();
+}
+
+/** The config key for a registry: exact forms first, then any key naming the same host. */
+function findKey(obj: Record<string, unknown> | undefined, registry: string): string | undefined {
+  if (!obj || typeof obj !== "object") return undefined;
+  const exact = registry === HUB
+    ? [HUB_SERVER, "index.docker.io", HUB]
+    : [registry, `https://${registry}`, `http://${registry}`];
+  const found = exact.find((k) => k in obj);
+  if (found) return found;
+  const hosts = registry === HUB ? HUB_HOSTS : new Set([registry.toLowerCase()]);
+  return Object.keys(obj).find((k) => hosts.has(keyHost(k)));
+}
+
+/** base64url with padding kept, like Go's `base64.URLEncoding` (what the daemon decodes). */
+function encodeAuth(value: Record<string, string>): string {
+  const bytes = new TextEncoder().encode(JSON.stringify(value));
+  let bin = "";
+  for (const b of bytes) bin += String.fromCharCode(b);
+  return btoa(bin).replaceAll("+", "-").replaceAll("/", "_");
+}
+
+/**
+ * Builds the `X-Registry-Auth` header for pulling `imageRef`, from `${DOCKER_CONFIG:-~/.docker}/config.json`:
+ * `credHelpers[registry]` or `credsStore` (runs `docker-credential-<name> get`), else
+ * `auths[registry]`. Returns undefined when nothing is configured (anonymous pull).
+ * Secrets never appear in errors.
+ *
+ * @example
+ * ```ts
+ * const auth = await registryAuthHeader("ghcr.io/acme/debug:1", { env: Deno.env.get });
+ * const headers = auth ? { "X-Registry-Auth": auth } : {};
+ * ```
+ */
+export async function registryAuthHeader(
+  imageRef: string,
+  opts: {
+    env: (k: string) => string | undefined;
+    home?: string;
+    run?: (helper: string, serverUrl: string) => Promise<string>;
+  },
+): Promise<string | undefined> {
+  const { registry } = parseImageRef(imageRef);
+  const home = opts.home ?? opts.env("HOME");
+  const dir = opts.env("DOCKER_CONFIG") || (home ? `${home}/.docker` : undefined);
+  if (!dir) return undefined;
+  const configPath = `${dir}/config.json`;
+  let config: DockerConfig;
+  try {
+    config = JSON.parse(await Deno.readTextFile(configPath)) ?? {};
+  } catch {
+    return undefined; // like the docker CLI: no usable config means an anonymous pull
+  }
+  const server = registry === HUB ? HUB_SERVER : registry;
+  const helperKey = findKey(config.credHelpers, registry);
+  const helper = helperKey ? config.credHelpers![helperKey] : config.credsStore;
+  if (typeof helper === "string" && helper) {
+    const creds = await fromHelper(helper, server, { configPath, run: opts.run ?? runHelper });
+    if (creds) return encodeAuth({ ...creds, serveraddress: server });
+  }
+  const authKey = findKey(config.auths, registry);
+  const entry = authKey ? config.auths![authKey] : undefined;
+  if (!entry || typeof entry !== "object") return undefined;
+  if (entry.identitytoken) {
+    return encodeAuth({ identitytoken: entry.identitytoken, serveraddress: server });
+  }
+  let { username, password } = entry;
+  if (entry.auth) {
+    let decoded: string;
+    try {
+      decoded = new TextDecoder().decode(Uint8Array.from(atob(entry.auth), (c) => c.charCodeAt(0)));
+    } catch {
+      decoded = "";
+    }
+    const sep = decoded.indexOf(":");
+    if (sep < 0) {
+      throw new DbgError(
+        `Bad credentials for ${authKey} in ${configPath}: auth is not user:password`,
+        {
+          hint: `Log in again: docker login ${registry === HUB ? "" : registry}`.trim(),
+        },
+      );
+    }
+    [username, password] = [decoded.slice(0, sep), decoded.slice(sep + 1)];
+  }
+  if (!username && !password) return undefined;
+  return encodeAuth({ username: username ?? "", password: password ?? "", serveraddress: server });
+}
+
+/** Runs a credential helper; undefined when it has no credentials for `server`. */
+async function fromHelper(
+  helper: string,
+  server: string,
+  opts: { configPath: string; run: (helper: string, serverUrl: string) => Promise<string> },
+): Promise<Record<string, string> | undefined> {
+  const name = `docker-credential-${helper}`;
+  const hint =
+    `Check ${name} (try: echo ${server} | ${name} get), or fix credsStore/credHelpers in ${opts.configPath}`;
+  if (!/^[\w.-]+$/.test(helper)) {
+    throw new DbgError(`Bad credential helper name: ${helper}`, { hint });
+  }
+  let out: string;
+  try {
+    out = await opts.run(helper, server);
+  } catch (err) {
+    if (err instanceof DbgError) throw err;
+    const text = err instanceof Error ? err.message : String(err);
+    // The helper protocol's fixed message for "no entry": pull anonymously, as docker does.
+    if (/credentials not found/i.test(text)) return undefined;
+    const detail = text.split("\n")[0].slice(0, 200);
+    throw new DbgError(`Credential helper ${name} failed for ${server}: ${detail}`, {
+      hint,
+      cause: err,
+    });
+  }
+  let parsed: { Username?: unknown; Secret?: unknown };
+  try {
+    parsed = JSON.parse(out);
+  } catch {
+    // Do not echo the output: it may hold the secret.
+    throw new DbgError(`Credential helper ${name} gave invalid output for ${server}`, { hint });
+  }
+  const user = typeof parsed?.Username === "string" ? parsed.Username : "";
+  const secret = typeof parsed?.Secret === "string" ? parsed.Secret : "";
+  if (!secret) return undefined;
+  return user === "<token>" ? { identitytoken: secret } : { username: user, password: secret };
+}
+
+/** Runs `docker-credential-<helper> get` with the server URL on stdin; returns its stdout. */
+async function runHelper(helper: string, serverUrl: string): Promise<string> {
+  const name = `docker-credential-${helper}`;
+  let child: Deno.ChildProcess;
+  try {
+    child = new Deno.Command(name, {
+      args: ["get"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw err;
+    throw new DbgError(`Credential helper ${name} not found on PATH`, {
+      hint: `Install ${name}, or remove credsStore/credHelpers from ~/.docker/config.json`,
+      cause: err,
+    });
+  }
+  const writer = child.stdin.getWriter();
+  try {
+    await writer.write(new TextEncoder().encode(serverUrl));
+    await writer.close();
+  } catch {
+    // the helper exited without reading stdin; its exit status tells why
+  }
+  const { code, stdout, stderr } = await child.output();
+  const text = (s: Uint8Array) => new TextDecoder().decode(s).trim();
+  // On failure the protocol puts the error message on stdout (never the secret).
+  if (code !== 0) throw new Error(text(stdout) || text(stderr) || `exit code ${code}`);
+  return text(stdout);
+}

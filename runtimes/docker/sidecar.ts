@@ -1,0 +1,160 @@
+/**
+ * A Docker sidecar: the per-container calls of the lifecycle (attach, wait, start, resize,
+ * signal, stop, remove), each one Engine API request.
+ *
+ * @module
+ */
+
+import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import { DbgError } from "../../lib/errors.ts";
+import type { DebugPlan } from "../../lib/plan.ts";
+import { demuxFrames, type Frame } from "./_wire.ts";
+import { DockerApiError, type DockerClient } from "./http.ts";
+
+/**
+ * The detach sequence sent with attach. Docker's default (ctrl-p,ctrl-q) would swallow Ctrl-P
+ * in the shell; dbg sessions end when the command ends, so pick keys nobody types.
+ */
+const DETACH_KEYS = "ctrl-^,ctrl-^";
+
+/** One created Docker sidecar. */
+export class DockerSidecar implements Sidecar {
+  readonly id: string;
+  readonly name: string;
+  #client: DockerClient;
+  #plan: DebugPlan;
+  #debug: (msg: string) => void;
+
+  constructor(
+    client: DockerClient,
+    o: { id: string; name: string; plan: DebugPlan; debug: (msg: string) => void },
+  ) {
+    this.#client = client;
+    this.id = o.id;
+    this.name = o.name;
+    this.#plan = o.plan;
+    this.#debug = o.debug;
+  }
+
+  async attach(): Promise<Attachment> {
+    const s = this.#plan.sidecar;
+    const conn = await this.#client.hijack(`/containers/${this.id}/attach`, {
+      query: { stream: 1, stdin: s.stdin ? 1 : 0, stdout: 1, stderr: 1, detachKeys: DETACH_KEYS },
+    });
+    // Decide the framing from the container's Tty setting, not from the response header: API
+    // 1.41 says raw-stream for multiplexed streams too (protocols.md §1.8).
+    const output: ReadableStream<OutputChunk> = s.tty
+      ? conn.readable.pipeThrough(
+        new TransformStream<Uint8Array, OutputChunk>({
+          transform: (data, ctl) => ctl.enqueue({ stream: 1, data }),
+        }),
+      )
+      : conn.readable.pipeThrough(demuxFrames()).pipeThrough(
+        new TransformStream<Frame, OutputChunk>({
+          transform(frame, ctl) {
+            if (frame.stream === 3) {
+              const msg = new TextDecoder().decode(frame.data).trim();
+              throw new DbgError(`The Docker daemon reported an error on the stream: ${msg}`);
+            }
+            ctl.enqueue({ stream: frame.stream === 2 ? 2 : 1, data: frame.data });
+          },
+        }),
+      );
+    return {
+      output,
+      write: (data) => conn.write(data),
+      closeWrite: () => conn.closeWrite(),
+      close: () => conn.close(),
+    };
+  }
+
+  async beginWait(): Promise<{ exit: Promise<number> }> {
+    // `next-exit`: a freshly created container already counts as not running.
+    const res = await this.#client.stream("POST", `/containers/${this.id}/wait`, {
+      query: { condition: "next-exit" },
+    });
+    const exit = (async () => {
+      const text = await new Response(res.body).text();
+      let body: { StatusCode?: number; Error?: { Message?: string } | null };
+      try {
+        body = JSON.parse(text);
+      } catch (e) {
+        throw new DbgError(`Lost the exit status of sidecar ${this.name}`, {
+          hint: "The Docker daemon may have stopped; check it with: docker info",
+          cause: e,
+        });
+      }
+      if (body.Error?.Message) {
+        throw new DbgError(`Sidecar ${this.name} failed: ${body.Error.Message}`);
+      }
+      return body.StatusCode ?? 125;
+    })();
+    // Handled by the session; avoid an unhandled rejection if it never gets that far.
+    exit.catch(() => {});
+    return { exit };
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.#client.request("POST", `/containers/${this.id}/start`, { okStatuses: [304] });
+    } catch (e) {
+      throw startError(e, this.#plan);
+    }
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    await this.#client.request("POST", `/containers/${this.id}/resize`, {
+      query: { h: rows, w: cols },
+    });
+  }
+
+  async signal(signal: Deno.Signal): Promise<void> {
+    await this.#client.request("POST", `/containers/${this.id}/kill`, {
+      query: { signal },
+      okStatuses: [404, 409],
+    });
+  }
+
+  async stop(graceSeconds: number): Promise<void> {
+    await this.#client.request("POST", `/containers/${this.id}/stop`, {
+      query: { t: graceSeconds },
+      okStatuses: [304, 404],
+    });
+  }
+
+  async remove(): Promise<void> {
+    const res = await this.#client.request("DELETE", `/containers/${this.id}`, {
+      query: { force: 1, v: 1 },
+      okStatuses: [404],
+    });
+    if (res.status === 404) this.#debug(`sidecar ${this.name} was already gone`);
+  }
+}
+
+/** Map a start failure like the docker CLI: the message names what failed. */
+function startError(e: unknown, plan: DebugPlan): unknown {
+  if (!(e instanceof DockerApiError)) return e;
+  const msg = e.message;
+  if (/executable file not found|no such file or directory/i.test(msg)) {
+    return new DbgError(`The debugger image ${plan.image.ref} cannot run dbg's entry: ${msg}`, {
+      hint: "dbg needs a POSIX shell at /bin/sh in the debugger image; pick one from `dbg images`",
+      cause: e,
+    });
+  }
+  if (/non-shareable IPC/i.test(msg)) {
+    return new DbgError(`Cannot join the IPC namespace of ${plan.target.name}: ${msg}`, {
+      hint: "Start the target with --ipc shareable to share IPC with a debugger",
+      cause: e,
+    });
+  }
+  if (/cannot join|is not running|is restarting/i.test(msg)) {
+    return new DbgError(`Cannot join ${plan.target.name}'s namespaces: ${msg}`, {
+      hint: "The target stopped meanwhile; check it with: docker ps -a",
+      cause: e,
+    });
+  }
+  return new DbgError(`Cannot start the sidecar: ${msg}`, {
+    hint: "Run with --debug for details",
+    cause: e,
+  });
+}

@@ -1,0 +1,25 @@
+/**
+ * The runtime loader: maps a runtime name to its adapter module, loaded with a dynamic
+ * `import()` so that `dbg docker` never loads another runtime's client.
+ *
+ * The specifiers are string literals on purpose: `deno compile` includes them (with
+ * `--include`), so the dynamic imports resolve inside the binary.
+ *
+ * @module
+ */
+
+import type { RuntimeAdapter } from "../lib/adapter.ts";
+import { usageError } from "../lib/errors.ts";
+
+const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
+  docker: () => import("./docker.ts"),
+};
+
+/** Load the adapter for `name`. */
+export async function loadAdapter(name: string): Promise<RuntimeAdapter> {
+  const load = LOADERS[name];
+  if (!load) {
+    throw usageError(`Unknown runtime "${name}"`, `Runtimes: ${Object.keys(LOADERS).join(", ")}`);
+  }
+  return (await load()).adapter;
+}

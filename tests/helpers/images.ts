@@ -1,0 +1,231 @@
+/**
+ * Test images, built locally (no registry, no internet) and cached as one `docker save` tarball
+ * in `${XDG_CACHE_HOME:-$HOME/.cache}/dbg-tests/images/`, keyed by a hash of their inputs.
+ *
+ * @module
+ */
+
+import { exists, type PrivateDockerd, sh } from "./dockerd.ts";
+
+/** Stand-in for the catalog's default debugger image (static busybox, hard-linked applets). */
+export const BUSYBOX_IMAGE = "busybox:musl";
+/** The shell-less target image. */
+export const TARGET_IMAGE = "dbg-test/target:latest";
+/** A nixery-like image: tools under /nix/store, /bin holds absolute symlinks into it. */
+export const NIXERY_IMAGE = "nixery.dev/shell/busybox:latest";
+/** All test images. */
+export const TEST_IMAGES = [BUSYBOX_IMAGE, TARGET_IMAGE, NIXERY_IMAGE] as const;
+/** The nix store path of busybox in {@link NIXERY_IMAGE}. */
+export const NIX_BUSYBOX = `/nix/store/${"a".repeat(32)}-busybox`;
+
+const HOST_BUSYBOX = "/bin/busybox";
+const FIXTURES = new URL("../fixtures/", import.meta.url);
+const SELF = new URL(import.meta.url);
+
+/** Directory of the image cache (outside the repo). */
+export function imageCacheDir(): string {
+  const base = Deno.env.get("XDG_CACHE_HOME") || `${Deno.env.get("HOME") ?? "/root"}/.cache`;
+  return `${base}/dbg-tests/images`;
+}
+
+/** Hash of everything the images are made of: C sources, this recipe, the host busybox. */
+async function inputsKey(): Promise<string> {
+  const bb = await Deno.stat(HOST_BUSYBOX);
+  const parts = [
+    await Deno.readTextFile(new URL("target.c", FIXTURES)),
+    await Deno.readTextFile(new URL("hello.c", FIXTURES)),
+    await Deno.readTextFile(SELF),
+    `busybox:${bb.size}:${bb.mtime?.getTime() ?? 0}`,
+  ];
+  const data = new TextEncoder().encode(parts.join("\0"));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
+  return Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+async function applets(): Promise<string[]> {
+  const out = (await sh([HOST_BUSYBOX, "--list"])).stdout;
+  return out.split("\n").map((s) => s.trim()).filter((s) => s && !s.includes("/"));
+}
+
+async function mkdirs(root: string, dirs: string[]): Promise<void> {
+  for (const d of dirs) await Deno.mkdir(`${root}${d}`, { recursive: true });
+}
+
+async function mkTmp(root: string): Promise<void> {
+  await Deno.mkdir(`${root}/tmp`, { recursive: true });
+  await Deno.chmod(`${root}/tmp`, 0o1777);
+}
+
+async function buildBusybox(root: string, names: string[]): Promise<void> {
+  await mkdirs(root, ["/bin", "/etc", "/root"]);
+  await mkTmp(root);
+  await Deno.copyFile(HOST_BUSYBOX, `${root}/bin/busybox`);
+  await Deno.chmod(`${root}/bin/busybox`, 0o755);
+  for (const a of names) {
+    if (a !== "busybox") await Deno.link(`${root}/bin/busybox`, `${root}/bin/${a}`);
+  }
+  await Deno.writeTextFile(`${root}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\n");
+  await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\n");
+}
+
+async function buildTarget(root: string, work: string): Promise<void> {
+  await mkdirs(root, ["/app", "/usr/bin", "/etc", "/root", "/proc", "/dev", "/sys"]);
+  await mkTmp(root);
+  for (const d of ["/home/app", "/app/data"]) {
+    await Deno.mkdir(`${root}${d}`, { recursive: true });
+    await Deno.chown(`${root}${d}`, 1000, 1000);
+  }
+  const cc = async (src: string, out: string) => {
+    const file = new URL(src, FIXTURES).pathname;
+    await sh(["gcc", "-static", "-O2", "-s", "-o", out, file], { cwd: work });
+  };
+  await cc("target.c", `${root}/app/target`);
+  await cc("hello.c", `${root}/usr/bin/hello`);
+  await Deno.writeTextFile(`${root}/etc/os-release`, 'ID=dbgtest\nPRETTY_NAME="dbg test target"\n');
+  await Deno.writeTextFile(`${root}/marker.txt`, "target-rootfs-marker\n");
+  await Deno.writeTextFile(
+    `${root}/etc/passwd`,
+    "root:x:0:0:root:/root:/sbin/nologin\napp:x:1000:1000:app:/home/app:/sbin/nologin\n",
+  );
+  await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\napp:x:1000:\n");
+}
+
+async function buildNixery(root: string, names: string[]): Promise<void> {
+  const store = `${root}${NIX_BUSYBOX}/bin`;
+  await mkdirs(root, [NIX_BUSYBOX + "/bin", "/bin", "/etc"]);
+  await mkTmp(root);
+  await Deno.copyFile(HOST_BUSYBOX, `${store}/busybox`);
+  await Deno.chmod(`${store}/busybox`, 0o755);
+  await Deno.symlink(`${NIX_BUSYBOX}/bin/busybox`, `${root}/bin/busybox`);
+  for (const a of names) {
+    if (a === "busybox") continue;
+    await Deno.symlink("busybox", `${store}/${a}`);
+    await Deno.symlink(`${NIX_BUSYBOX}/bin/${a}`, `${root}/bin/${a}`);
+  }
+  await Deno.writeTextFile(`${root}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\n");
+}
+
+async function importRootfs(
+  d: PrivateDockerd,
+  root: string,
+  tarball: string,
+  ref: string,
+  changes: string[],
+): Promise<void> {
+  await sh(["tar", "--numeric-owner", "-C", root, "-cf", tarball, "."]);
+  await d.docker(["import", ...changes.flatMap((c) => ["--change", c]), tarball, ref]);
+}
+
+/** Builds the three images from scratch into `d`. */
+async function buildImages(d: PrivateDockerd): Promise<void> {
+  const work = await Deno.makeTempDir({ prefix: "dbg-images-" });
+  try {
+    const names = await applets();
+    const bb = `${work}/busybox`, target = `${work}/target`, nix = `${work}/nixery`;
+    await buildBusybox(bb, names);
+    await buildTarget(target, work);
+    await buildNixery(nix, names);
+    await importRootfs(d, bb, `${work}/bb.tar`, BUSYBOX_IMAGE, [
+      'CMD ["sh"]',
+      "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    ]);
+    await importRootfs(d, target, `${work}/target.tar`, TARGET_IMAGE, [
+      "ENV PATH=/usr/local/bin:/usr/bin:/app",
+      "ENV TARGET_MARKER=from-target-env",
+      "WORKDIR /app",
+      'CMD ["/app/target"]',
+    ]);
+    await importRootfs(d, nix, `${work}/nix.tar`, NIXERY_IMAGE, ['CMD ["sh"]', "ENV PATH=/bin"]);
+  } finally {
+    await Deno.remove(work, { recursive: true }).catch(() => {});
+  }
+}
+
+async function haveAll(d: PrivateDockerd): Promise<boolean> {
+  const r = await d.docker(["image", "inspect", ...TEST_IMAGES], { check: false });
+  return r.code === 0;
+}
+
+/**
+ * Makes busybox:musl, dbg-test/target:latest and nixery.dev/shell/busybox:latest available in
+ * `d`: loaded from the cache tarball, or built once and saved into the cache.
+ */
+export async function loadTestImages(d: PrivateDockerd): Promise<void> {
+  if (await haveAll(d)) return;
+  const dir = imageCacheDir();
+  const key = await inputsKey();
+  const cached = `${dir}/images-${key}.tar`;
+  if (await exists(cached)) {
+    const r = await d.docker(["load", "-i", cached], { check: false });
+    if (r.code === 0 && await haveAll(d)) return;
+    await Deno.remove(cached).catch(() => {}); // corrupt: rebuild
+  }
+  await buildImages(d);
+  await Deno.mkdir(dir, { recursive: true });
+  const tmp = `${cached}.${Deno.pid}.tmp`;
+  await d.docker(["save", "-o", tmp, ...TEST_IMAGES]);
+  await Deno.rename(tmp, cached); // atomic: concurrent runs never see half a tarball
+  for await (const e of Deno.readDir(dir)) {
+    const stale = e.name.startsWith("images-") && e.name !== `images-${key}.tar` &&
+      !e.name.endsWith(".tmp");
+    if (stale) await Deno.remove(`${dir}/${e.name}`).catch(() => {});
+  }
+}
+
+/** How to run a target container. */
+export interface TargetOpts {
+  /** Container name. */
+  name: string;
+  /** `--user` value, e.g. `1000:1000`. */
+  user?: string;
+  /** Run with `--read-only`. */
+  readOnly?: boolean;
+  /** Run with `--pid host`. */
+  pidHost?: boolean;
+  /** Run with `--ipc shareable`. */
+  ipcShareable?: boolean;
+  /** Image (default {@link TARGET_IMAGE}). */
+  image?: string;
+}
+
+/**
+ * Runs a detached target (`--network none`) and waits until its log says "target started".
+ * Returns the container id.
+ */
+export async function runTarget(d: PrivateDockerd, o: TargetOpts): Promise<string> {
+  const args = ["run", "-d", "--network", "none", "--name", o.name];
+  if (o.user) args.push("--user", o.user);
+  if (o.readOnly) args.push("--read-only");
+  if (o.pidHost) args.push("--pid", "host");
+  if (o.ipcShareable) args.push("--ipc", "shareable");
+  args.push(o.image ?? TARGET_IMAGE);
+  const id = (await d.docker(args)).stdout.trim();
+  const deadline = Date.now() + 10_000;
+  while (true) {
+    const logs = await d.docker(["logs", id], { check: false });
+    if (logs.stdout.includes("target started")) return id;
+    const state = await d.docker(["inspect", "-f", "{{.State.Status}}", id], { check: false });
+    if (state.stdout.trim() === "exited" || Date.now() > deadline) {
+      throw new Error(
+        `target ${o.name} did not start (state ${state.stdout.trim()}): ${logs.stdout}${logs.stderr}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** `docker diff <name>` output, trimmed (empty when the container's rootfs is unchanged). */
+export async function diffTarget(d: PrivateDockerd, name: string): Promise<string> {
+  return (await d.docker(["diff", name])).stdout.trim();
+}
+
+/** Names of all containers (running or not) named `dbg-…` or labelled `dbg.session`. */
+export async function sidecarsLeft(d: PrivateDockerd): Promise<string[]> {
+  const names = (args: string[]) =>
+    d.docker(["ps", "-a", ...args, "--format", "{{.Names}}"]).then((r) =>
+      r.stdout.split("\n").map((s) => s.trim()).filter(Boolean)
+    );
+  const all = await names([]);
+  const labelled = await names(["--filter", "label=dbg.session"]);
+  return [...new Set([...all.filter((n) => n.startsWith("dbg-")), ...labelled])].sort();
+}
