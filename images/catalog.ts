@@ -66,8 +66,8 @@ export const CATALOG: readonly ImageEntry[] = [
   },
 ];
 
-/** The static variants of the official busybox image. */
-const STATIC_BUSYBOX = /^(docker\.io\/)?(library\/)?busybox:(musl|uclibc)$/;
+/** The static variants of the official busybox image, from Docker Hub or a mirror of it. */
+const STATIC_BUSYBOX = /(^|\/)busybox:(musl|uclibc)$/;
 const NIX_ALIAS = /^nix:([A-Za-z0-9_.+-]+(,[A-Za-z0-9_.+-]+)*)$/;
 
 /**

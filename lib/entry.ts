@@ -13,10 +13,10 @@
  *   working dir, switches user (start-stop-daemon -c, numeric ids work) and runs the command.
  * - The entry shell stays the parent of everything and reaps it before it exits. Orphans would
  *   go to the target's PID 1, which rarely reaps, and stay as zombies in its namespace.
- * - Commands run in the background so that the shell's `wait` can be interrupted by a trap that
- *   forwards SIGINT/SIGTERM/SIGHUP (background jobs ignore SIGINT, so SIGTERM ends them, and the
- *   exit code reports the signal dbg got). An interactive shell on a TTY runs in the foreground,
- *   because it needs SIGINT for its own jobs; it takes the terminal's process group itself.
+ * - On a TTY the command runs in the foreground, so Ctrl-C reaches it as SIGINT. Without a TTY it
+ *   runs in the background, so that `wait` can be interrupted by a trap that forwards the
+ *   signals dbg relays (background jobs ignore SIGINT, so SIGTERM ends them, and the exit code
+ *   reports the signal dbg got).
  * - nix images: a temporary `/nix` link to the keeper's store, removed before exit.
  *
  * Nothing is written into the target in chroot, mount and plain modes.
@@ -33,8 +33,13 @@ mode=$DBG_MODE; hint=$DBG_PID; tid=$DBG_TARGET_ID; wd=$DBG_WORKDIR; shell=$DBG_S
 tools=$DBG_TOOLS; user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED
 tty=$DBG_TTY; term=\${TERM:-}
 unset DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY
+K=; KU=; link=; TR=
+stop_keepers() {
+  for k in $K $KU; do kill "$k" 2>/dev/null; wait "$k" 2>/dev/null; done
+  K=; KU=
+}
 say() { [ "$quiet" = 1 ] || echo "dbg: $*" >&2; }
-die() { echo "dbg: $*" >&2; exit 125; }
+die() { echo "dbg: $*" >&2; stop_keepers; exit 125; }
 in_target() { [ -z "$tid" ] || grep -q "$tid" "/proc/$1/cgroup" 2>/dev/null; }
 # The -e NAME=VALUE arguments come first, then --, then the command.
 extra_env() { while [ $# -gt 0 ] && [ "$1" != -- ]; do export "$1"; shift; done; }
@@ -57,11 +62,6 @@ if [ "$T" = 0 ] || ! in_target "$T"; then
   fi
 fi
 R=/proc/$T/root
-K=; KU=; link=; TR=
-stop_keepers() {
-  for k in $K $KU; do kill "$k" 2>/dev/null; wait "$k" 2>/dev/null; done
-  K=; KU=
-}
 
 if [ "$mode" != plain ]; then
   ls "$R/" >/dev/null 2>&1 || die "cannot read the target's root filesystem at $R: permission denied (the target runs as another user and dbg adds SYS_PTRACE for that; if a security policy drops it, try --mode plain)"
@@ -102,38 +102,39 @@ if [ "$mode" != plain ]; then
   [ -z "$KU" ] || { sleep 0.05; [ -d "/proc/$KU" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$KU/status"; } || die "cannot start a process as $uid:$gid in the sidecar"
 
   if [ "$nix" = 1 ]; then
-    if [ -e "$R/nix" ] || [ -L "$R/nix" ]; then
-      if [ "$priv" = 1 ]; then mode=mount; say "the target has its own /nix: mount mode, this image's /nix hides it in this session only"
+    if [ -d "$R/nix" ] && [ ! -L "$R/nix" ]; then
+      # The target has its own /nix: only a private mount namespace can show this image's store.
+      if [ "$mode" = mount ] || [ "$priv" = 1 ]; then
+        mode=mount; say "the target has its own /nix: mount mode shows this image's store there, for this session only"
       else mode=plain; fi
-    elif [ "$mode" = chroot ] && ln -s "$UTR/nix" "$R/nix" 2>/dev/null; then
-      link=$R/nix
+    elif [ -e "$R/nix" ] || [ -L "$R/nix" ]; then
+      mode=plain
+    elif [ "$mode" != plain ] && ln -s "$UTR/nix" "$R/nix" 2>/dev/null; then
+      mode=chroot; link=$R/nix
       say "linked /nix in the target to this image's store for the session; it is removed on exit"
-    elif [ "$priv" != 1 ]; then
+    else
       mode=plain
     fi
     if [ "$mode" = plain ]; then
-      say "nix tools need /nix, and the target cannot take a temporary link: plain mode"
+      say "nix tools need /nix, and the target can take neither a temporary link nor a mount: plain mode"
       stop_keepers
     fi
   fi
 fi
 
 if [ "$mode" = mount ]; then
-  M=/tmp/.dbg-target
-  mkdir -p "$M" && mount --rbind "$R/" "$M" || die "cannot bind-mount the target's root in the sidecar (mount mode needs --privileged)"
-  if [ "$nix" = 1 ]; then
-    [ -d "$M/nix" ] && mount --bind /nix "$M/nix" || die "the target has no /nix directory to mount the nix store on: use --mode plain"
-  fi
-  R=$M
+  # A mount cannot take a source from another mount namespace, so the session enters a private
+  # copy of the target's own mount namespace (nsenter, then unshare at once): it sees the
+  # target's mounts, and whatever it mounts stays in the copy.
+  command -v nsenter >/dev/null && [ -e "$TR/bin/unshare" ] || die "mount mode needs nsenter and unshare (busybox) in the debugger image"
 fi
 
-interactive=
 if [ "$mode" = plain ]; then
   export DBG_TARGET_ROOT="$R"
   say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
-  [ -z "$wd" ] || cd "$wd" || die "cannot enter --workdir $wd in the sidecar"
+  [ -z "$wd" ] || cd "$wd" 2>/dev/null || say "cannot enter $wd in the sidecar; starting in $(pwd)"
   extra_env "$@"; shift "$(skip_env "$@")"
-  [ $# -gt 0 ] || { interactive=1; set -- "$shell"; }
+  [ $# -gt 0 ] || set -- "$shell"
 else
   # The target's live environment, PATH with the target's dirs first, then the tools.
   tenv=$(tr '\0' '\n' < "/proc/$T/environ" 2>/dev/null)
@@ -152,14 +153,21 @@ EOF
   [ -z "$term" ] || export TERM="$term"
   export HISTFILE=/dev/null PS1='[dbg] \w \$ '
   extra_env "$@"; shift "$(skip_env "$@")"
-  [ $# -gt 0 ] || { interactive=1; set -- "$UTR$shell"; }
+  [ $# -gt 0 ] || set -- "$UTR$shell"
   # Inside the chroot: enter the working dir, switch user if asked, run the command.
   inner='cd -- "$1" 2>/dev/null || { echo "dbg: cannot enter $1 in the target; starting in /" >&2; cd /; }
 shift; [ -z "$2" ] && shift 2 && exec "$@"
 ssd=$1 ug=$2 c=$3; shift 3
 exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$c" -- "$@"'
   ug=; [ -z "$user" ] || ug=$uid:$gid
-  set -- /bin/chroot "$R/" "$TR$shell" -c "$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+  if [ "$mode" = mount ]; then
+    pre=; [ "$nix" != 1 ] || pre="mount -t tmpfs dbg-nix /nix && ln -s '$UTR/nix/store' /nix/store || exit 125
+"
+    set -- nsenter "--mount=/proc/$T/ns/mnt" "$TR/bin/unshare" -m --propagation private \
+      "$TR$shell" -c "$pre$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+  else
+    set -- /bin/chroot "$R/" "$TR$shell" -c "$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+  fi
 fi
 
 # Stay the parent of everything this session starts and reap it before exiting: the target's
@@ -171,14 +179,17 @@ cleanup() {
   link=
 }
 fwd() { got=$1; [ -z "$C" ] || kill -s "$2" "$C" 2>/dev/null; }
-# Background commands ignore SIGINT (POSIX), so an interrupt ends them with SIGTERM.
 trap 'fwd 130 TERM' INT
 trap 'fwd 143 TERM' TERM
 trap 'fwd 129 HUP' HUP
-if [ "$tty" = 1 ] && [ "$interactive" = 1 ]; then
-  # An interactive shell runs in the foreground: it needs SIGINT for its own jobs.
+if [ "$tty" = 1 ]; then
+  # On a TTY the command runs in the foreground, so Ctrl-C reaches it as SIGINT (an interactive
+  # shell takes its own process group). The traps then run only once it ends.
   "$@"; rc=$?
 else
+  # Without a TTY, signals come from dbg through the runtime, to this shell. Run the command in
+  # the background so that wait is interrupted and the trap forwards them. Background jobs
+  # ignore SIGINT (POSIX), so an interrupt ends the command with SIGTERM.
   exec 3<&0
   "$@" <&3 3<&- &
   C=$!

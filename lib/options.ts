@@ -103,9 +103,6 @@ export function validateOptions(
   if (raw.workdir !== undefined && !raw.workdir.startsWith("/")) {
     throw usageError(`Bad --workdir "${raw.workdir}": it must be an absolute path`);
   }
-  if (mode === "mount" && !raw.privileged) {
-    throw usageError("--mode mount needs --privileged (it mounts inside the sidecar)");
-  }
   unsupported(ctx.supports.keep || !raw.keep, "--keep", runtime);
   unsupported(ctx.supports.privileged || !raw.privileged, "--privileged", runtime);
   unsupported(ctx.supports.name || raw.name === undefined, "--name", runtime);

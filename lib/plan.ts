@@ -106,7 +106,12 @@ export function makePlan(
   // Reading /proc/T/root of a process of another uid needs CAP_SYS_PTRACE (a non-root sidecar
   // gets no capabilities, so adding it there would be noise).
   const needPtrace = !opts.privileged && sidecarIsRoot && !targetIsRoot;
-  const capAdd = needPtrace ? ["SYS_PTRACE"] : [];
+  // Mount mode mounts inside the sidecar's own mount namespace: that takes SYS_ADMIN, and
+  // nothing more (--privileged implies it).
+  const capAdd = [
+    ...(needPtrace ? ["SYS_PTRACE"] : []),
+    ...(mode === "mount" && !opts.privileged ? ["SYS_ADMIN"] : []),
+  ];
   const name = opts.name ?? `dbg-${runId}`;
   const env = [
     `DBG_MODE=${mode}`,

@@ -5,7 +5,14 @@
  * @module
  */
 
-import { exists, type PrivateDockerd, sh } from "./dockerd.ts";
+import {
+  buildBusyboxImage,
+  buildNixeryImage,
+  buildTargetImage,
+  FIXTURES,
+  HOST_BUSYBOX,
+} from "../../scripts/_images.ts";
+import { exists, type PrivateDockerd } from "./dockerd.ts";
 
 /** Stand-in for the catalog's default debugger image (static busybox, hard-linked applets). */
 export const BUSYBOX_IMAGE = "busybox:musl";
@@ -18,9 +25,8 @@ export const TEST_IMAGES = [BUSYBOX_IMAGE, TARGET_IMAGE, NIXERY_IMAGE] as const;
 /** The nix store path of busybox in {@link NIXERY_IMAGE}. */
 export const NIX_BUSYBOX = `/nix/store/${"a".repeat(32)}-busybox`;
 
-const HOST_BUSYBOX = "/bin/busybox";
-const FIXTURES = new URL("../fixtures/", import.meta.url);
 const SELF = new URL(import.meta.url);
+const BUILDER = new URL("../../scripts/_images.ts", import.meta.url);
 
 /** Directory of the image cache (outside the repo). */
 export function imageCacheDir(): string {
@@ -28,13 +34,14 @@ export function imageCacheDir(): string {
   return `${base}/dbg-tests/images`;
 }
 
-/** Hash of everything the images are made of: C sources, this recipe, the host busybox. */
+/** Hash of everything the images are made of: C sources, the recipes, the host busybox. */
 async function inputsKey(): Promise<string> {
   const bb = await Deno.stat(HOST_BUSYBOX);
   const parts = [
     await Deno.readTextFile(new URL("target.c", FIXTURES)),
     await Deno.readTextFile(new URL("hello.c", FIXTURES)),
     await Deno.readTextFile(SELF),
+    await Deno.readTextFile(BUILDER),
     `busybox:${bb.size}:${bb.mtime?.getTime() ?? 0}`,
   ];
   const data = new TextEncoder().encode(parts.join("\0"));
@@ -42,103 +49,11 @@ async function inputsKey(): Promise<string> {
   return Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function applets(): Promise<string[]> {
-  const out = (await sh([HOST_BUSYBOX, "--list"])).stdout;
-  return out.split("\n").map((s) => s.trim()).filter((s) => s && !s.includes("/"));
-}
-
-async function mkdirs(root: string, dirs: string[]): Promise<void> {
-  for (const d of dirs) await Deno.mkdir(`${root}${d}`, { recursive: true });
-}
-
-async function mkTmp(root: string): Promise<void> {
-  await Deno.mkdir(`${root}/tmp`, { recursive: true });
-  await Deno.chmod(`${root}/tmp`, 0o1777);
-}
-
-async function buildBusybox(root: string, names: string[]): Promise<void> {
-  await mkdirs(root, ["/bin", "/etc", "/root"]);
-  await mkTmp(root);
-  await Deno.copyFile(HOST_BUSYBOX, `${root}/bin/busybox`);
-  await Deno.chmod(`${root}/bin/busybox`, 0o755);
-  for (const a of names) {
-    if (a !== "busybox") await Deno.link(`${root}/bin/busybox`, `${root}/bin/${a}`);
-  }
-  await Deno.writeTextFile(`${root}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\n");
-  await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\n");
-}
-
-async function buildTarget(root: string, work: string): Promise<void> {
-  await mkdirs(root, ["/app", "/usr/bin", "/etc", "/root", "/proc", "/dev", "/sys"]);
-  await mkTmp(root);
-  for (const d of ["/home/app", "/app/data"]) {
-    await Deno.mkdir(`${root}${d}`, { recursive: true });
-    await Deno.chown(`${root}${d}`, 1000, 1000);
-  }
-  const cc = async (src: string, out: string) => {
-    const file = new URL(src, FIXTURES).pathname;
-    await sh(["gcc", "-static", "-O2", "-s", "-o", out, file], { cwd: work });
-  };
-  await cc("target.c", `${root}/app/target`);
-  await cc("hello.c", `${root}/usr/bin/hello`);
-  await Deno.writeTextFile(`${root}/etc/os-release`, 'ID=dbgtest\nPRETTY_NAME="dbg test target"\n');
-  await Deno.writeTextFile(`${root}/marker.txt`, "target-rootfs-marker\n");
-  await Deno.writeTextFile(
-    `${root}/etc/passwd`,
-    "root:x:0:0:root:/root:/sbin/nologin\napp:x:1000:1000:app:/home/app:/sbin/nologin\n",
-  );
-  await Deno.writeTextFile(`${root}/etc/group`, "root:x:0:\napp:x:1000:\n");
-}
-
-async function buildNixery(root: string, names: string[]): Promise<void> {
-  const store = `${root}${NIX_BUSYBOX}/bin`;
-  await mkdirs(root, [NIX_BUSYBOX + "/bin", "/bin", "/etc"]);
-  await mkTmp(root);
-  await Deno.copyFile(HOST_BUSYBOX, `${store}/busybox`);
-  await Deno.chmod(`${store}/busybox`, 0o755);
-  await Deno.symlink(`${NIX_BUSYBOX}/bin/busybox`, `${root}/bin/busybox`);
-  for (const a of names) {
-    if (a === "busybox") continue;
-    await Deno.symlink("busybox", `${store}/${a}`);
-    await Deno.symlink(`${NIX_BUSYBOX}/bin/${a}`, `${root}/bin/${a}`);
-  }
-  await Deno.writeTextFile(`${root}/etc/passwd`, "root:x:0:0:root:/root:/bin/sh\n");
-}
-
-async function importRootfs(
-  d: PrivateDockerd,
-  root: string,
-  tarball: string,
-  ref: string,
-  changes: string[],
-): Promise<void> {
-  await sh(["tar", "--numeric-owner", "-C", root, "-cf", tarball, "."]);
-  await d.docker(["import", ...changes.flatMap((c) => ["--change", c]), tarball, ref]);
-}
-
-/** Builds the three images from scratch into `d`. */
+/** Builds the three images from scratch into `d` (the recipes live in scripts/_images.ts). */
 async function buildImages(d: PrivateDockerd): Promise<void> {
-  const work = await Deno.makeTempDir({ prefix: "dbg-images-" });
-  try {
-    const names = await applets();
-    const bb = `${work}/busybox`, target = `${work}/target`, nix = `${work}/nixery`;
-    await buildBusybox(bb, names);
-    await buildTarget(target, work);
-    await buildNixery(nix, names);
-    await importRootfs(d, bb, `${work}/bb.tar`, BUSYBOX_IMAGE, [
-      'CMD ["sh"]',
-      "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-    ]);
-    await importRootfs(d, target, `${work}/target.tar`, TARGET_IMAGE, [
-      "ENV PATH=/usr/local/bin:/usr/bin:/app",
-      "ENV TARGET_MARKER=from-target-env",
-      "WORKDIR /app",
-      'CMD ["/app/target"]',
-    ]);
-    await importRootfs(d, nix, `${work}/nix.tar`, NIXERY_IMAGE, ['CMD ["sh"]', "ENV PATH=/bin"]);
-  } finally {
-    await Deno.remove(work, { recursive: true }).catch(() => {});
-  }
+  await buildBusyboxImage(d.docker, BUSYBOX_IMAGE);
+  await buildTargetImage(d.docker, { ref: TARGET_IMAGE });
+  await buildNixeryImage(d.docker, { ref: NIXERY_IMAGE, store: NIX_BUSYBOX });
 }
 
 async function haveAll(d: PrivateDockerd): Promise<boolean> {

@@ -1,0 +1,318 @@
+/**
+ * End-to-end tests of `dbg docker` without a TTY, against a private dockerd: commands, exit
+ * codes, streams, users, target kinds, modes, images and pulls, and every user error.
+ * The TTY path and signals are in docker_tty_test.ts.
+ */
+
+import assert from "node:assert/strict";
+import { dbgDocker, runDbg } from "../helpers/dbg.ts";
+import { dockerdOrSkip } from "../helpers/dockerd.ts";
+import {
+  BUSYBOX_IMAGE,
+  diffTarget,
+  loadTestImages,
+  NIXERY_IMAGE,
+  runTarget,
+  sidecarsLeft,
+} from "../helpers/images.ts";
+import { pushImage, registryOrSkip } from "../helpers/registry.ts";
+
+const TARGETS = ["app", "app-nonroot", "app-ro", "app-hostpid", "app-ipc"];
+
+Deno.test({
+  name: "dbg docker end to end (private dockerd)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const d = await dockerdOrSkip();
+    if (!d) return;
+    const dbg = (args: string[], stdin?: string) => dbgDocker(d.host, args, { stdin });
+    try {
+      await loadTestImages(d);
+      await runTarget(d, { name: "app" });
+      await runTarget(d, { name: "app-nonroot", user: "1000:1000" });
+      await runTarget(d, { name: "app-ro", readOnly: true });
+      await runTarget(d, { name: "app-hostpid", pidHost: true });
+      await runTarget(d, { name: "app-ipc", ipcShareable: true });
+
+      await t.step(
+        "a command sees the target's rootfs as / and its exit code is dbg's",
+        async () => {
+          const r = await dbg(["app", "--", "cat", "/etc/os-release"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stdout, /ID=dbgtest/);
+          assert.match(r.stderr, /chroot mode \(busybox:musl has static tools\)/);
+        },
+      );
+
+      await t.step("stdout and stderr stay apart; exit codes 0, 1, 42 pass through", async () => {
+        const r = await dbg(["-q", "app", "--", "sh", "-c", "echo out; echo err >&2; exit 42"]);
+        assert.equal(r.code, 42);
+        assert.equal(r.stdout, "out\n");
+        assert.equal(r.stderr, "err\n");
+        assert.equal((await dbg(["-q", "app", "--", "true"])).code, 0);
+        assert.equal((await dbg(["-q", "app", "--", "false"])).code, 1);
+      });
+
+      await t.step("a command killed by a signal exits 128+n", async () => {
+        const r = await dbg(["-q", "app", "--", "sh", "-c", "kill -TERM $$"]);
+        assert.equal(r.code, 143);
+      });
+
+      await t.step("argv survives exactly: spaces, quotes, $ and empty args", async () => {
+        const args = ["a b", '"q"', "$HOME", "", "it's", "-x"];
+        const r = await dbg(["-q", "app", "--", "printf", "%s|", ...args]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, args.map((a) => `${a}|`).join(""));
+      });
+
+      await t.step("piped stdin reaches the command and ends with EOF", async () => {
+        const r = await dbg(["-q", "app", "-i", "--", "cat"], "hi\nthere\n");
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "hi\nthere\n");
+        const script = await dbg(["-q", "app"], "ls /; exit 3\n");
+        assert.equal(script.code, 3);
+        assert.match(script.stdout, /marker\.txt/);
+      });
+
+      await t.step(
+        "the shell has the target's env, cwd and PATH first; -e and -w apply",
+        async () => {
+          const r = await dbg(["-q", "app", "--", "sh", "-c", 'echo "$TARGET_MARKER|$PATH"; pwd']);
+          const [env, cwd] = r.stdout.trim().split("\n");
+          assert.match(
+            env,
+            /^from-target-env\|\/usr\/local\/bin:\/usr\/bin:\/app:\/proc\/\d+\/root\/bin$/,
+          );
+          assert.equal(cwd, "/app");
+          const e = await dbg([
+            "-q",
+            "app",
+            "-e",
+            "FOO=a b",
+            "-w",
+            "/etc",
+            "--",
+            "sh",
+            "-c",
+            'echo "$FOO"; pwd',
+          ]);
+          assert.equal(e.stdout, "a b\n/etc\n");
+        },
+      );
+
+      await t.step("target binaries and busybox tools both run", async () => {
+        const r = await dbg(["-q", "app", "--", "sh", "-c", "hello; ls /"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /hello from target/);
+        assert.match(r.stdout, /marker\.txt/);
+      });
+
+      await t.step("-u runs the command as a user of the target (name or uid)", async () => {
+        assert.equal((await dbg(["-q", "app", "--", "id", "-u"])).stdout, "0\n");
+        const byName = await dbg([
+          "-q",
+          "app",
+          "-u",
+          "app",
+          "--",
+          "sh",
+          "-c",
+          "id -u; id -g; ls /",
+        ]);
+        assert.equal(byName.code, 0, byName.stderr);
+        assert.match(byName.stdout, /^1000\n1000\n/);
+        assert.equal(
+          (await dbg(["-q", "app", "-u", "1000:1000", "--", "id", "-u"])).stdout,
+          "1000\n",
+        );
+        const none = await dbg(["-q", "app", "-u", "4242", "--", "id"]);
+        assert.equal(none.code, 125);
+        assert.match(none.stderr, /uid 4242 is not in the target's \/etc\/passwd/);
+        const plain = await dbg(["-q", "app", "--mode", "plain", "-u", "4242", "--", "id", "-u"]);
+        assert.equal(plain.stdout, "4242\n", plain.stderr);
+      });
+
+      await t.step("non-root, read-only, host-PID and shareable-IPC targets work", async () => {
+        for (const name of ["app-nonroot", "app-ro", "app-hostpid", "app-ipc"]) {
+          const r = await dbg(["-q", name, "--", "sh", "-c", "cat /marker.txt; hello"]);
+          assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+          assert.equal(r.stdout, "target-rootfs-marker\nhello from target\n", name);
+        }
+        const ipc = await dbg(["app-ipc", "--dry-run"]);
+        assert.equal(JSON.parse(ipc.stdout).sidecar.join.ipc, true);
+        const priv = await dbg(["app", "--dry-run"]);
+        assert.equal(JSON.parse(priv.stdout).sidecar.join.ipc, false);
+      });
+
+      await t.step("a non-root target gets SYS_PTRACE, a root one no extra caps", async () => {
+        const nonroot = JSON.parse((await dbg(["app-nonroot", "--dry-run"])).stdout);
+        assert.deepEqual(nonroot.sidecar.capAdd, ["SYS_PTRACE"]);
+        const root = JSON.parse((await dbg(["app", "--dry-run"])).stdout);
+        assert.deepEqual(root.sidecar.capAdd, []);
+        assert.equal(root.sidecar.privileged, false);
+      });
+
+      await t.step("--dry-run prints the plan and creates nothing", async () => {
+        const before = (await d.docker(["ps", "-aq"])).stdout;
+        const r = await dbg(["app", "--dry-run", "--", "ls", "/"]);
+        assert.equal(r.code, 0, r.stderr);
+        const plan = JSON.parse(r.stdout);
+        assert.equal(plan.mode, "chroot");
+        assert.equal(plan.image.ref, "busybox:musl");
+        assert.deepEqual(plan.command, ["ls", "/"]);
+        assert.equal((await d.docker(["ps", "-aq"])).stdout, before);
+      });
+
+      await t.step("plain and mount modes reach the target's filesystem", async () => {
+        const plain = await dbg([
+          "app",
+          "--mode",
+          "plain",
+          "--",
+          "sh",
+          "-c",
+          'cat "$DBG_TARGET_ROOT/marker.txt"; ls /',
+        ]);
+        assert.equal(plain.code, 0, plain.stderr);
+        assert.match(plain.stdout, /^target-rootfs-marker\n/);
+        assert.doesNotMatch(plain.stdout, /marker\.txt/);
+        assert.match(plain.stderr, /plain mode/);
+        const mount = await dbg([
+          "-q",
+          "app-ro",
+          "--mode",
+          "mount",
+          "--",
+          "cat",
+          "/marker.txt",
+        ]);
+        assert.equal(mount.code, 0, mount.stderr);
+        assert.equal(mount.stdout, "target-rootfs-marker\n");
+        const plan = JSON.parse((await dbg(["app", "--mode", "mount", "--dry-run"])).stdout);
+        assert.deepEqual(plan.sidecar.capAdd, ["SYS_ADMIN"]);
+      });
+
+      await t.step("a nix image gets a temporary /nix link that is gone afterwards", async () => {
+        const r = await dbg([
+          "app",
+          "--image",
+          "nix:busybox",
+          "--",
+          "sh",
+          "-c",
+          "readlink /nix; cat /marker.txt",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stdout, /^\/proc\/\d+\/root\/nix\ntarget-rootfs-marker\n$/);
+        assert.match(r.stderr, /temporary \/nix link/);
+        assert.equal(await diffTarget(d, "app"), "");
+        const ro = await dbg([
+          "app-ro",
+          "--image",
+          NIXERY_IMAGE,
+          "--",
+          "sh",
+          "-c",
+          'cat "$DBG_TARGET_ROOT/marker.txt"',
+        ]);
+        assert.equal(ro.code, 0, ro.stderr);
+        assert.match(ro.stderr, /plain mode \(nix tools need \/nix and the target is read-only/);
+      });
+
+      await t.step("images: --pull never with a missing image is one line and a hint", async () => {
+        const r = await dbg(["app", "--image", "nosuch/image:1", "--pull", "never"]);
+        assert.equal(r.code, 125);
+        assert.match(r.stderr, /^dbg: Image nosuch\/image:1 not found: not present locally/);
+        assert.match(r.stderr, /\nHint: Pull it first/);
+        assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/);
+      });
+
+      await t.step(
+        "user errors: no such container, stopped target, bad flags, no socket",
+        async () => {
+          const none = await dbg(["nope"]);
+          assert.equal(none.code, 125);
+          assert.match(none.stderr, /^dbg: No such container: nope \(running: .*app.*\)\nHint: /);
+          await d.docker([
+            "create",
+            "--name",
+            "stopped",
+            "--network",
+            "none",
+            "dbg-test/target:latest",
+          ]);
+          const stopped = await dbg(["stopped"]);
+          assert.equal(stopped.code, 125);
+          assert.match(stopped.stderr, /Target stopped is not running \(state: created\)/);
+          assert.match(stopped.stderr, /Hint: Start it first \(docker start stopped\)/);
+          const flag = await dbg(["app", "--bogus"]);
+          assert.equal(flag.code, 125);
+          assert.match(flag.stderr, /^dbg: Unknown option '--bogus'/);
+          const mode = await dbg(["app", "--mode", "weird"]);
+          assert.equal(mode.code, 125);
+          const env = await dbg(["app", "-e", "1BAD"]);
+          assert.match(env.stderr, /Bad --env "1BAD": expected NAME=VALUE/);
+          const tty = await dbg(["app", "-t"]);
+          assert.match(tty.stderr, /The input device is not a TTY/);
+          const sock = await runDbg(["docker", "-H", "unix:///tmp/dbg-no-such.sock", "app"]);
+          assert.equal(sock.code, 125);
+          assert.match(
+            sock.stderr,
+            /^dbg: Cannot connect to the Docker daemon at unix:\/\/\/tmp\/dbg-no-such\.sock/,
+          );
+          assert.match(sock.stderr, /\nHint: /);
+          const rt = await runDbg(["nerdctl", "app"]);
+          assert.equal(rt.code, 125);
+          assert.match(rt.stderr, /Runtimes: docker/);
+        },
+      );
+
+      await t.step("pulls from a registry, with auth refused and then given", async () => {
+        const plainReg = await registryOrSkip();
+        const authReg = await registryOrSkip({ auth: { user: "dbg", password: "s3cret-pw" } });
+        if (!plainReg || !authReg) return;
+        try {
+          const ref = `${plainReg.addr}/tools/busybox:musl`;
+          await pushImage(d, BUSYBOX_IMAGE, ref);
+          const r = await dbg(["app", "--image", ref, "--", "cat", "/marker.txt"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "target-rootfs-marker\n");
+          const missing = await dbg(["app", "--image", `${plainReg.addr}/tools/nope:1`]);
+          assert.equal(missing.code, 125);
+          assert.match(missing.stderr, /^dbg: Image .*\/tools\/nope:1 not found/);
+
+          const auth = { user: "dbg", password: "s3cret-pw" };
+          const secret = `${authReg.addr}/tools/busybox:musl`;
+          await pushImage(d, BUSYBOX_IMAGE, secret, { auth });
+          const refused = await dbg(["app", "--image", secret]);
+          assert.equal(refused.code, 125);
+          assert.match(refused.stderr, /^dbg: Pull of .* was refused/);
+          const cfg = await Deno.makeTempDir();
+          const b64 = btoa(`${auth.user}:${auth.password}`);
+          await Deno.writeTextFile(
+            `${cfg}/config.json`,
+            JSON.stringify({ auths: { [authReg.addr]: { auth: b64 } } }),
+          );
+          const ok = await dbgDocker(d.host, ["--debug", "app", "--image", secret, "--", "true"], {
+            env: { DOCKER_CONFIG: cfg },
+          });
+          assert.equal(ok.code, 0, ok.stderr);
+          assert.doesNotMatch(ok.stderr, /s3cret-pw/);
+          assert.doesNotMatch(ok.stderr, new RegExp(b64));
+          await Deno.remove(cfg, { recursive: true });
+        } finally {
+          await plainReg.stop();
+          await authReg.stop();
+        }
+      });
+
+      await t.step("no leftovers: no sidecars, no change in any target", async () => {
+        assert.deepEqual(await sidecarsLeft(d), []);
+        for (const name of TARGETS) assert.equal(await diffTarget(d, name), "", name);
+      });
+    } finally {
+      await d.stop();
+    }
+  },
+});
