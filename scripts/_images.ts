@@ -120,6 +120,8 @@ export interface TargetImage {
   ref: string;
   /** Contents of the target's /etc/os-release (default: the test target's). */
   osRelease?: string;
+  /** Image labels, e.g. a hash of the inputs to tell whether a rebuild is needed. */
+  labels?: Record<string, string>;
 }
 
 /**
@@ -132,6 +134,7 @@ export async function buildTargetImage(docker: DockerCli, img: TargetImage): Pro
     "ENV TARGET_MARKER=from-target-env",
     "WORKDIR /app",
     'CMD ["/app/target"]',
+    ...Object.entries(img.labels ?? {}).map(([k, v]) => `LABEL ${k}=${v}`),
   ];
   await importBuilt(docker, { ref: img.ref, changes }, async (root, work) => {
     await mkdirs(root, ["/app", "/usr/bin", "/etc", "/root", "/proc", "/dev", "/sys"]);

@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { parseArgs } from "./cli.ts";
+import { DbgError } from "./errors.ts";
+
+Deno.test("parseArgs() splits target and command at --", () => {
+  const r = parseArgs(["docker", "app", "--image", "nix:curl", "--", "ls", "-la", "/"]);
+  assert.equal(r.kind, "debug");
+  if (r.kind !== "debug") return;
+  assert.equal(r.target, "app");
+  assert.deepEqual(r.command, ["ls", "-la", "/"]);
+  assert.equal(r.raw.image, "nix:curl");
+});
+
+Deno.test("parseArgs() collects repeated -e and reads -T", () => {
+  const r = parseArgs(["docker", "-e", "A=1", "--env", "B=2", "-T", "app"]);
+  if (r.kind !== "debug") throw new Error(r.kind);
+  assert.deepEqual(r.raw.env, ["A=1", "B=2"]);
+  assert.equal(r.raw.tty, false);
+  assert.equal(r.raw.pull, "missing");
+});
+
+Deno.test("parseArgs() takes --debug before the runtime too", () => {
+  const r = parseArgs(["--debug", "docker", "app"]);
+  if (r.kind !== "debug") throw new Error(r.kind);
+  assert.equal(r.raw.debug, true);
+});
+
+Deno.test("parseArgs() answers help and version with text", () => {
+  const help = parseArgs(["--help"]);
+  assert.equal(help.kind, "print");
+  if (help.kind === "print") assert.match(help.text, /Usage: dbg <runtime>/);
+  const sub = parseArgs(["docker", "--help"]);
+  if (sub.kind === "print") assert.match(sub.text, /--image <ref>/);
+  assert.equal(parseArgs([]).kind, "print");
+  const v = parseArgs(["--version"]);
+  if (v.kind === "print") assert.match(v.text, /^\d+\.\d+\.\d+/);
+});
+
+Deno.test("parseArgs() turns bad flags into one-line usage errors (exit 125)", () => {
+  const cases: Array<[string[], RegExp]> = [
+    [["docker", "app", "--bogus"], /^Unknown option '--bogus'/],
+    [["docker"], /^Missing required argument 'target'/],
+    [["podman", "app"], /^Unknown command 'podman'/],
+    [["docker", "app", "--pull", "sometimes"], /--pull <policy>/],
+  ];
+  for (const [argv, re] of cases) {
+    assert.throws(() => parseArgs(argv), (e: DbgError) => {
+      assert.ok(e instanceof DbgError);
+      assert.match(e.message, re);
+      assert.equal(e.exitCode, 125);
+      assert.ok(!e.message.includes("\n"));
+      return true;
+    });
+  }
+});
+
+Deno.test("parseArgs() lists the images command", () => {
+  assert.deepEqual(parseArgs(["images", "--json"]), { kind: "images", json: true });
+});

@@ -1,0 +1,54 @@
+import assert from "node:assert/strict";
+import { DbgError } from "./errors.ts";
+import { validateOptions } from "./options.ts";
+
+const supports = { keep: true, privileged: true, name: true };
+const base = { runtime: "docker", target: "app", command: [] as string[] };
+const tty = { io: { stdinIsTerminal: true }, supports };
+const pipe = { io: { stdinIsTerminal: false }, supports };
+
+Deno.test("validateOptions() allocates a TTY only when stdin is a terminal", () => {
+  assert.equal(validateOptions(base, {}, tty).tty, true);
+  assert.equal(validateOptions(base, {}, pipe).tty, false);
+  assert.equal(validateOptions(base, { tty: false }, tty).tty, false);
+});
+
+Deno.test("validateOptions() connects stdin for -i, a TTY, or a shell without a command", () => {
+  const cmd = { ...base, command: ["ls"] };
+  assert.equal(validateOptions(cmd, {}, pipe).stdin, false);
+  assert.equal(validateOptions(cmd, { interactive: true }, pipe).stdin, true);
+  assert.equal(validateOptions(base, {}, pipe).stdin, true);
+  assert.equal(validateOptions(cmd, {}, tty).stdin, true);
+});
+
+Deno.test("validateOptions() rejects -t without a terminal, with a hint", () => {
+  assert.throws(() => validateOptions(base, { tty: true }, pipe), (e: DbgError) => {
+    assert.match(e.message, /not a TTY/);
+    assert.match(e.hint!, /-i/);
+    assert.equal(e.exitCode, 125);
+    return true;
+  });
+});
+
+Deno.test("validateOptions() rejects bad values and names the flag", () => {
+  const bad: Array<[object, RegExp]> = [
+    [{ pull: "sometimes" }, /Bad --pull "sometimes"/],
+    [{ mode: "magic" }, /Bad --mode "magic"/],
+    [{ env: ["NOEQUALS"] }, /Bad --env "NOEQUALS"/],
+    [{ user: "a b" }, /Bad --user/],
+    [{ workdir: "relative" }, /absolute path/],
+    [{ name: "-x" }, /Bad --name/],
+    [{ image: "nix:" }, /Bad nix image/],
+  ];
+  for (const [raw, re] of bad) {
+    assert.throws(() => validateOptions(base, raw, pipe), re);
+  }
+});
+
+Deno.test("validateOptions() turns down a flag the runtime does not support", () => {
+  const limited = { io: { stdinIsTerminal: false }, supports: { ...supports, keep: false } };
+  assert.throws(
+    () => validateOptions({ ...base, runtime: "k8s" }, { keep: true }, limited),
+    /--keep is not supported for the k8s runtime/,
+  );
+});

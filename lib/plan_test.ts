@@ -1,0 +1,119 @@
+import assert from "node:assert/strict";
+import { resolveImage } from "../images/catalog.ts";
+import type { TargetFacts } from "./adapter.ts";
+import { ENTRY_SCRIPT } from "./entry.ts";
+import { validateOptions } from "./options.ts";
+import { chooseMode, makePlan, planForDisplay, runsAsRoot } from "./plan.ts";
+
+const facts: TargetFacts = {
+  id: "abc123",
+  name: "app",
+  running: true,
+  state: "running",
+  pid: 1,
+  pidNamespace: "private",
+  user: "",
+  readOnlyRootfs: false,
+  privileged: false,
+  env: ["PATH=/usr/bin"],
+  cwd: "/app",
+  ipc: "private",
+};
+const opts = (raw = {}, command: string[] = []) =>
+  validateOptions({ runtime: "docker", target: "app", command }, raw, {
+    io: { stdinIsTerminal: false },
+    supports: { keep: true, privileged: true, name: true },
+  });
+
+Deno.test("chooseMode() picks chroot for static tools and plain for dynamic ones", () => {
+  assert.equal(chooseMode(opts(), facts, resolveImage(undefined)).mode, "chroot");
+  assert.equal(chooseMode(opts(), facts, resolveImage("netshoot")).mode, "plain");
+  const custom = chooseMode(opts(), facts, resolveImage("alpine"));
+  assert.equal(custom.mode, "plain");
+  assert.match(custom.reason, /not in the catalog/);
+});
+
+Deno.test("chooseMode() handles nix images by the target's rootfs and --privileged", () => {
+  const nix = resolveImage("nix:curl");
+  assert.equal(chooseMode(opts(), facts, nix).mode, "chroot");
+  const ro = { ...facts, readOnlyRootfs: true };
+  assert.equal(chooseMode(opts(), ro, nix).mode, "plain");
+  assert.equal(chooseMode(opts({ privileged: true }), ro, nix).mode, "mount");
+});
+
+Deno.test("chooseMode() lets an explicit --mode win", () => {
+  const c = chooseMode(opts({ mode: "plain" }), facts, resolveImage(undefined));
+  assert.deepEqual(c, { mode: "plain", reason: "--mode" });
+});
+
+Deno.test("makePlan() adds SYS_PTRACE only for a target of another uid", () => {
+  assert.deepEqual(makePlan(opts(), facts, resolveImage(undefined)).sidecar.capAdd, []);
+  const nonroot = { ...facts, user: "1000:1000" };
+  const plan = makePlan(opts(), nonroot, resolveImage(undefined));
+  assert.deepEqual(plan.sidecar.capAdd, ["SYS_PTRACE"]);
+  const priv = makePlan(opts({ privileged: true }), nonroot, resolveImage(undefined));
+  assert.deepEqual(priv.sidecar.capAdd, []);
+  assert.equal(priv.sidecar.privileged, true);
+});
+
+Deno.test("makePlan() gives mount mode SYS_ADMIN and nothing else", () => {
+  const plan = makePlan(opts({ mode: "mount" }), facts, resolveImage(undefined));
+  assert.deepEqual(plan.sidecar.capAdd, ["SYS_ADMIN"]);
+  assert.equal(plan.sidecar.privileged, false);
+});
+
+Deno.test("makePlan() keeps the sidecar root in chroot mode and uses -u as is in plain", () => {
+  assert.equal(makePlan(opts({ user: "app" }), facts, resolveImage(undefined)).sidecar.user, "0");
+  const plain = makePlan(opts({ user: "1000", mode: "plain" }), facts, resolveImage(undefined));
+  assert.equal(plain.sidecar.user, "1000");
+  assert.ok(plain.sidecar.env.includes("DBG_USER="));
+});
+
+Deno.test("makePlan() passes argv untouched after the -e values and --", () => {
+  const o = opts({ env: ["A=1 2"] }, ["printf", "%s", "a b", "$X"]);
+  const plan = makePlan(o, facts, resolveImage(undefined), "deadbeef");
+  assert.deepEqual(plan.sidecar.argv, [
+    "/bin/sh",
+    "-c",
+    ENTRY_SCRIPT,
+    "dbg-entry",
+    "A=1 2",
+    "--",
+    "printf",
+    "%s",
+    "a b",
+    "$X",
+  ]);
+  assert.equal(plan.sidecar.name, "dbg-deadbeef");
+  assert.deepEqual(plan.sidecar.labels, { "dbg.session": "deadbeef", "dbg.target": "abc123" });
+  assert.ok(plan.sidecar.env.includes("DBG_WORKDIR=/app"));
+  assert.ok(plan.sidecar.env.includes("DBG_PID=1"));
+});
+
+Deno.test("makePlan() joins IPC only when the target's IPC is shareable or host", () => {
+  const join = (ipc: TargetFacts["ipc"]) =>
+    makePlan(opts(), { ...facts, ipc }, resolveImage(undefined)).sidecar.join;
+  assert.equal(join("private").ipc, false);
+  assert.equal(join("shareable").ipc, true);
+  assert.deepEqual(join("host"), { pid: true, net: true, ipc: true, ipcHost: true });
+});
+
+Deno.test("makePlan() banner names the mode and why", () => {
+  const plan = makePlan(opts(), facts, resolveImage(undefined));
+  assert.equal(
+    plan.banner,
+    "dbg: chroot mode (busybox:musl has static tools): / is app's filesystem, busybox:musl tools on PATH after the target's",
+  );
+});
+
+Deno.test("planForDisplay() summarises the entry script", () => {
+  const shown = planForDisplay(makePlan(opts(), facts, resolveImage(undefined))) as {
+    sidecar: { argv: string[] };
+  };
+  assert.equal(shown.sidecar.argv[2], "<dbg entry script>");
+});
+
+Deno.test("runsAsRoot() reads docker user specs", () => {
+  for (const u of ["", "0", "root", "0:0", "root:wheel"]) assert.equal(runsAsRoot(u), true, u);
+  for (const u of ["1000", "app", "1000:0"]) assert.equal(runsAsRoot(u), false, u);
+});
