@@ -31,7 +31,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
   const debug = req.raw.debug ? (m: string) => say(`dbg[debug]: ${m}`) : () => {};
   const adapter = await loadAdapter(req.runtime);
   const opts = validateOptions(req, req.raw, {
-    io: { stdinIsTerminal: Deno.stdin.isTerminal() },
+    io: { stdinIsTerminal: Deno.stdin.isTerminal(), stdoutIsTerminal: Deno.stdout.isTerminal() },
     supports: adapter.supports,
   });
   await adapter.connect({ host: opts.host, debug });

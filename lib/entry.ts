@@ -126,7 +126,16 @@ if [ "$mode" = mount ]; then
   # A mount cannot take a source from another mount namespace, so the session enters a private
   # copy of the target's own mount namespace (nsenter, then unshare at once): it sees the
   # target's mounts, and whatever it mounts stays in the copy.
-  command -v nsenter >/dev/null && [ -e "$TR/bin/unshare" ] || die "mount mode needs nsenter and unshare (busybox) in the debugger image"
+  # Until the store is mounted, paths through /nix must be resolved on this side: one level of
+  # symlink, so the name (and so the busybox applet) stays.
+  via_tr() { l=$(readlink "$1") && case $l in /*) echo "$UTR$l"; return ;; esac; echo "$UTR$1"; }
+  in_path() {
+    IFS=:; for d in $PATH; do [ -e "$d/$1" ] && { unset IFS; echo "$d/$1"; return 0; }; done
+    unset IFS; die "mount mode needs $1 in the debugger image: use --mode plain"
+  }
+  msh=$(via_tr "$shell"); munshare=$(via_tr "$(in_path unshare)") || die "cannot set up mount mode"
+  mmount=$(via_tr "$(in_path mount)") && mln=$(via_tr "$(in_path ln)") || die "cannot set up mount mode"
+  in_path nsenter >/dev/null || die "cannot set up mount mode"
 fi
 
 if [ "$mode" = plain ]; then
@@ -161,10 +170,10 @@ ssd=$1 ug=$2 c=$3; shift 3
 exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$c" -- "$@"'
   ug=; [ -z "$user" ] || ug=$uid:$gid
   if [ "$mode" = mount ]; then
-    pre=; [ "$nix" != 1 ] || pre="mount -t tmpfs dbg-nix /nix && ln -s '$UTR/nix/store' /nix/store || exit 125
+    pre=; [ "$nix" != 1 ] || pre="'$mmount' -t tmpfs dbg-nix /nix && '$mln' -s '$UTR/nix/store' /nix/store || exit 125
 "
-    set -- nsenter "--mount=/proc/$T/ns/mnt" "$TR/bin/unshare" -m --propagation private \
-      "$TR$shell" -c "$pre$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+    set -- nsenter "--mount=/proc/$T/ns/mnt" "$munshare" -m --propagation private \
+      "$msh" -c "$pre$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
   else
     set -- /bin/chroot "$R/" "$TR$shell" -c "$inner" dbg-cd "\${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
   fi

@@ -64,6 +64,8 @@ export interface RawOptions {
 /** What the options check needs to know about the local terminal. */
 export interface LocalIo {
   stdinIsTerminal: boolean;
+  /** Defaults to stdinIsTerminal; a redirected stdout gets no TTY (no CR/LF in files). */
+  stdoutIsTerminal?: boolean;
 }
 
 const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
@@ -72,8 +74,8 @@ const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 /**
  * Validate raw flags into `DebugOptions`, rejecting flags the runtime does not support.
  *
- * TTY rule: a TTY is allocated when local stdin is a terminal (like `docker run -it`), unless
- * `-T`. `-t` without a terminal is an error. Stdin is connected with a TTY, with `-i`, and when no
+ * TTY rule: a TTY is allocated when local stdin and stdout are terminals (like `docker run -it`
+ * typed at a prompt), unless `-T`; output redirected to a file gets no TTY, so no CR/LF. `-t` without a terminal is an error. Stdin is connected with a TTY, with `-i`, and when no
  * command is given (so `echo 'ls /' | dbg docker app` runs the script).
  */
 export function validateOptions(
@@ -112,7 +114,7 @@ export function validateOptions(
       "Drop -t, or use -i to pipe input: echo data | dbg … -i -- cmd",
     );
   }
-  const tty = raw.tty ?? ctx.io.stdinIsTerminal;
+  const tty = raw.tty ?? (ctx.io.stdinIsTerminal && (ctx.io.stdoutIsTerminal ?? true));
   const stdin = tty || !!raw.interactive || base.command.length === 0;
   return {
     runtime,

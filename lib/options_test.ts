@@ -11,6 +11,9 @@ Deno.test("validateOptions() allocates a TTY only when stdin is a terminal", () 
   assert.equal(validateOptions(base, {}, tty).tty, true);
   assert.equal(validateOptions(base, {}, pipe).tty, false);
   assert.equal(validateOptions(base, { tty: false }, tty).tty, false);
+  const redirected = { io: { stdinIsTerminal: true, stdoutIsTerminal: false }, supports };
+  assert.equal(validateOptions(base, {}, redirected).tty, false);
+  assert.equal(validateOptions(base, { tty: true }, redirected).tty, true);
 });
 
 Deno.test("validateOptions() connects stdin for -i, a TTY, or a shell without a command", () => {

@@ -33,23 +33,19 @@ import {
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 /** The demo's shell-less target image. */
-export const DEMO_TARGET = "dbg-demo/target";
+const DEMO_TARGET = "dbg-demo/target";
 /** dbg's default debugger image (see `dbg images`). */
-export const DEBUG_IMAGE = "busybox:musl";
+const DEBUG_IMAGE = "busybox:musl";
 const OS_RELEASE =
   'ID=dbgdemo\nPRETTY_NAME="dbg demo target (one gcc -static program, no shell)"\n';
 const BATCH_CMD = "ls /; cat /etc/os-release";
 const INPUTS_LABEL = "dbg.demo.inputs";
+const SELF_IMAGES = new URL("./_images.ts", import.meta.url);
 
-/** A failure of the demo itself: one line, a hint, exit code 125. */
-export class DemoError extends Error {
-  /** What to do next. */
-  readonly hint: string;
-  /** @param message what failed @param hint what to do next */
-  constructor(message: string, hint: string) {
+/** A failure of the demo itself: one line plus a hint; exit code 125. */
+class DemoError extends Error {
+  constructor(message: string, readonly hint: string) {
     super(message);
-    this.name = "DemoError";
-    this.hint = hint;
   }
 }
 
@@ -123,7 +119,7 @@ async function findEngine(): Promise<Engine> {
     const user: Engine = { base: [cliPath], env, where: "" };
     const probe = dockerCli(user, AbortSignal.any([interrupt.signal, AbortSignal.timeout(10_000)]));
     const v = await probe(["version", "--format", "{{.Server.Version}}"], { check: false });
-    const ctx = await probe(["context", "inspect", "--format", "{{.Endpoints.docker.Host}}"], {
+    const ctx = await probe(["context", "inspect", "-f", "{{.Endpoints.docker.Host}}"], {
       check: false,
     });
     user.where = env.DOCKER_HOST || ctx.stdout.trim() || "unix:///var/run/docker.sock";
@@ -156,11 +152,8 @@ async function findEngine(): Promise<Engine> {
 
 /** Hash of what dbg-demo/target is made of, kept as a label to skip needless rebuilds. */
 async function targetInputs(): Promise<string> {
-  const srcs = await Promise.all(
-    ["target.c", "hello.c", "../../scripts/_images.ts"].map((f) =>
-      Deno.readTextFile(new URL(f, FIXTURES))
-    ),
-  );
+  const files = [new URL("target.c", FIXTURES), new URL("hello.c", FIXTURES), SELF_IMAGES];
+  const srcs = await Promise.all(files.map((f) => Deno.readTextFile(f)));
   const data = new TextEncoder().encode([...srcs, OS_RELEASE].join("\0"));
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", data));
   return Array.from(digest.slice(0, 8), (b) => b.toString(16).padStart(2, "0")).join("");
@@ -278,8 +271,9 @@ async function main(): Promise<number> {
     if (!interrupt.signal.aborted) say("interrupted: cleaning up");
     interrupt.abort();
   };
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  // SIGHUP too: closing the terminal (or `tmux kill-session`) must not leak the target.
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
   let engine: Engine | null = null;
   let target: string | null = null;
   let code = 125;
@@ -301,15 +295,15 @@ async function main(): Promise<number> {
   } finally {
     const cleanup = engine && dockerCli(engine, AbortSignal.timeout(30_000));
     if (cleanup && target) {
-      const rm = await cleanup(["rm", "-f", target], { check: false }).catch((e) => e);
-      say(rm?.code === 0 ? `removed target ${target}` : `could not remove target ${target}`);
+      const rm = await cleanup(["rm", "-f", target], { check: false }).catch(() => null);
+      if (rm?.code === 0) say(`removed target ${target}`);
+      else if (!engine?.own) say(`could not remove target ${target}: docker rm -f ${target}`);
     }
     if (engine?.own) {
-      await engine.own.stop();
-      say("stopped and deleted the private dockerd");
+      await engine.own.stop(); // a terminal's Ctrl-C reaches it too; stop() copes with that
+      say("stopped and deleted the private dockerd (and everything in it)");
     }
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
   }
   return code;
 }

@@ -307,6 +307,108 @@ Deno.test({
         }
       });
 
+      await t.step("--name names the sidecar and --keep leaves it for inspection", async () => {
+        const r = await dbg(["-q", "app", "--name", "dbg-kept", "--keep", "--", "true"]);
+        assert.equal(r.code, 0, r.stderr);
+        const labels = await d.docker(["inspect", "-f", "{{json .Config.Labels}}", "dbg-kept"]);
+        assert.equal(
+          JSON.parse(labels.stdout)["dbg.target"],
+          (await d.docker(["inspect", "-f", "{{.Id}}", "app"])).stdout.trim(),
+        );
+        const again = await dbg(["-q", "app", "--name", "dbg-kept", "--", "true"]);
+        assert.equal(again.code, 125);
+        assert.match(
+          again.stderr,
+          /Cannot create sidecar dbg-kept: .*\nHint: Pick another --name, or remove the old one: docker rm -f dbg-kept/,
+        );
+        await d.docker(["rm", "-f", "dbg-kept"]);
+      });
+
+      await t.step(
+        "nix tools on a target with its own /nix use a private mount namespace",
+        async () => {
+          await d.docker([
+            "create",
+            "--name",
+            "app-nix",
+            "--network",
+            "none",
+            "dbg-test/target:latest",
+          ]);
+          const empty = await Deno.makeTempDir();
+          await Deno.mkdir(`${empty}/nix/store`, { recursive: true });
+          await Deno.writeTextFile(`${empty}/nix/own.txt`, "target-own-nix");
+          await d.docker(["cp", `${empty}/nix`, "app-nix:/"]);
+          await Deno.remove(empty, { recursive: true });
+          await d.docker(["start", "app-nix"]);
+          const plain = await dbg([
+            "app-nix",
+            "--image",
+            "nix:busybox",
+            "--",
+            "sh",
+            "-c",
+            'cat "$DBG_TARGET_ROOT/nix/own.txt"',
+          ]);
+          assert.equal(plain.code, 0, plain.stderr);
+          assert.match(plain.stderr, /plain mode/);
+          const mount = await dbg([
+            "app-nix",
+            "--mode",
+            "mount",
+            "--image",
+            "nix:busybox",
+            "--",
+            "sh",
+            "-c",
+            "cat /marker.txt; ls /nix/store | head -1",
+          ]);
+          assert.equal(mount.code, 0, mount.stderr);
+          assert.match(mount.stdout, /^target-rootfs-marker\n[a-z0-9]{32}-busybox\n$/);
+          assert.match(mount.stderr, /own \/nix: mount mode/);
+          const own = await dbg(["-q", "app-nix", "--", "cat", "/nix/own.txt"]);
+          assert.equal(own.stdout, "target-own-nix");
+          assert.match(await diffTarget(d, "app-nix"), /^A \/nix/); // from docker cp, before any session
+          await d.docker(["rm", "-f", "app-nix"]);
+        },
+      );
+
+      await t.step("permission denied on the socket is one line telling to use sudo", async () => {
+        const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
+        try {
+          const env = { DENO_DIR: denoDir };
+          const main = new URL("../../main.ts", import.meta.url).pathname;
+          await new Deno.Command(Deno.execPath(), { args: ["cache", main], env }).output();
+          await new Deno.Command("chmod", { args: ["-R", "a+rwX", denoDir] }).output();
+          const out = await new Deno.Command("setpriv", {
+            args: [
+              "--reuid=65534",
+              "--regid=65534",
+              "--clear-groups",
+              Deno.execPath(),
+              "run",
+              "-A",
+              "--cached-only",
+              main,
+              "docker",
+              "-H",
+              d.host,
+              "app",
+            ],
+            env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
+            stdin: "null",
+          }).output();
+          const stderr = new TextDecoder().decode(out.stderr);
+          assert.equal(out.code, 125, stderr);
+          assert.match(
+            stderr,
+            /^dbg: Cannot connect to the Docker daemon at .*: permission denied\nHint: .*sudo/,
+          );
+        } finally {
+          await Deno.remove(denoDir, { recursive: true });
+        }
+      });
+
       await t.step("no leftovers: no sidecars, no change in any target", async () => {
         assert.deepEqual(await sidecarsLeft(d), []);
         for (const name of TARGETS) assert.equal(await diffTarget(d, name), "", name);
