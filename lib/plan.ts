@@ -46,6 +46,9 @@ export interface DebugPlan {
   banner: string;
 }
 
+/** The variable that carries the entry script into the sidecar. */
+export const ENTRY_VAR = "DBG_ENTRY";
+
 /** Session ids: 8 hex characters. */
 export function newRunId(): string {
   const b = crypto.getRandomValues(new Uint8Array(4));
@@ -126,7 +129,17 @@ export function makePlan(
     `DBG_PRIVILEGED=${opts.privileged ? 1 : 0}`,
     `DBG_TTY=${opts.tty ? 1 : 0}`,
   ];
-  const argv = ["/bin/sh", "-c", ENTRY_SCRIPT, "dbg-entry", ...opts.env, "--", ...opts.command];
+  // The script travels in the environment, so `ps` in the sidecar shows a short command line.
+  env.push(`${ENTRY_VAR}=${ENTRY_SCRIPT}`);
+  const argv = [
+    "/bin/sh",
+    "-c",
+    `eval "$${ENTRY_VAR}"`,
+    "dbg-entry",
+    ...opts.env,
+    "--",
+    ...opts.command,
+  ];
   return {
     runtime: opts.runtime,
     runId,
@@ -167,6 +180,8 @@ function banner(mode: ShellMode, reason: string, facts: TargetFacts, image: Imag
 
 /** The plan as shown by `--dry-run`: the entry script is summarised, not dumped. */
 export function planForDisplay(plan: DebugPlan): unknown {
-  const argv = plan.sidecar.argv.map((a) => a === ENTRY_SCRIPT ? "<dbg entry script>" : a);
-  return { ...plan, sidecar: { ...plan.sidecar, argv } };
+  const env = plan.sidecar.env.map((e) =>
+    e.startsWith(`${ENTRY_VAR}=`) ? `${ENTRY_VAR}=<dbg entry script, lib/entry.sh>` : e
+  );
+  return { ...plan, sidecar: { ...plan.sidecar, env } };
 }

@@ -72,10 +72,11 @@ Deno.test("makePlan() keeps the sidecar root in chroot mode and uses -u as is in
 Deno.test("makePlan() passes argv untouched after the -e values and --", () => {
   const o = opts({ env: ["A=1 2"] }, ["printf", "%s", "a b", "$X"]);
   const plan = makePlan(o, facts, resolveImage(undefined), "deadbeef");
+  assert.ok(plan.sidecar.env.includes(`DBG_ENTRY=${ENTRY_SCRIPT}`));
   assert.deepEqual(plan.sidecar.argv, [
     "/bin/sh",
     "-c",
-    ENTRY_SCRIPT,
+    'eval "$DBG_ENTRY"',
     "dbg-entry",
     "A=1 2",
     "--",
@@ -108,9 +109,9 @@ Deno.test("makePlan() banner names the mode and why", () => {
 
 Deno.test("planForDisplay() summarises the entry script", () => {
   const shown = planForDisplay(makePlan(opts(), facts, resolveImage(undefined))) as {
-    sidecar: { argv: string[] };
+    sidecar: { env: string[] };
   };
-  assert.equal(shown.sidecar.argv[2], "<dbg entry script>");
+  assert.ok(shown.sidecar.env.includes("DBG_ENTRY=<dbg entry script, lib/entry.sh>"));
 });
 
 Deno.test("runsAsRoot() reads docker user specs", () => {
