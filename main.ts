@@ -28,7 +28,10 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     return 0;
   }
   setDebug(!!req.raw.debug);
-  const debug = req.raw.debug ? (m: string) => say(`dbg[debug]: ${m}`) : () => {};
+  const t0 = performance.now();
+  const debug = req.raw.debug
+    ? (m: string) => say(`dbg[debug] +${Math.round(performance.now() - t0)}ms: ${m}`)
+    : () => {};
   const adapter = await loadAdapter(req.runtime);
   const opts = validateOptions(req, req.raw, {
     io: { stdinIsTerminal: Deno.stdin.isTerminal(), stdoutIsTerminal: Deno.stdout.isTerminal() },
@@ -44,13 +47,13 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     return 0;
   }
   const progress = pullProgress(image.ref, !opts.quiet && Deno.stderr.isTerminal());
-  await adapter.ensureImage(image.ref, { pull: opts.pull, progress });
-  if (!opts.quiet) say(plan.banner);
   return await runSession(adapter, plan, {
     stdin: Deno.stdin,
     stdout: Deno.stdout,
     stderr: Deno.stderr,
     debug,
+    progress,
+    banner: !opts.quiet,
   });
 }
 

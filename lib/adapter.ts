@@ -102,11 +102,16 @@ export interface RuntimeAdapter {
   /** Connect to the engine (endpoint from the options). Called once before anything else. */
   connect(opts: ConnectOptions): Promise<void>;
   inspectTarget(target: string): Promise<TargetFacts>;
-  /** Make the image available; `pull` decides when to pull. */
+  /**
+   * Make the image available; `pull` decides when to pull ("missing" checks first). The
+   * lifecycle calls it with "always" before create, or after create failed with
+   * `ImageNotPresent`.
+   */
   ensureImage(
     ref: string,
     opts: { pull: "missing" | "always" | "never"; progress?: PullProgress },
   ): Promise<void>;
+  /** Create the sidecar; throws `ImageNotPresent` when the engine lacks the image. */
   createSidecar(plan: DebugPlan): Promise<Sidecar>;
 }
 

@@ -1,12 +1,16 @@
 /**
- * Command-line parsing (commander). Turns argv into what main.ts dispatches on; validation of
- * the values happens in options.ts.
+ * Command-line parsing: argv → what main.ts dispatches on. Values are validated in options.ts.
+ *
+ * A small parser of our own instead of an npm one: loading commander cost about 40 ms of every
+ * run, which is a fifth of a whole `dbg docker T -- true` (see `deno task bench`).
+ *
+ * Syntax follows `docker run`: options come before the target; after the target, the first
+ * other word (or `--`) starts the command, and everything from there on belongs to it.
  *
  * @module
  */
 
-import { Command, CommanderError, Option } from "commander";
-import { DbgError, usageError } from "./errors.ts";
+import { usageError } from "./errors.ts";
 import type { RawOptions } from "./options.ts";
 
 /** dbg's version, printed by `--version`. */
@@ -21,119 +25,230 @@ export type CliRequest =
   | { kind: "images"; json: boolean }
   | { kind: "debug"; runtime: string; target: string; command: string[]; raw: RawOptions };
 
-const EXAMPLES = `
-Examples:
+/** One option of a subcommand. */
+interface OptSpec {
+  long: string;
+  short?: string;
+  /** Placeholder of the value; absent for a boolean flag. */
+  value?: string;
+  key: keyof RawOptions | "json" | "help";
+  /** For booleans: the value the flag sets (`-T` sets tty=false). */
+  sets?: boolean;
+  repeat?: boolean;
+  help: string;
+}
+
+const HELP: OptSpec = { long: "help", short: "h", key: "help", help: "show this help" };
+
+const SESSION_OPTIONS: OptSpec[] = [
+  {
+    long: "image",
+    value: "ref",
+    key: "image",
+    help: "debugger image: an alias from `dbg images`, nix:pkg,pkg, or any ref",
+  },
+  { long: "pull", value: "policy", key: "pull", help: "missing (default), always or never" },
+  { long: "mode", value: "mode", key: "mode", help: "auto (default), chroot, mount or plain" },
+  {
+    long: "user",
+    short: "u",
+    value: "user",
+    key: "user",
+    help: "run as USER[:GROUP] or UID[:GID] of the target",
+  },
+  {
+    long: "env",
+    short: "e",
+    value: "NAME=VALUE",
+    key: "env",
+    repeat: true,
+    help: "set an environment variable (repeatable)",
+  },
+  {
+    long: "workdir",
+    short: "w",
+    value: "dir",
+    key: "workdir",
+    help: "start in this directory (default: the target's)",
+  },
+  { long: "privileged", key: "privileged", help: "give the sidecar all privileges" },
+  {
+    long: "interactive",
+    short: "i",
+    key: "interactive",
+    help: "connect stdin without a TTY (pipes)",
+  },
+  {
+    long: "tty",
+    short: "t",
+    key: "tty",
+    sets: true,
+    help: "allocate a TTY (default when stdin and stdout are terminals)",
+  },
+  { long: "no-tty", short: "T", key: "tty", sets: false, help: "do not allocate a TTY" },
+  { long: "name", value: "name", key: "name", help: "sidecar name (default dbg-<session id>)" },
+  { long: "keep", key: "keep", help: "keep the sidecar after exit (for inspection)" },
+  { long: "dry-run", key: "dryRun", help: "print the plan as JSON and create nothing" },
+  { long: "quiet", short: "q", key: "quiet", help: "no banner and no pull progress" },
+  { long: "debug", key: "debug", help: "print diagnostics and error details" },
+  HELP,
+];
+
+interface SubCommand {
+  name: string;
+  summary: string;
+  usage: string;
+  options: OptSpec[];
+  /** Takes TARGET [COMMAND…]. */
+  target: boolean;
+}
+
+const COMMANDS: SubCommand[] = [
+  {
+    name: "docker",
+    summary: "debug a Docker container (by name, id or id prefix)",
+    usage: "dbg docker [options] TARGET [--] [COMMAND [ARG...]]",
+    options: [
+      {
+        long: "host",
+        short: "H",
+        value: "url",
+        key: "host",
+        help: "Docker endpoint: unix:///path or tcp://host:port",
+      },
+      ...SESSION_OPTIONS,
+    ],
+    target: true,
+  },
+  {
+    name: "images",
+    summary: "list the built-in debugger image catalog",
+    usage: "dbg images [--json]",
+    options: [{ long: "json", key: "json", help: "print JSON" }, HELP],
+    target: false,
+  },
+];
+
+const GLOBAL: OptSpec[] = [
+  { long: "debug", key: "debug", help: "print diagnostics and error details" },
+  { long: "version", short: "V", key: "help", help: "print the version" },
+  HELP,
+];
+
+const EXAMPLES = `Examples:
   dbg docker app                           shell in a shell-less container; / is app's rootfs
   dbg docker app -- cat /etc/os-release    run one command; its exit code is dbg's
   echo hi | dbg docker app -i -- cat       pipe stdin to the command
   dbg docker app --image nix:curl,jq       tools from nixery.dev (catalog: dbg images)
   dbg docker app --dry-run                 print the plan as JSON, create nothing`;
 
-function collect(value: string, previous: string[]): string[] {
-  return [...previous, value];
+function optionLines(opts: OptSpec[]): string {
+  const left = (o: OptSpec) =>
+    `${o.short ? `-${o.short}, ` : "    "}--${o.long}${o.value ? ` <${o.value}>` : ""}`;
+  const width = Math.max(...opts.map((o) => left(o).length));
+  return opts.map((o) => `  ${left(o).padEnd(width)}  ${o.help}`).join("\n");
 }
 
-function addSessionOptions(cmd: Command): Command {
-  return cmd
-    .option("--image <ref>", "debugger image: an alias from `dbg images`, nix:pkg,pkg, or any ref")
-    .addOption(
-      new Option("--pull <policy>", "when to pull the image").choices([
-        "missing",
-        "always",
-        "never",
-      ])
-        .default("missing"),
-    )
-    .addOption(
-      new Option("--mode <mode>", "target shell: auto, chroot, mount or plain")
-        .choices(["auto", "chroot", "mount", "plain"]).default("auto"),
-    )
-    .option("-u, --user <user>", "run the shell or command as USER[:GROUP] or UID[:GID]")
-    .option("-e, --env <NAME=VALUE>", "set an environment variable (repeatable)", collect, [])
-    .option("-w, --workdir <dir>", "start in this directory (default: the target's)")
-    .option("--privileged", "give the sidecar all privileges (allows --mode mount)")
-    .option("-i, --interactive", "connect stdin even without a TTY (for pipes)")
-    .option("-t, --tty", "allocate a TTY (default when stdin is a terminal)")
-    .option("-T, --no-tty", "do not allocate a TTY")
-    .option("--name <name>", "sidecar name (default dbg-<session id>)")
-    .option("--keep", "keep the sidecar after exit (for inspection)")
-    .option("--dry-run", "print the plan as JSON and create nothing")
-    .option("-q, --quiet", "no banner or pull progress")
-    .option("--debug", "print diagnostics and error details");
+function mainHelp(): string {
+  const cmds = COMMANDS.map((c) => `  ${c.name.padEnd(8)}  ${c.summary}`).join("\n");
+  return `Usage: dbg <runtime> [options] TARGET [-- COMMAND [ARG...]]
+
+Debug running containers whose images have no shell: a sidecar shares the target's
+PID, network and IPC namespaces and shows the target's filesystem as /.
+
+Commands:
+${cmds}
+
+Options:
+${optionLines(GLOBAL)}
+
+${EXAMPLES}
+`;
 }
 
-function buildProgram(onRequest: (r: CliRequest) => void): Command {
-  const program = new Command("dbg")
-    .description(
-      "Debug running containers whose images have no shell: a sidecar shares the target's\n" +
-        "PID, network and IPC namespaces and shows the target's filesystem as /.",
-    )
-    .usage("<runtime> [options] TARGET [-- COMMAND [ARG...]]")
-    .version(VERSION, "-V, --version")
-    .option("--debug", "print diagnostics and error details")
-    .addHelpText("after", EXAMPLES)
-    .showSuggestionAfterError(true)
-    .exitOverride();
-
-  const docker = program.command("docker")
-    .description("debug a Docker container (by name, id or id prefix)")
-    .usage("[options] TARGET [-- COMMAND [ARG...]]")
-    .argument("<target>", "container name, id or id prefix")
-    .argument("[command...]", "command and arguments to run instead of a shell (after --)")
-    .option("-H, --host <url>", "Docker endpoint (unix:///path or tcp://host:port)")
-    .exitOverride();
-  addSessionOptions(docker).action((target: string, command: string[], raw: RawOptions) => {
-    const debug = raw.debug || !!program.opts().debug;
-    onRequest({ kind: "debug", runtime: "docker", target, command, raw: { ...raw, debug } });
-  });
-
-  program.command("images")
-    .description("list the built-in debugger image catalog")
-    .option("--json", "print JSON")
-    .exitOverride()
-    .action((o: { json?: boolean }) => onRequest({ kind: "images", json: !!o.json }));
-  return program;
+function commandHelp(c: SubCommand): string {
+  return `Usage: ${c.usage}\n\n${c.summary}\n\nOptions:\n${optionLines(c.options)}\n${
+    c.target ? `\n${EXAMPLES}\n` : ""
+  }`;
 }
 
-/**
- * Parse argv (without the program name). Help and version come back as text to print; bad
- * flags become a usage `DbgError` (exit 125, like docker).
- */
+/** Parse argv (without the program name). Help and version come back as text to print. */
 export function parseArgs(argv: string[]): CliRequest {
-  let request: CliRequest | undefined;
-  let printed = "";
-  const program = buildProgram((r) => (request = r));
-  const capture = {
-    writeOut: (s: string) => (printed += s),
-    writeErr: (s: string) => (printed += s),
-  };
-  program.configureOutput(capture);
-  for (const sub of program.commands) sub.configureOutput(capture);
-  if (argv.length === 0) return { kind: "print", text: program.helpInformation() };
-  try {
-    program.parse(argv, { from: "user" });
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") {
-        return { kind: "print", text: printed };
-      }
-      if (e.code === "commander.help") return { kind: "print", text: printed };
-      throw cliError(e);
-    }
-    throw e;
+  let i = 0;
+  let debug = false;
+  for (; i < argv.length && argv[i].startsWith("-"); i++) {
+    const a = argv[i];
+    if (a === "--debug") debug = true;
+    else if (a === "--help" || a === "-h") return { kind: "print", text: mainHelp() };
+    else if (a === "--version" || a === "-V") return { kind: "print", text: `${VERSION}\n` };
+    else throw usageError(`Unknown option '${a}'`, "See: dbg --help");
   }
-  if (!request) throw usageError("Nothing to do");
-  return request;
-}
-
-function cliError(e: CommanderError): DbgError {
-  const msg = e.message.replace(/^error: /, "");
-  const first = msg.charAt(0).toUpperCase() + msg.slice(1);
-  if (e.code === "commander.unknownCommand") {
-    return usageError(
-      first.split("\n")[0],
+  if (i >= argv.length) return { kind: "print", text: mainHelp() };
+  const name = argv[i++];
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    throw usageError(
+      `Unknown command '${name}'`,
       `Runtimes: ${RUNTIMES.join(", ")}; see: dbg --help`,
     );
   }
-  return usageError(first.split("\n")[0].replace(/\.$/, ""));
+  const raw: Record<string, unknown> = debug ? { debug } : {};
+  const positional: string[] = [];
+  const hint = `See: dbg ${cmd.name} --help`;
+  while (i < argv.length) {
+    const a = argv[i++];
+    if (a === "--") {
+      positional.push(...argv.slice(i));
+      break;
+    }
+    if (!a.startsWith("-") || a === "-") {
+      positional.push(a);
+      // After the target, the first other word starts the command: the rest is its argv.
+      if (cmd.target && positional.length === 1) continue;
+      positional.push(...argv.slice(i));
+      break;
+    }
+    const [flag, inline] = splitInline(a);
+    const specs = flag.startsWith("--")
+      ? [cmd.options.find((o) => o.long === flag.slice(2))]
+      : [...flag.slice(1)].map((ch) => cmd.options.find((o) => o.short === ch));
+    if (specs.some((s) => !s)) throw usageError(`Unknown option '${a}'`, hint);
+    for (const [n, spec] of (specs as OptSpec[]).entries()) {
+      if (spec.key === "help") {
+        return { kind: "print", text: commandHelp(cmd) };
+      }
+      if (!spec.value) {
+        if (inline !== undefined) throw usageError(`Option '--${spec.long}' takes no value`, hint);
+        raw[spec.key] = spec.sets ?? true;
+        continue;
+      }
+      // A value option: its value is the inline part, the rest of a cluster, or the next word.
+      let value = inline;
+      if (value === undefined && !flag.startsWith("--") && n < specs.length - 1) {
+        value = flag.slice(2 + n);
+      }
+      if (value === undefined) {
+        if (i >= argv.length) {
+          throw usageError(`Option '--${spec.long} <${spec.value}>' needs a value`, hint);
+        }
+        value = argv[i++];
+      }
+      if (spec.repeat) raw[spec.key] = [...(raw[spec.key] as string[] ?? []), value];
+      else raw[spec.key] = value;
+      break;
+    }
+  }
+  if (!cmd.target) {
+    if (positional.length) throw usageError(`Unexpected argument '${positional[0]}'`, hint);
+    return { kind: "images", json: !!raw.json };
+  }
+  const [target, ...command] = positional;
+  if (!target) throw usageError("Missing the target container", `Usage: ${cmd.usage}`);
+  return { kind: "debug", runtime: cmd.name, target, command, raw: raw as RawOptions };
+}
+
+function splitInline(a: string): [string, string | undefined] {
+  if (!a.startsWith("--")) return [a, undefined];
+  const eq = a.indexOf("=");
+  return eq < 0 ? [a, undefined] : [a.slice(0, eq), a.slice(eq + 1)];
 }

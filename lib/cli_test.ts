@@ -16,7 +16,7 @@ Deno.test("parseArgs() collects repeated -e and reads -T", () => {
   if (r.kind !== "debug") throw new Error(r.kind);
   assert.deepEqual(r.raw.env, ["A=1", "B=2"]);
   assert.equal(r.raw.tty, false);
-  assert.equal(r.raw.pull, "missing");
+  assert.equal(r.raw.pull, undefined); // defaults are applied by validateOptions()
 });
 
 Deno.test("parseArgs() takes --debug before the runtime too", () => {
@@ -31,6 +31,7 @@ Deno.test("parseArgs() answers help and version with text", () => {
   if (help.kind === "print") assert.match(help.text, /Usage: dbg <runtime>/);
   const sub = parseArgs(["docker", "--help"]);
   if (sub.kind === "print") assert.match(sub.text, /--image <ref>/);
+  if (sub.kind === "print") assert.match(sub.text, /-H, --host <url>/);
   assert.equal(parseArgs([]).kind, "print");
   const v = parseArgs(["--version"]);
   if (v.kind === "print") assert.match(v.text, /^\d+\.\d+\.\d+/);
@@ -39,9 +40,11 @@ Deno.test("parseArgs() answers help and version with text", () => {
 Deno.test("parseArgs() turns bad flags into one-line usage errors (exit 125)", () => {
   const cases: Array<[string[], RegExp]> = [
     [["docker", "app", "--bogus"], /^Unknown option '--bogus'/],
-    [["docker"], /^Missing required argument 'target'/],
+    [["docker"], /^Missing the target container/],
+    [["docker", "app", "--image"], /^Option '--image <ref>' needs a value/],
+    [["docker", "app", "--keep=1"], /^Option '--keep' takes no value/],
+    [["images", "extra"], /^Unexpected argument 'extra'/],
     [["podman", "app"], /^Unknown command 'podman'/],
-    [["docker", "app", "--pull", "sometimes"], /--pull <policy>/],
   ];
   for (const [argv, re] of cases) {
     assert.throws(() => parseArgs(argv), (e: DbgError) => {
@@ -52,6 +55,21 @@ Deno.test("parseArgs() turns bad flags into one-line usage errors (exit 125)", (
       return true;
     });
   }
+});
+
+Deno.test("parseArgs() ends options at the command, like docker run", () => {
+  const r = parseArgs(["docker", "-it", "--env=A=1", "app", "ls", "-la", "--image", "x"]);
+  if (r.kind !== "debug") throw new Error(r.kind);
+  assert.deepEqual(r.command, ["ls", "-la", "--image", "x"]);
+  assert.equal(r.raw.image, undefined);
+  assert.equal(r.raw.interactive, true);
+  assert.equal(r.raw.tty, true);
+  assert.deepEqual(r.raw.env, ["A=1"]);
+  const opts = parseArgs(["docker", "app", "-q", "--pull", "never", "--", "-x"]);
+  if (opts.kind !== "debug") throw new Error(opts.kind);
+  assert.deepEqual(opts.command, ["-x"]);
+  assert.equal(opts.raw.pull, "never");
+  assert.equal(opts.raw.quiet, true);
 });
 
 Deno.test("parseArgs() lists the images command", () => {

@@ -61,6 +61,17 @@ export function imageNotFound(image: string, detail: string, hint?: string): Dbg
   });
 }
 
+/**
+ * The engine does not have the image locally (thrown by `createSidecar`). The lifecycle pulls
+ * and retries once, like `docker run`, so the common case costs no extra request.
+ */
+export class ImageNotPresent extends DbgError {
+  constructor(image: string, cause?: unknown) {
+    super(`Image ${image} is not present`, { cause });
+    this.name = "ImageNotPresent";
+  }
+}
+
 /** The registry refused the pull (auth or access). Never includes credentials. */
 export function pullRefused(image: string, detail: string): DbgError {
   return new DbgError(`Pull of ${image} was refused: ${detail}`, {

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { RuntimeAdapter, Sidecar } from "./adapter.ts";
-import { DbgError } from "./errors.ts";
+import type { PullProgress, RuntimeAdapter, Sidecar } from "./adapter.ts";
+import { DbgError, ImageNotPresent } from "./errors.ts";
 import type { DebugPlan } from "./plan.ts";
 import { followResize } from "./resize.ts";
-import { type ByteWriter, pumpInput, pumpOutput } from "./streams.ts";
+import { type ByteWriter, pumpInput, pumpOutput, writeAll } from "./streams.ts";
 import { type RawCapable, withRawMode } from "./terminal.ts";
 
 /** The local side of a session. Production passes Deno's stdio; tests may pass fakes. */
@@ -19,6 +19,10 @@ export interface SessionIo {
   stderr: ByteWriter;
   /** Diagnostics for --debug. */
   debug: (msg: string) => void;
+  /** Pull progress (a bar on a TTY), if any. */
+  progress?: PullProgress;
+  /** Print the plan's banner once the sidecar exists (not with -q). */
+  banner: boolean;
 }
 
 /** Signals that end the session: the sidecar is stopped and removed, dbg exits 128+n. */
@@ -33,8 +37,9 @@ export async function runSession(
   plan: DebugPlan,
   io: SessionIo,
 ): Promise<number> {
-  const sidecar = await adapter.createSidecar(plan);
+  const sidecar = await createWithImage(adapter, plan, io);
   io.debug(`created sidecar ${sidecar.name} (${sidecar.id})`);
+  if (io.banner) await writeAll(io.stderr, new TextEncoder().encode(`${plan.banner}\n`));
   const stopped = Promise.withResolvers<number>();
   const listeners: Array<[Deno.Signal, () => void]> = [];
   const listen = (sig: Deno.Signal, fn: () => void) => {
@@ -59,16 +64,46 @@ export async function runSession(
   }
 }
 
+/**
+ * Create the sidecar, pulling its image the way `docker run` does: `always` pulls first;
+ * `missing` tries the create and pulls only when the engine lacks the image; `never` fails.
+ */
+async function createWithImage(
+  adapter: RuntimeAdapter,
+  plan: DebugPlan,
+  io: SessionIo,
+): Promise<Sidecar> {
+  const ref = plan.image.ref;
+  if (plan.pull === "always") {
+    await adapter.ensureImage(ref, { pull: "always", progress: io.progress });
+  }
+  try {
+    return await adapter.createSidecar(plan);
+  } catch (e) {
+    if (!(e instanceof ImageNotPresent)) throw e;
+    // With `never`, the adapter checks again and says how to pull on its runtime.
+    io.debug(`image ${ref} is not present${plan.pull === "never" ? "" : ": pulling"}`);
+    const pull = plan.pull === "never" ? "never" : "always";
+    await adapter.ensureImage(ref, { pull, progress: io.progress });
+    return await adapter.createSidecar(plan);
+  }
+}
+
 async function attachAndRun(
   sidecar: Sidecar,
   plan: DebugPlan,
   io: SessionIo,
   stopped: Promise<number>,
 ): Promise<number> {
-  const att = await sidecar.attach();
+  // Attach and register for the exit status before start, so a short command loses neither
+  // output nor status. The two are independent, so they run at once.
+  const [attached, waited] = await Promise.allSettled([sidecar.attach(), sidecar.beginWait()]);
+  if (attached.status === "rejected") throw attached.reason;
+  const att = attached.value;
   const inputDone = new AbortController();
   try {
-    const waiter = await sidecar.beginWait();
+    if (waited.status === "rejected") throw waited.reason;
+    const waiter = waited.value;
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
       await sidecar.start();
       io.debug("sidecar started");

@@ -90,6 +90,7 @@ function io(input: string[] = []) {
     stdout: sink(out),
     stderr: sink(err),
     debug: () => {},
+    banner: false,
   };
   return { sio, out, err };
 }

@@ -7,7 +7,7 @@
  */
 
 import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../lib/adapter.ts";
-import { DbgError, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
+import { DbgError, ImageNotPresent, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { ensureDockerImage } from "./docker/image.ts";
 import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
@@ -183,12 +183,7 @@ function createError(e: unknown, plan: DebugPlan): unknown {
       cause: e,
     });
   }
-  if (e.status === 404 && /image/i.test(e.message)) {
-    return new DbgError(`Image ${plan.image.ref} disappeared before the sidecar was created`, {
-      hint: "Run again (dbg pulls missing images), or check that nothing prunes images",
-      cause: e,
-    });
-  }
+  if (e.status === 404 && /image/i.test(e.message)) return new ImageNotPresent(plan.image.ref, e);
   return new DbgError(`Cannot create the sidecar: ${e.message}`, {
     hint: "Run with --debug for the request details",
     cause: e,

@@ -10,10 +10,7 @@
 import { exists, sh, type ShResult } from "../tests/helpers/dockerd.ts";
 
 /** Runs `docker <args>` against one daemon; throws on a non-zero exit unless `check` is false. */
-export type DockerCli = (
-  args: string[],
-  opts?: { stdin?: string; check?: boolean },
-) => Promise<ShResult>;
+export type DockerCli = (args: string[], opts?: { check?: boolean }) => Promise<ShResult>;
 
 /** The host's busybox (Debian's busybox-static), copied into the stand-in images. */
 export const HOST_BUSYBOX = "/bin/busybox";

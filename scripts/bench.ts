@@ -68,6 +68,9 @@ export function parseRuns(args: string[]): number | string {
 
 const abort = new AbortController();
 
+/** Ctrl-C (or SIGTERM) stopped the run. */
+class Interrupted extends Error {}
+
 /** Runs `cmd` once and returns its wall time in ms; throws with its stderr when it fails. */
 async function timeOnce(cmd: Cmd): Promise<number> {
   const [program, ...args] = cmd.argv;
@@ -84,7 +87,8 @@ async function timeOnce(cmd: Cmd): Promise<number> {
     signal,
   }).output();
   const ms = performance.now() - start;
-  if (abort.signal.aborted) throw new Error("interrupted");
+  // A terminal's Ctrl-C can reach the child before our listener has run.
+  if (abort.signal.aborted || out.signal === "SIGINT") throw new Interrupted();
   if (!out.success) {
     const why = out.signal ? `killed by ${out.signal}` : `exit ${out.code}`;
     const err = new TextDecoder().decode(out.stderr).trim();
@@ -117,7 +121,8 @@ async function denoCommands(tmp: string): Promise<{ dbg: string[]; noop: string[
     };
   }
   const compile = async (out: string, entry: string, extra: string[]) => {
-    await sh([deno, "compile", "-A", "--cached-only", ...extra, "-o", out, entry], { cwd: ROOT });
+    const argv = [deno, "compile", "-A", "--cached-only", "--no-check", ...extra, "-o", out, entry];
+    await sh(argv, { cwd: ROOT, env: cleanEnv({ NO_COLOR: "1" }) });
     return out;
   };
   try {
@@ -125,8 +130,9 @@ async function denoCommands(tmp: string): Promise<{ dbg: string[]; noop: string[
     const noop = await compile(`${tmp}/noop`, noopFile, []);
     return { dbg: [dbg], noop: [noop], how: `deno compile works (denort: ${denort})` };
   } catch (e) {
-    const first = (e instanceof Error ? e.message : String(e)).split("\n").slice(0, 2).join(" ");
-    return { ...viaRun, how: `deno compile failed (${first}); using deno run --cached-only` };
+    const lines = (e instanceof Error ? e.message : String(e)).split("\n");
+    const why = lines.find((l) => l.startsWith("error:")) ?? lines[0];
+    return { ...viaRun, how: `deno compile failed (${why}); using deno run --cached-only` };
   }
 }
 
@@ -230,18 +236,18 @@ async function main(): Promise<number> {
     }
   }
   const onSignal = () => abort.abort();
-  Deno.addSignalListener("SIGINT", onSignal);
-  Deno.addSignalListener("SIGTERM", onSignal);
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM", "SIGHUP"];
+  for (const sig of signals) Deno.addSignalListener(sig, onSignal);
   const tmp = await Deno.makeTempDir({ prefix: "dbg-bench-" });
   let d: PrivateDockerd | null = null;
   try {
     console.log("bench: starting a private dockerd");
     d = await startDockerd();
-    if (abort.signal.aborted) throw new Error("interrupted");
+    if (abort.signal.aborted) throw new Interrupted();
     await bench(d, runs, tmp);
     return 0;
   } catch (e) {
-    if (abort.signal.aborted) {
+    if (abort.signal.aborted || e instanceof Interrupted) {
       console.error("\nbench: interrupted");
       return 130;
     }
@@ -251,8 +257,7 @@ async function main(): Promise<number> {
     console.log("bench: stopping the private dockerd");
     await d?.stop();
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
-    Deno.removeSignalListener("SIGINT", onSignal);
-    Deno.removeSignalListener("SIGTERM", onSignal);
+    for (const sig of signals) Deno.removeSignalListener(sig, onSignal);
   }
 }
 

@@ -32,15 +32,14 @@ import {
 } from "./_images.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
-/** The demo's shell-less target image. */
 const DEMO_TARGET = "dbg-demo/target";
-/** dbg's default debugger image (see `dbg images`). */
-const DEBUG_IMAGE = "busybox:musl";
+const DEBUG_IMAGE = "busybox:musl"; // dbg's default (see `dbg images`)
 const OS_RELEASE =
   'ID=dbgdemo\nPRETTY_NAME="dbg demo target (one gcc -static program, no shell)"\n';
 const BATCH_CMD = "ls /; cat /etc/os-release";
 const INPUTS_LABEL = "dbg.demo.inputs";
 const SELF_IMAGES = new URL("./_images.ts", import.meta.url);
+const NO_CHECK = { check: false };
 
 /** A failure of the demo itself: one line plus a hint; exit code 125. */
 class DemoError extends Error {
@@ -49,7 +48,13 @@ class DemoError extends Error {
   }
 }
 
-const say = (s: string) => console.error(`demo: ${s}`);
+/** Prints a status line; never throws, as the terminal may be gone (SIGHUP) during cleanup. */
+function say(s: string): void {
+  const buf = new TextEncoder().encode(`demo: ${s}\n`);
+  ignoreErrors(() => {
+    for (let off = 0; off < buf.length;) off += Deno.stderr.writeSync(buf.subarray(off));
+  });
+}
 const interrupt = new AbortController();
 
 /** How to reach one daemon with a docker CLI. */
@@ -60,8 +65,6 @@ interface Engine {
   env: Record<string, string>;
   /** `-H` value for dbg, when dbg would not find the daemon on its own. */
   host?: string;
-  /** Where the daemon is, for messages. */
-  where: string;
   /** The private dockerd this demo started, if any. */
   own?: PrivateDockerd;
 }
@@ -70,21 +73,13 @@ interface Engine {
 function dockerCli(e: Engine, signal: AbortSignal): DockerCli {
   return async (args, opts = {}) => {
     const [program, ...pre] = e.base;
-    const child = new Deno.Command(program, {
+    const out = await new Deno.Command(program, {
       args: [...pre, ...args],
       env: e.env,
       clearEnv: true,
-      stdin: opts.stdin === undefined ? "null" : "piped",
-      stdout: "piped",
-      stderr: "piped",
+      stdin: "null",
       signal,
-    }).spawn();
-    if (opts.stdin !== undefined) {
-      const w = child.stdin.getWriter();
-      await w.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
-      await w.close().catch(() => {});
-    }
-    const out = await child.output();
+    }).output();
     const timedOut = signal.aborted && signal.reason?.name === "TimeoutError";
     if (signal.aborted && !timedOut) throw new Error("interrupted");
     const dec = new TextDecoder();
@@ -106,6 +101,14 @@ function exitCode(s: Deno.CommandStatus): number {
   return s.signal ? 128 + (n[s.signal] ?? 0) : s.code;
 }
 
+function ignoreErrors(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // e.g. the process has already exited
+  }
+}
+
 function firstLine(s: string): string {
   return s.split("\n").map((l) => l.trim()).find(Boolean) ?? "(no output)";
 }
@@ -116,18 +119,16 @@ async function findEngine(): Promise<Engine> {
   const cliPath = await which("docker");
   let why = "no docker CLI on PATH";
   if (cliPath) {
-    const user: Engine = { base: [cliPath], env, where: "" };
+    const user: Engine = { base: [cliPath], env };
     const probe = dockerCli(user, AbortSignal.any([interrupt.signal, AbortSignal.timeout(10_000)]));
-    const v = await probe(["version", "--format", "{{.Server.Version}}"], { check: false });
-    const ctx = await probe(["context", "inspect", "-f", "{{.Endpoints.docker.Host}}"], {
-      check: false,
-    });
-    user.where = env.DOCKER_HOST || ctx.stdout.trim() || "unix:///var/run/docker.sock";
+    const v = await probe(["version", "--format", "{{.Server.Version}}"], NO_CHECK);
+    const ctx = await probe(["context", "inspect", "-f", "{{.Endpoints.docker.Host}}"], NO_CHECK);
+    const where = env.DOCKER_HOST || ctx.stdout.trim() || "unix:///var/run/docker.sock";
     if (v.code === 0) {
-      say(`using your Docker ${v.stdout.trim()} at ${user.where}`);
+      say(`using your Docker ${v.stdout.trim()} at ${where}`);
       return user;
     }
-    why = `no Docker daemon answers at ${user.where}: ${firstLine(v.stderr)}`;
+    why = `Cannot reach Docker at ${where}: ${firstLine(v.stderr)}`;
     if (/permission denied/i.test(v.stderr)) {
       throw new DemoError(
         why,
@@ -142,12 +143,13 @@ async function findEngine(): Promise<Engine> {
       `Start Docker (sudo systemctl start docker) or set DOCKER_HOST; a private daemon needs ${need}`,
     );
   }
+  if (!await hasGcc()) throw gccMissing(); // a new daemon has no target image to fall back on
   say(why);
   say(`starting a private dockerd for this demo (it is stopped and deleted at the end)`);
   const d = await startDockerd();
   say(`private dockerd ready at ${d.host} (storage driver ${d.storageDriver})`);
   const privateEnv = cleanEnv({ DOCKER_CONFIG: `${d.dir}/config` });
-  return { base: [DOCKER, "-H", d.host], env: privateEnv, host: d.host, where: d.host, own: d };
+  return { base: [DOCKER, "-H", d.host], env: privateEnv, host: d.host, own: d };
 }
 
 /** Hash of what dbg-demo/target is made of, kept as a label to skip needless rebuilds. */
@@ -162,29 +164,28 @@ async function targetInputs(): Promise<string> {
 /** Builds dbg-demo/target unless an up-to-date one exists (or gcc is missing and any exists). */
 async function ensureTarget(docker: DockerCli): Promise<void> {
   const inputs = await targetInputs();
-  const old = await docker(
-    ["image", "inspect", "-f", `{{.Id}} {{index .Config.Labels "${INPUTS_LABEL}"}}`, DEMO_TARGET],
-    { check: false },
-  );
+  const format = `{{.Id}} {{with .Config.Labels}}{{index . "${INPUTS_LABEL}"}}{{end}}`;
+  const old = await docker(["image", "inspect", "-f", format, DEMO_TARGET], NO_CHECK);
   const [oldId, oldInputs] = old.code === 0 ? old.stdout.trim().split(" ") : [];
   if (oldInputs === inputs) {
     say(`target image ${DEMO_TARGET}: up to date`);
   } else if (await hasGcc()) {
     say(`building ${DEMO_TARGET}: a static C program (gcc -static), no shell, no package manager`);
-    await buildTargetImage(docker, {
-      ref: DEMO_TARGET,
-      osRelease: OS_RELEASE,
-      labels: { [INPUTS_LABEL]: inputs },
-    });
-    if (oldId) await docker(["rmi", oldId], { check: false }); // the outdated one, now untagged
+    const labels = { [INPUTS_LABEL]: inputs };
+    await buildTargetImage(docker, { ref: DEMO_TARGET, osRelease: OS_RELEASE, labels });
+    if (oldId) await docker(["rmi", oldId], NO_CHECK); // the outdated one, now untagged
   } else if (oldId) {
     say(`gcc not found: reusing the existing ${DEMO_TARGET} image`);
   } else {
-    throw new DemoError(
-      `gcc not found: cannot build the demo's target image ${DEMO_TARGET}`,
-      "Install a C compiler with a static libc (Debian/Ubuntu: apt-get install gcc libc6-dev)",
-    );
+    throw gccMissing();
   }
+}
+
+function gccMissing(): DemoError {
+  return new DemoError(
+    `gcc not found: cannot build the demo's target image ${DEMO_TARGET}`,
+    "Install a C compiler with a static libc (Debian/Ubuntu: apt-get install gcc libc6-dev)",
+  );
 }
 
 /** Makes sure busybox:musl is there: local, pulled, or built from Debian's static busybox. */
@@ -194,7 +195,7 @@ async function ensureDebugImage(docker: DockerCli): Promise<void> {
     return;
   }
   say(`pulling ${DEBUG_IMAGE} (dbg's default debugger image, ~1 MB)…`);
-  const pull = await docker(["pull", "-q", DEBUG_IMAGE], { check: false });
+  const pull = await docker(["pull", "-q", DEBUG_IMAGE], NO_CHECK);
   if (pull.code === 0) return;
   const why = firstLine(pull.stderr);
   if (!await hasStaticBusybox()) {
@@ -213,7 +214,7 @@ async function ensureDebugImage(docker: DockerCli): Promise<void> {
 async function runTarget(docker: DockerCli, name: string): Promise<void> {
   await docker(["run", "-d", "--network", "none", "--name", name, DEMO_TARGET]);
   for (let i = 0; i < 100; i++) {
-    if ((await docker(["logs", name], { check: false })).stdout.includes("target started")) return;
+    if ((await docker(["logs", name], NO_CHECK)).stdout.includes("target started")) return;
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new DemoError(`Target ${name} did not start`, `See: docker logs ${name}`);
@@ -221,7 +222,7 @@ async function runTarget(docker: DockerCli, name: string): Promise<void> {
 
 /** Shows why a debugger is needed: the target has no shell to exec. */
 async function showNoShell(docker: DockerCli, name: string): Promise<void> {
-  const ex = await docker(["exec", name, "sh", "-c", "true"], { check: false });
+  const ex = await docker(["exec", name, "sh", "-c", "true"], NO_CHECK);
   const what = ex.code === 0 ? "works?!" : `fails: ${firstLine(ex.stderr || ex.stdout)}`;
   say(`target ${name} is up; \`docker exec ${name} sh\` ${what}`);
 }
@@ -247,18 +248,11 @@ async function runDbg(e: Engine, name: string, tty: boolean): Promise<number> {
     stdout: "inherit",
     stderr: "inherit",
   }).spawn();
-  // dbg gets a terminal's Ctrl-C itself; if it is still running 2s after ours, stop it
-  // (SIGTERM: dbg removes its sidecar and exits 143).
+  // dbg gets a terminal's Ctrl-C itself; if it still runs 2s after ours, SIGTERM it (dbg then
+  // removes its sidecar and exits 143).
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const onAbort = () => {
-    timer = setTimeout(() => {
-      try {
-        child.kill("SIGTERM");
-      } catch {
-        // already gone
-      }
-    }, 2000);
-  };
+  const stop = () => child.kill("SIGTERM");
+  const onAbort = () => (timer = setTimeout(() => ignoreErrors(stop), 2000));
   interrupt.signal.addEventListener("abort", onAbort);
   const status = await child.status;
   interrupt.signal.removeEventListener("abort", onAbort);
@@ -290,12 +284,12 @@ async function main(): Promise<number> {
     if (interrupt.signal.aborted && code === 0) code = 130;
   } catch (e) {
     if (interrupt.signal.aborted) code = 130;
-    else if (e instanceof DemoError) console.error(`demo: ${e.message}\nHint: ${e.hint}`);
-    else console.error(`demo: ${e instanceof Error ? e.message : e}`);
+    else if (e instanceof DemoError) say(`${e.message}\nHint: ${e.hint}`);
+    else say(e instanceof Error ? e.message : String(e));
   } finally {
     const cleanup = engine && dockerCli(engine, AbortSignal.timeout(30_000));
     if (cleanup && target) {
-      const rm = await cleanup(["rm", "-f", target], { check: false }).catch(() => null);
+      const rm = await cleanup(["rm", "-f", target], NO_CHECK).catch(() => null);
       if (rm?.code === 0) say(`removed target ${target}`);
       else if (!engine?.own) say(`could not remove target ${target}: docker rm -f ${target}`);
     }
