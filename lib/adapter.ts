@@ -82,8 +82,6 @@ export interface Sidecar {
   resize(rows: number, cols: number): Promise<void>;
   /** Send a signal to the sidecar's main process. */
   signal(signal: Deno.Signal): Promise<void>;
-  /** Stop: SIGTERM, then SIGKILL after `graceSeconds`. */
-  stop(graceSeconds: number): Promise<void>;
   /** Remove the sidecar (force). Safe when it is already gone. */
   remove(): Promise<void>;
 }

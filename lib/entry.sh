@@ -152,8 +152,9 @@ fi
 
 # Stay the parent of everything this session starts and reap it before exiting: the target's
 # PID 1 inherits orphans and rarely reaps them, so they would stay as zombies in its namespace.
-C=; got=
+C=; W=; got=
 cleanup() {
+  [ -z "$W" ] || { kill "$W" 2>/dev/null; wait "$W" 2>/dev/null; W=; }
   stop_keepers
   if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null)" = "$UTR/nix" ]; then rm -f "$link"; fi
   link=
@@ -162,9 +163,42 @@ fwd() { got=$1; [ -z "$C" ] || kill -s "$2" "$C" 2>/dev/null; }
 trap 'fwd 130 TERM' INT
 trap 'fwd 143 TERM' TERM
 trap 'fwd 129 HUP' HUP
-if [ "$tty" = 1 ]; then
-  # On a TTY the command runs in the foreground, so Ctrl-C reaches it as SIGINT (an interactive
-  # shell takes its own process group). The traps then run only once it ends.
+fifo=/tmp/.dbg-tick-$$
+if [ "$tty" = 1 ] && { mkfifo "$fifo" && exec 7<>"$fifo"; } 2>/dev/null && rm -f "$fifo" &&
+  set -m 2>/dev/null; then
+  # On a TTY the command is a job in the foreground (job control), so Ctrl-C and Ctrl-Z reach
+  # it as they would at a prompt. This shell then cannot run traps until the job ends, so dbg
+  # stops a TTY session with SIGSTOP instead, which the watcher below sees: it hangs up the
+  # job's process groups and lets this shell go on to reap everything. The watcher learns the
+  # job's pid through the FIFO, whose silence afterwards times its polling (read -t, no fork).
+  E=$$
+  (
+    trap '' INT TERM HUP
+    read -r C <&7 || exit 0
+    while [ -d "/proc/$C" ]; do
+      read -r st < "/proc/$E/stat" || break
+      set -- ${st##*) }
+      if [ "$1" = T ]; then
+        read -r cs < "/proc/$C/stat" && set -- ${cs##*) } && fgp=$6 || fgp=
+        for g in $fgp $C; do kill -HUP -- "-$g" 2>/dev/null; done
+        kill -CONT "$E"
+        i=0; while [ -d "/proc/$C" ] && [ $i -lt 20 ]; do read -t 0.1 _ <&7; i=$((i+1)); done
+        for g in $fgp $C; do kill -KILL -- "-$g" 2>/dev/null; done
+        break
+      fi
+      read -t 0.2 _ <&7
+    done
+  ) </dev/null >/dev/null 2>&1 &
+  W=$!
+  "$@" &
+  C=$!
+  echo "$C" >&7
+  fg %% >/dev/null; rc=$?
+  # A job stopped with Ctrl-Z comes back to the foreground: there is no shell to return to.
+  while grep -q '^State:[[:space:]]*T' "/proc/$C/status" 2>/dev/null; do
+    fg %% >/dev/null; rc=$?
+  done
+elif [ "$tty" = 1 ]; then
   "$@"; rc=$?
 else
   # Without a TTY, signals come from dbg through the runtime, to this shell. Run the command in

@@ -122,8 +122,7 @@ async function attachAndRun(
         const first = await Promise.race([finished, stopped.then((sig) => ({ sig }))]);
         if ("sig" in first) {
           restore();
-          io.debug(`stopping the sidecar (dbg got signal ${first.sig - 128})`);
-          await sidecar.stop(2).catch((e) => io.debug(`stop: ${e}`));
+          await stopSidecar(sidecar, plan, io, waiter.exit);
           return first.sig;
         }
         return first.code;
@@ -136,6 +135,35 @@ async function attachAndRun(
     att.close();
   }
 }
+
+/**
+ * Ask the entry script to end the session, so that it reaps what it started (anything left
+ * would become a zombie in the target's PID namespace), and give it a moment. Without a TTY
+ * its trap handles SIGTERM at once. With a TTY it waits on a foreground job and cannot run
+ * traps, so it gets SIGSTOP, which its watcher notices (see lib/entry.sh). Removal kills
+ * whatever is left.
+ */
+async function stopSidecar(
+  sidecar: Sidecar,
+  plan: DebugPlan,
+  io: SessionIo,
+  exit: Promise<number>,
+): Promise<void> {
+  const signal = plan.sidecar.tty ? "SIGSTOP" : "SIGTERM";
+  io.debug(`stopping the sidecar with ${signal}`);
+  try {
+    await sidecar.signal(signal);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)));
+    await Promise.race([exit.catch(() => {}), grace]);
+    clearTimeout(timer);
+  } catch (e) {
+    io.debug(`stopping: ${e}`);
+  }
+}
+
+/** How long the entry script gets to end a session before the sidecar is removed by force. */
+const STOP_GRACE_MS = 3000;
 
 async function cleanup(sidecar: Sidecar, plan: DebugPlan, io: SessionIo): Promise<void> {
   if (plan.keep) {

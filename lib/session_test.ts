@@ -31,8 +31,11 @@ function fakeAdapter(o: { exit: Promise<number>; output?: OutputChunk[] }) {
     beginWait: () => (calls.push("wait"), Promise.resolve({ exit: exited.promise })),
     start: () => (calls.push("start"), Promise.resolve()),
     resize: () => Promise.resolve(),
-    signal: (s) => (calls.push(`signal ${s}`), Promise.resolve()),
-    stop: () => (calls.push("stop"), exited.resolve(137), Promise.resolve()),
+    signal: (s) => {
+      calls.push(`signal ${s}`);
+      if (s === "SIGTERM" || s === "SIGSTOP") exited.resolve(143);
+      return Promise.resolve();
+    },
     remove: () => (calls.push("remove"), Promise.resolve()),
   };
   const adapter: RuntimeAdapter = {
@@ -139,7 +142,20 @@ Deno.test("runSession() on SIGTERM stops and removes the sidecar and returns 143
   } finally {
     clearInterval(alive);
   }
-  assert.deepEqual(calls.slice(-2), ["stop", "remove"]);
+  assert.deepEqual(calls.slice(-2), ["signal SIGTERM", "remove"]);
+});
+
+Deno.test("runSession() stops a TTY session with SIGSTOP (the entry script's doorbell)", async () => {
+  const { adapter, calls } = fakeAdapter({ exit: new Promise(() => {}) });
+  setTimeout(() => Deno.kill(Deno.pid, "SIGHUP"), 100);
+  const alive = setInterval(() => {}, 20);
+  try {
+    const p = plan({ stdin: false, tty: true });
+    assert.equal(await runSession(adapter, p, io().sio), 129);
+  } finally {
+    clearInterval(alive);
+  }
+  assert.deepEqual(calls.slice(-2), ["signal SIGSTOP", "remove"]);
 });
 
 Deno.test("runSession() removes the sidecar when the engine is lost mid-session", async () => {

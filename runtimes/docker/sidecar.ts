@@ -115,13 +115,6 @@ export class DockerSidecar implements Sidecar {
     });
   }
 
-  async stop(graceSeconds: number): Promise<void> {
-    await this.#client.request("POST", `/containers/${this.id}/stop`, {
-      query: { t: graceSeconds },
-      okStatuses: [304, 404],
-    });
-  }
-
   async remove(): Promise<void> {
     const res = await this.#client.request("DELETE", `/containers/${this.id}`, {
       query: { force: 1, v: 1 },

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { dbgDocker, runDbg } from "../helpers/dbg.ts";
+import { dbgDocker, MAIN, runDbg } from "../helpers/dbg.ts";
 import { dockerdOrSkip } from "../helpers/dockerd.ts";
 import {
   BUSYBOX_IMAGE,
@@ -377,8 +377,7 @@ Deno.test({
         const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
         try {
           const env = { DENO_DIR: denoDir };
-          const main = new URL("../../main.ts", import.meta.url).pathname;
-          await new Deno.Command(Deno.execPath(), { args: ["cache", main], env }).output();
+          await new Deno.Command(Deno.execPath(), { args: ["cache", MAIN], env }).output();
           await new Deno.Command("chmod", { args: ["-R", "a+rwX", denoDir] }).output();
           const out = await new Deno.Command("setpriv", {
             args: [
@@ -389,7 +388,7 @@ Deno.test({
               "run",
               "-A",
               "--cached-only",
-              main,
+              MAIN,
               "docker",
               "-H",
               d.host,

@@ -4,9 +4,10 @@
  * @module
  */
 
-import { cleanEnv, type ShResult } from "./dockerd.ts";
+import { cleanEnv, sh, type ShResult } from "./dockerd.ts";
 
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/** main.ts, for tests that start dbg themselves. */
+export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** Options for {@link runDbg}. */
 export interface DbgRun {
@@ -17,23 +18,12 @@ export interface DbgRun {
 }
 
 /** `dbg <args>` with a clean environment; never throws on a non-zero exit. */
-export async function runDbg(args: string[], opts: DbgRun = {}): Promise<ShResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", "--cached-only", MAIN, ...args],
+export function runDbg(args: string[], opts: DbgRun = {}): Promise<ShResult> {
+  return sh([Deno.execPath(), "run", "--allow-all", "--cached-only", MAIN, ...args], {
+    stdin: opts.stdin,
     env: cleanEnv({ NO_COLOR: "1", ...opts.env }),
-    clearEnv: true,
-    stdin: opts.stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (opts.stdin !== undefined) {
-    const w = child.stdin.getWriter();
-    await w.write(new TextEncoder().encode(opts.stdin)).catch(() => {});
-    await w.close().catch(() => {});
-  }
-  const out = await child.output();
-  const dec = new TextDecoder();
-  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+    check: false,
+  });
 }
 
 /** `dbg docker -H <host> <args>`. */

@@ -120,7 +120,8 @@ export interface PrivateDockerd {
 /** Prefix of the temp dirs of private dockerds (used to reap leftovers of crashed runs). */
 const DIR_PREFIX = "dbgd-";
 
-function pidAlive(pid: number): boolean {
+/** True while process `pid` exists (signal 0 is not offered by Deno; SIGCONT is harmless). */
+export function pidAlive(pid: number): boolean {
   try {
     Deno.kill(pid, "SIGCONT");
     return true;
@@ -147,6 +148,31 @@ export async function pidsMentioning(dir: string, skip: number[] = []): Promise<
     try {
       const cmdline = await Deno.readTextFile(`/proc/${pid}/cmdline`);
       if (cmdline.split("\0").some((a) => a === dir || a.includes(dir + "/"))) pids.push(pid);
+    } catch {
+      // process gone
+    }
+  }
+  return pids;
+}
+
+/** PIDs of processes in the cgroup of any container of the instance at `dir`. */
+async function pidsInContainers(dir: string): Promise<number[]> {
+  const ids: string[] = [];
+  try {
+    for await (const e of Deno.readDir(`${dir}/data/containers`)) {
+      if (/^[0-9a-f]{64}$/.test(e.name)) ids.push(e.name);
+    }
+  } catch {
+    return [];
+  }
+  if (ids.length === 0) return [];
+  const pids: number[] = [];
+  for await (const e of Deno.readDir("/proc")) {
+    const pid = Number(e.name);
+    if (!Number.isInteger(pid) || pid === Deno.pid) continue;
+    try {
+      const cgroup = await Deno.readTextFile(`/proc/${pid}/cgroup`);
+      if (ids.some((id) => cgroup.includes(id))) pids.push(pid);
     } catch {
       // process gone
     }
@@ -192,6 +218,11 @@ async function teardownDir(dir: string, daemonPid: number | null): Promise<void>
   const rest = await pidsMentioning(dir);
   killAll(rest, "SIGKILL");
   await waitGone(rest, 5_000);
+  // A daemon that died (or was killed) leaves its containers' processes running: find them by
+  // their cgroup, named after the container ids.
+  const inContainers = await pidsInContainers(dir);
+  killAll(inContainers, "SIGKILL");
+  await waitGone(inContainers, 5_000);
   await unmountBelow(dir);
   await Deno.remove(dir, { recursive: true }).catch(async () => {
     await sh(["rm", "-rf", dir], { check: false });

@@ -9,6 +9,7 @@ import {
   cleanEnv,
   exists,
   missingPrerequisite,
+  pidAlive,
   pidsMentioning,
   type PrivateDockerd,
   sh,
@@ -39,15 +40,6 @@ export interface PrivateRegistry {
 
 const DIR_PREFIX = "dbgr-";
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Kills registries (and removes dirs) left by crashed runs whose owner is gone. */
 async function reapStale(): Promise<void> {
   for await (const e of Deno.readDir("/tmp")) {
@@ -59,7 +51,7 @@ async function reapStale(): Promise<void> {
     } catch {
       continue; // not ours or still starting
     }
-    if (owner > 0 && alive(owner)) continue;
+    if (owner > 0 && pidAlive(owner)) continue;
     for (const pid of await pidsMentioning(dir)) Deno.kill(pid, "SIGKILL");
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

@@ -23,6 +23,26 @@ export interface TtyOptions {
 
 let serial = 0;
 
+/** Quotes one word for a POSIX shell. */
+export function shellQuote(s: string): string {
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/** Polls `fn` every 100ms until it returns non-null; throws naming `what` on timeout. */
+export async function poll<T>(
+  what: string,
+  fn: () => Promise<T | null>,
+  timeoutMs = 15_000,
+): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (true) {
+    const v = await fn();
+    if (v !== null) return v;
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs}ms: ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /** A command running on its own terminal inside a private tmux server. */
 export class Tty {
   /** The tmux socket name (`tmux -L`). */
