@@ -56,11 +56,27 @@ export async function runSession(
       sidecar.signal("SIGINT").catch((e) => io.debug(`forwarding SIGINT: ${e}`));
     });
   }
+  let failure: unknown;
   try {
     return await attachAndRun(sidecar, plan, io, stopped.promise);
+  } catch (e) {
+    failure = e;
+    throw e;
   } finally {
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
-    await cleanup(sidecar, plan, io);
+    const left = await cleanup(sidecar, plan, io);
+    // One report, cause first: a failed removal joins the session's error as its hint.
+    if (left && failure instanceof DbgError) {
+      const hint = [failure.hint, `${left.message}: ${left.hint}`].filter(Boolean).join("; ");
+      // deno-lint-ignore no-unsafe-finally
+      throw new DbgError(failure.message, { hint, exitCode: failure.exitCode, cause: failure });
+    }
+    if (left && failure === undefined) {
+      await writeAll(
+        io.stderr,
+        new TextEncoder().encode(`dbg: ${left.message}\nHint: ${left.hint}\n`),
+      );
+    }
   }
 }
 
@@ -165,23 +181,26 @@ async function stopSidecar(
 /** How long the entry script gets to end a session before the sidecar is removed by force. */
 const STOP_GRACE_MS = 3000;
 
-async function cleanup(sidecar: Sidecar, plan: DebugPlan, io: SessionIo): Promise<void> {
+/** Remove the sidecar unless kept; returns what could not be removed, for the report. */
+async function cleanup(
+  sidecar: Sidecar,
+  plan: DebugPlan,
+  io: SessionIo,
+): Promise<DbgError | undefined> {
   if (plan.keep) {
     io.debug(`keeping sidecar ${sidecar.name} (--keep)`);
-    return;
+    return undefined;
   }
   try {
     await sidecar.remove();
     io.debug(`removed sidecar ${sidecar.name}`);
+    return undefined;
   } catch (e) {
-    // The engine may be gone (that error is already on its way up); say what is left.
-    const left = new DbgError(`Could not remove sidecar ${sidecar.name}`, {
-      hint: `Remove it when the engine is back (label dbg.session=${plan.runId})`,
+    io.debug(`removing sidecar ${sidecar.name}: ${e}`);
+    return new DbgError(`Could not remove sidecar ${sidecar.name}`, {
+      hint: `remove it once the engine is back (label dbg.session=${plan.runId})`,
       cause: e,
     });
-    io.debug(`${left.message}: ${e}`);
-    const enc = new TextEncoder();
-    await io.stderr.write(enc.encode(`dbg: ${left.message}\nHint: ${left.hint}\n`)).catch(noop);
   }
 }
 

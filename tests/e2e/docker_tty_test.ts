@@ -366,8 +366,10 @@ Deno.test({
           // Each message is one `dbg:` line, maybe with a `Hint:` line: no stack, no dump.
           const lines = stderr.trimEnd().split("\n").filter((l) => !/^dbg: chroot mode/.test(l));
           for (const l of lines) assert.match(l, /^(dbg|Hint): \S/, `stderr:\n${stderr}`);
-          const last = lines.filter((l) => l.startsWith("dbg: ")).at(-1) ?? "";
-          assert.match(last, /Docker daemon/, `stderr:\n${stderr}`);
+          const errors = lines.filter((l) => l.startsWith("dbg: "));
+          assert.equal(errors.length, 1, `one error, cause first:\n${stderr}`);
+          assert.match(errors[0], /Docker daemon/, `stderr:\n${stderr}`);
+          assert.match(stderr, /\nHint: .*Could not remove sidecar dbg-/, `stderr:\n${stderr}`);
           await d2.stop();
           // Nothing of that engine may keep running, the containers' processes included.
           await waitGone(targetPid, 10_000);
