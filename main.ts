@@ -34,7 +34,11 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     : () => {};
   const adapter = await loadAdapter(req.runtime);
   const opts = validateOptions(req, req.raw, {
-    io: { stdinIsTerminal: Deno.stdin.isTerminal(), stdoutIsTerminal: Deno.stdout.isTerminal() },
+    io: {
+      stdinIsTerminal: Deno.stdin.isTerminal(),
+      stdoutIsTerminal: Deno.stdout.isTerminal(),
+      term: Deno.env.get("TERM"),
+    },
     supports: adapter.supports,
   });
   await adapter.connect({ host: opts.host, debug });

@@ -39,6 +39,8 @@ export interface DebugOptions {
   debug: boolean;
   /** Runtime connection (docker `-H`). */
   host?: string;
+  /** The local $TERM, passed on with a TTY (the runtime's default is xterm). */
+  term?: string;
 }
 
 /** Raw flag values as the CLI parser produced them. */
@@ -64,6 +66,8 @@ export interface RawOptions {
 /** What the options check needs to know about the local terminal. */
 export interface LocalIo {
   stdinIsTerminal: boolean;
+  /** The local $TERM. */
+  term?: string;
   /** Defaults to stdinIsTerminal; a redirected stdout gets no TTY (no CR/LF in files). */
   stdoutIsTerminal?: boolean;
 }
@@ -135,6 +139,7 @@ export function validateOptions(
     quiet: !!raw.quiet,
     debug: !!raw.debug,
     host: raw.host,
+    term: tty ? ctx.io.term : undefined,
   };
 }
 

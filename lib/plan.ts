@@ -128,6 +128,7 @@ export function makePlan(
     `DBG_QUIET=${opts.quiet ? 1 : 0}`,
     `DBG_PRIVILEGED=${opts.privileged ? 1 : 0}`,
     `DBG_TTY=${opts.tty ? 1 : 0}`,
+    ...(opts.term ? [`TERM=${opts.term}`] : []),
   ];
   // The script travels in the environment, so `ps` in the sidecar shows a short command line.
   env.push(`${ENTRY_VAR}=${ENTRY_SCRIPT}`);

@@ -91,6 +91,22 @@ Deno.test("makePlan() passes argv untouched after the -e values and --", () => {
   assert.ok(plan.sidecar.env.includes("DBG_PID=1"));
 });
 
+Deno.test("makePlan() passes the local TERM on with a TTY only", () => {
+  const o = (tty: boolean) =>
+    validateOptions({ runtime: "docker", target: "app", command: [] }, {}, {
+      io: { stdinIsTerminal: tty, term: "tmux-256color" },
+      supports: { keep: true, privileged: true, name: true },
+    });
+  assert.ok(
+    makePlan(o(true), facts, resolveImage(undefined)).sidecar.env.includes("TERM=tmux-256color"),
+  );
+  assert.ok(
+    !makePlan(o(false), facts, resolveImage(undefined)).sidecar.env.some((e) =>
+      e.startsWith("TERM=")
+    ),
+  );
+});
+
 Deno.test("makePlan() joins IPC only when the target's IPC is shareable or host", () => {
   const join = (ipc: TargetFacts["ipc"]) =>
     makePlan(opts(), { ...facts, ipc }, resolveImage(undefined)).sidecar.join;

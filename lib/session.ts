@@ -58,7 +58,7 @@ export async function runSession(
   }
   let failure: unknown;
   try {
-    return await attachAndRun(sidecar, plan, io, stopped.promise);
+    return await attachAndRun(sidecar, plan, io, stopped);
   } catch (e) {
     failure = e;
     throw e;
@@ -109,7 +109,7 @@ async function attachAndRun(
   sidecar: Sidecar,
   plan: DebugPlan,
   io: SessionIo,
-  stopped: Promise<number>,
+  stop: PromiseWithResolvers<number>,
 ): Promise<number> {
   // Attach and register for the exit status before start, so a short command loses neither
   // output nor status. The two are independent, so they run at once.
@@ -131,11 +131,15 @@ async function attachAndRun(
           pumpInput(io.stdin.readable, att, {
             closeOnEof: !plan.sidecar.tty,
             signal: inputDone.signal,
+          }).then((why) => {
+            // A terminal in raw mode has no EOF key: its input ends only when it is gone. End
+            // the session as on SIGHUP, even if no SIGHUP came (a parent that ignores it).
+            if (why === "eof" && plan.sidecar.tty) stop.resolve(128 + STOP_SIGNALS.SIGHUP);
           });
         }
         const output = pumpOutput(att.output, io);
         const finished = Promise.all([waiter.exit, output]).then(([code]) => ({ code }));
-        const first = await Promise.race([finished, stopped.then((sig) => ({ sig }))]);
+        const first = await Promise.race([finished, stop.promise.then((sig) => ({ sig }))]);
         if ("sig" in first) {
           restore();
           await stopSidecar(sidecar, plan, io, waiter.exit);

@@ -158,6 +158,25 @@ Deno.test("runSession() stops a TTY session with SIGSTOP (the entry script's doo
   assert.deepEqual(calls.slice(-2), ["signal SIGSTOP", "remove"]);
 });
 
+Deno.test("runSession() ends a TTY session whose terminal input is gone (129)", async () => {
+  const { adapter, calls } = fakeAdapter({ exit: new Promise(() => {}) });
+  const closed = new ReadableStream<Uint8Array>({
+    pull: (c) => new Promise((r) => setTimeout(() => (c.error(new Error("EIO")), r()), 50)),
+  });
+  const { sio } = io();
+  const alive = setInterval(() => {}, 20);
+  try {
+    const r = await runSession(adapter, plan({ tty: true }), {
+      ...sio,
+      stdin: { ...sio.stdin, readable: closed },
+    });
+    assert.equal(r, 129);
+  } finally {
+    clearInterval(alive);
+  }
+  assert.deepEqual(calls.slice(-2), ["signal SIGSTOP", "remove"]);
+});
+
 Deno.test("runSession() removes the sidecar when the engine is lost mid-session", async () => {
   const { adapter, calls } = fakeAdapter({ exit: Promise.reject(new Error("lost")) });
   await assert.rejects(() => runSession(adapter, plan({ stdin: false }), io().sio), /lost/);

@@ -33,30 +33,36 @@ export async function pumpOutput(
 /**
  * Copy local stdin to the sidecar. On EOF, half-close when `closeOnEof` (non-TTY: the command
  * sees EOF). With a TTY the sidecar's stdin stays open: closing it would hang up the shell.
- * Resolves when stdin ends or `signal` aborts; write errors after the sidecar is gone are ignored.
+ * Resolves with why it ended: `eof` (stdin ended, or failed as a closed terminal does),
+ * `aborted`, or `sidecar` (writing failed: the sidecar went away, its exit status tells why).
  */
 export async function pumpInput(
   input: ReadableStream<Uint8Array>,
   att: Pick<Attachment, "write" | "closeWrite">,
   opts: { closeOnEof: boolean; signal: AbortSignal },
-): Promise<void> {
+): Promise<"eof" | "aborted" | "sidecar"> {
   const reader = input.getReader();
-  const aborted = new Promise<void>((resolve) => {
-    if (opts.signal.aborted) resolve();
-    opts.signal.addEventListener("abort", () => resolve(), { once: true });
+  const aborted = new Promise<undefined>((resolve) => {
+    if (opts.signal.aborted) resolve(undefined);
+    opts.signal.addEventListener("abort", () => resolve(undefined), { once: true });
   });
   try {
-    while (!opts.signal.aborted) {
-      const r = await Promise.race([reader.read(), aborted.then(() => undefined)]);
-      if (!r) return;
+    while (true) {
+      let r;
+      try {
+        r = await Promise.race([reader.read(), aborted]);
+      } catch {
+        return "eof";
+      }
+      if (!r) return "aborted";
       if (r.done) {
         if (opts.closeOnEof) await att.closeWrite();
-        return;
+        return "eof";
       }
       await att.write(r.value);
     }
   } catch {
-    // The sidecar went away while we were writing: its exit status tells the story.
+    return "sidecar";
   } finally {
     reader.releaseLock();
   }
