@@ -408,6 +408,56 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "the target resolves by id and id prefix; commands not found exit 127/126",
+        async () => {
+          const id = (await d.docker(["inspect", "-f", "{{.Id}}", "app"])).stdout.trim();
+          for (const ref of [id, id.slice(0, 7)]) {
+            const r = await dbg(["-q", ref, "--", "cat", "/marker.txt"]);
+            assert.equal(r.stdout, "target-rootfs-marker\n", r.stderr);
+          }
+          const missing = await dbg(["-q", "app", "--", "no-such-command"]);
+          assert.equal(missing.code, 127);
+          assert.match(missing.stderr, /no-such-command/);
+          assert.equal((await dbg(["-q", "app", "--", "/etc/os-release"])).code, 126);
+        },
+      );
+
+      await t.step("dbg images lists the catalog as a table and as JSON", async () => {
+        const table = await runDbg(["images"]);
+        assert.equal(table.code, 0);
+        assert.match(table.stdout, /^ALIAS\s+IMAGE\s+TOOLS\s+DESCRIPTION\n/);
+        assert.match(table.stdout, /\nbusybox\s+busybox:musl\s+static\s/);
+        const json = JSON.parse((await runDbg(["images", "--json"])).stdout);
+        assert.deepEqual(json.map((e: { name: string }) => e.name), ["busybox", "nix", "netshoot"]);
+      });
+
+      await t.step(
+        "DOCKER_HOST with tcp:// works (through a loopback relay to the socket)",
+        async () => {
+          const relay = tcpRelay(d.socket);
+          try {
+            const r = await runDbg([
+              "docker",
+              "-q",
+              "app",
+              "-i",
+              "--",
+              "sh",
+              "-c",
+              "cat; cat /marker.txt",
+            ], {
+              env: { DOCKER_HOST: `tcp://127.0.0.1:${relay.port}` },
+              stdin: "via tcp\n",
+            });
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(r.stdout, "via tcp\ntarget-rootfs-marker\n");
+          } finally {
+            relay.close();
+          }
+        },
+      );
+
       await t.step("no leftovers: no sidecars, no change in any target", async () => {
         assert.deepEqual(await sidecarsLeft(d), []);
         for (const name of TARGETS) assert.equal(await diffTarget(d, name), "", name);
@@ -417,3 +467,47 @@ Deno.test({
     }
   },
 });
+
+/**
+ * A TCP listener on 127.0.0.1 that relays each connection to the daemon's Unix socket, so the
+ * tcp:// transport is tested against the real daemon. It only copies bytes, half-closes as its
+ * peers do, and closes both sides when both directions are done.
+ */
+function tcpRelay(socket: string): { port: number; close(): void } {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const open = new Set<Deno.Conn>();
+  const copy = async (from: Deno.Conn, to: Deno.TcpConn | Deno.UnixConn) => {
+    const buf = new Uint8Array(64 * 1024);
+    for (
+      let n = await from.read(buf).catch(() => null);
+      n !== null;
+      n = await from.read(buf).catch(() => null)
+    ) {
+      for (let off = 0; off < n;) off += await to.write(buf.subarray(off, n));
+    }
+    await to.closeWrite().catch(() => {});
+  };
+  const closeQuietly = (c: Deno.Conn) => {
+    open.delete(c);
+    try {
+      c.close();
+    } catch { /* already closed */ }
+  };
+  (async () => {
+    for await (const c of listener) {
+      const u = await Deno.connect({ transport: "unix", path: socket });
+      open.add(c).add(u);
+      Promise.all([copy(c, u), copy(u, c)]).catch(() => {}).finally(() => {
+        closeQuietly(c);
+        closeQuietly(u);
+      });
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    close() {
+      listener.close();
+      for (const c of [...open]) closeQuietly(c);
+    },
+  };
+}
