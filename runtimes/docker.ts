@@ -56,16 +56,19 @@ class DockerAdapter implements RuntimeAdapter {
     });
     opts.debug(`docker endpoint ${describe(endpoint)} (from ${source})`);
     this.#client = new DockerClient(endpoint, { debug: opts.debug });
-    const version = await this.#client.negotiate();
-    opts.debug(`docker API version ${version}`);
   }
 
   async inspectTarget(target: string): Promise<TargetFacts> {
-    const res = await this.client.request<ContainerJson>(
-      "GET",
-      `/containers/${encodeURIComponent(target)}/json`,
-      { okStatuses: [404] },
-    );
+    // The version negotiation and the inspect go out together (the inspect unversioned): one
+    // round trip less before the sidecar exists. Both fail alike when the socket is missing.
+    const [res] = await Promise.all([
+      this.client.request<ContainerJson>(
+        "GET",
+        `/containers/${encodeURIComponent(target)}/json`,
+        { okStatuses: [404], unversioned: true },
+      ),
+      this.client.negotiate().then((v) => this.#debug(`docker API version ${v}`)),
+    ]);
     if (res.status === 404 || typeof res.body !== "object" || !res.body) {
       throw noSuchTarget(target, await this.#runningNames(), "docker ps");
     }

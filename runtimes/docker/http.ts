@@ -50,6 +50,11 @@ export type RequestOptions = {
   signal?: AbortSignal;
   /** Statuses outside 2xx to return instead of throwing, e.g. `[304, 404]`. */
   okStatuses?: number[];
+  /**
+   * Send the path without `/v<version>` (the daemon answers in its own version), so a request
+   * need not wait for the version negotiation.
+   */
+  unversioned?: boolean;
 };
 
 /** A whole response: JSON bodies parsed, other bodies as text, empty bodies `undefined`. */
@@ -174,7 +179,7 @@ export class DockerClient {
   async #open(
     method: string,
     path: string,
-    opts: RequestOptions & { upgrade?: boolean; unversioned?: boolean },
+    opts: RequestOptions & { upgrade?: boolean },
   ): Promise<{ ex: Exchange; head: ResponseHead; dec: BodyDecoder }> {
     const params = new URLSearchParams();
     for (const [k, v] of Object.entries(opts.query ?? {})) {

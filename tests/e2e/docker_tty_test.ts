@@ -6,12 +6,25 @@
  */
 
 import assert from "node:assert/strict";
-import { cleanEnv, dockerdOrSkip, type PrivateDockerd, startDockerd } from "../helpers/dockerd.ts";
-import { diffTarget, loadTestImages, runTarget, sidecarsLeft } from "../helpers/images.ts";
+import { MAIN } from "../helpers/dbg.ts";
+import {
+  cleanEnv,
+  dockerdOrSkip,
+  pidAlive,
+  type PrivateDockerd,
+  startDockerd,
+} from "../helpers/dockerd.ts";
+import {
+  BUSYBOX_IMAGE,
+  diffTarget,
+  loadTestImages,
+  runTarget,
+  sidecarsLeft,
+} from "../helpers/images.ts";
+import { pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 const PROMPT = /^\[dbg\] \/app #\s*$/m;
 /** dbg has exited and `stty -a` has printed the terminal's settings after it. */
 const EXITED = /EXIT=\d+[\s\S]*icanon[\s\S]*echoke/;
@@ -59,19 +72,10 @@ function sidecarRuns(d: PrivateDockerd, name: string, cmd: string): Promise<true
   });
 }
 
-function alive(pid: number): boolean {
-  try {
-    Deno.kill(pid, "SIGCONT");
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /** Waits (up to `ms`) for process `pid` to end; returns the time it took. */
 async function waitGone(pid: number, ms: number): Promise<number> {
   const started = Date.now();
-  await poll(`process ${pid} to exit`, () => Promise.resolve(alive(pid) ? null : true), ms);
+  await poll(`process ${pid} to exit`, () => Promise.resolve(pidAlive(pid) ? null : true), ms);
   return Date.now() - started;
 }
 
@@ -328,6 +332,25 @@ Deno.test({
         assert.ok(Date.now() - started < 5_000, `dbg took ${Date.now() - started}ms to stop`);
         assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
         await ended("SIGINT without a TTY", name);
+      });
+
+      await t.step("a pull on a terminal shows a progress line, then the session", async () => {
+        const reg = await registryOrSkip();
+        if (!reg) return;
+        try {
+          const ref = `${reg.addr}/tools/busybox:musl`;
+          await pushImage(d, BUSYBOX_IMAGE, ref);
+          const n = marker();
+          const pull = await term(["--name", n, "--image", ref, "app", "--", "cat", "/marker.txt"]);
+          const screen = await pull.waitFor(EXITED, 60_000);
+          assert.match(screen, new RegExp(`Pulled ${ref.replaceAll(".", "\\.")}`));
+          assert.match(screen, /target-rootfs-marker/);
+          assert.equal(exitOf(screen), 0);
+          await pull.kill();
+          await ended("pull", n);
+        } finally {
+          await reg.stop();
+        }
       });
 
       await t.step("the sessions leave no zombies, processes, files or sidecars", async () => {
