@@ -1,20 +1,44 @@
 # dbg sidecar entry script: see entry.ts for how it works. POSIX sh (BusyBox ash), run as
-# sh -c 'eval "$DBG_ENTRY"' dbg-entry ARGS. Args: [NAME=VALUE...] -- [COMMAND [ARG...]]; settings in DBG_* (lib/plan.ts).
+# sh -c 'eval "$DBG_ENTRY"' dbg-entry [NAME=VALUE...] -- [COMMAND [ARG...]], settings in DBG_*.
+#
+# The script's state lives in shell variables of this process. The target's environment and
+# the -e values are applied only in the child that runs the command (launch), after its argv
+# is complete, and launch itself uses only _dbg_* variables, which the import skips. So no
+# variable of the target's or the user's can change what this script does.
 mode=$DBG_MODE; hint=$DBG_PID; tid=$DBG_TARGET_ID; wd=$DBG_WORKDIR; shell=$DBG_SHELL
 tools=$DBG_TOOLS; user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED
 tty=$DBG_TTY; term=${TERM:-}
-unset DBG_ENTRY DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY
-K=; KU=; link=; TR=
+unset DBG_ENTRY DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX \
+  DBG_QUIET DBG_PRIVILEGED DBG_TTY
+K=; KU=; W=; C=; link=; TR=; UTR=; got=; ug=
+
 stop_keepers() {
-  for k in $K $KU; do kill "$k" 2>/dev/null; wait "$k" 2>/dev/null; done
+  # SIGKILL: a keeper just forked may still hold this shell's traps, which would swallow TERM.
+  for k in $K $KU; do kill -KILL "$k" 2>/dev/null; wait "$k" 2>/dev/null; done
   K=; KU=
 }
+cleanup() {
+  [ -z "$W" ] || { kill -KILL "$W" 2>/dev/null; wait "$W" 2>/dev/null; W=; }
+  stop_keepers
+  if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null)" = "$UTR/nix" ]; then rm -f "$link"; fi
+  link=
+}
 say() { [ "$quiet" = 1 ] || echo "dbg: $*" >&2; }
-die() { echo "dbg: $*" >&2; stop_keepers; exit 125; }
+die() { echo "dbg: $*" >&2; cleanup; exit 125; }
+# Until the command runs, a signal ends the session here and undoes the setup.
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
+trap 'cleanup; exit 129' HUP
 in_target() { [ -z "$tid" ] || grep -q "$tid" "/proc/$1/cgroup" 2>/dev/null; }
-# The -e NAME=VALUE arguments come first, then --, then the command.
-extra_env() { while [ $# -gt 0 ] && [ "$1" != -- ]; do export "$1"; shift; done; }
-skip_env() { n=0; for a; do n=$((n+1)); [ "$a" = -- ] && break; done; echo $n; }
+# pw FILE KEYFIELD KEY OUTFIELD: a field of the first line of the target's FILE whose KEYFIELD
+# is KEY (passwd and group files).
+pw() { awk -F: -v f="$2" -v k="$3" -v o="$4" '$f == k { print $o; exit }' "$R$1" 2>/dev/null; }
+# in_path NAME: where NAME is in this (the debugger's) image.
+in_path() {
+  IFS=:
+  for d in $PATH; do [ -e "$d/$1" ] && { unset IFS; echo "$d/$1"; return 0; }; done
+  unset IFS; return 1
+}
 
 # Find the target's main process as this PID namespace sees it.
 T=$hint
@@ -35,42 +59,47 @@ fi
 R=/proc/$T/root
 
 if [ "$mode" != plain ]; then
-  ls "$R/" >/dev/null 2>&1 || die "cannot read the target's root filesystem at $R: permission denied (the target runs as another user and dbg adds SYS_PTRACE for that; if a security policy drops it, try --mode plain)"
+  if ! [ -e "$R/." ]; then
+    tuid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$T/status")
+    die "cannot read the target's root filesystem at $R: permission denied. Its process runs as uid $tuid, and reading it as another user takes SYS_PTRACE, which dbg adds only when the target's configured user is not root. Use --mode plain -u $tuid, or --privileged"
+  fi
 
-  # -u: resolve the user in the target's passwd/group files (numeric ids need no entry).
+  # -u: resolve the user in the target's passwd and group files. In chroot mode the switch is
+  # start-stop-daemon's, which looks the ids up there, so they need entries.
   if [ -n "$user" ]; then
     u=${user%%:*}; g=; case $user in *:*) g=${user#*:} ;; esac
     case $u in
-      *[!0-9]*) uid=$(awk -F: -v n="$u" '$1 == n { print $3; exit }' "$R/etc/passwd" 2>/dev/null)
-        pgid=$(awk -F: -v n="$u" '$1 == n { print $4; exit }' "$R/etc/passwd" 2>/dev/null)
-        [ -n "$uid" ] || die "user $u is not in the target's /etc/passwd (pass a numeric uid, e.g. -u 1000)" ;;
-      *) uid=$u; pgid=$(awk -F: -v id="$u" '$3 == id { print $4; exit }' "$R/etc/passwd" 2>/dev/null) ;;
+      *[!0-9]*) uid=$(pw /etc/passwd 1 "$u" 3); pgid=$(pw /etc/passwd 1 "$u" 4) ;;
+      *) uid=$u; pgid=$(pw /etc/passwd 3 "$u" 4) ;;
     esac
+    [ -n "$uid" ] && [ -n "$(pw /etc/passwd 3 "$uid" 1)" ] || die "user $u is not in the target's /etc/passwd, which $mode mode needs to switch users (use --mode plain -u UID)"
     case $g in
       "") gid=${pgid:-0} ;;
-      *[!0-9]*) gid=$(awk -F: -v n="$g" '$1 == n { print $3; exit }' "$R/etc/group" 2>/dev/null)
-        [ -n "$gid" ] || die "group $g is not in the target's /etc/group (pass a numeric gid)" ;;
+      *[!0-9]*) gid=$(pw /etc/group 1 "$g" 3) ;;
       *) gid=$g ;;
     esac
-    [ -n "$(awk -F: -v id="$uid" '$3 == id { print 1; exit }' "$R/etc/passwd" 2>/dev/null)" ] || die "uid $uid is not in the target's /etc/passwd, which chroot mode needs to switch users (use --mode plain -u $user)"
-    command -v start-stop-daemon >/dev/null || die "-u in $mode mode needs start-stop-daemon (busybox) in the debugger image: use --mode plain -u $user"
+    [ -n "$gid" ] && [ -n "$(pw /etc/group 3 "$gid" 1)" ] || die "group ${g:-$gid} is not in the target's /etc/group (use --mode plain -u UID:GID)"
+    ssd=$(in_path start-stop-daemon) || die "-u in $mode mode needs start-stop-daemon (BusyBox) in the debugger image: use --mode plain -u $user"
+    ug=$uid:$gid
   fi
 
-  # Keepers keep this image's root reachable at /proc/<keeper>/root from inside the chroot: one
-  # as root for the chroot itself, one as the session's user for its PATH (reading
+  # Keepers keep this image's root reachable at /proc/<keeper>/root from inside the target's
+  # root: one as root for the chroot, one as the session's user for its PATH (reading
   # /proc/<pid>/root takes the same uid and no fewer capabilities than the reader has).
   sleep 2147483647 </dev/null >/dev/null 2>&1 &
-  K=$!; TR=/proc/$K/root; KU=; UTR=$TR
+  K=$!; TR=/proc/$K/root; UTR=$TR
   if [ -n "$user" ]; then
-    # start-stop-daemon looks the uid up: give it an entry in this (the sidecar's) passwd file.
-    awk -F: -v id="$uid" '$3 == id { f=1 } END { exit !f }' /etc/passwd 2>/dev/null ||
+    # start-stop-daemon looks the ids up: give them entries in this (the sidecar's) files.
+    awk -F: -v id="$uid" '$3 == id { f = 1 } END { exit !f }' /etc/passwd 2>/dev/null ||
       echo "dbg-$uid:x:$uid:$gid::/:/sbin/nologin" >> /etc/passwd 2>/dev/null
-    start-stop-daemon -S -q -p /.dbg-no-pidfile -c "$uid:$gid" -x "$(command -v sleep)" -- 2147483647 </dev/null >/dev/null 2>&1 &
+    awk -F: -v id="$gid" '$3 == id { f = 1 } END { exit !f }' /etc/group 2>/dev/null ||
+      echo "dbg-$gid:x:$gid:" >> /etc/group 2>/dev/null
+    "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$(in_path sleep)" -- 2147483647 </dev/null >/dev/null 2>&1 &
     KU=$!; UTR=/proc/$KU/root
   fi
   i=0; while ! [ -e "$TR$shell" ] && [ $i -lt 100 ]; do sleep 0.01; i=$((i+1)); done
   [ -e "$TR$shell" ] || die "cannot reach the debugger's tools through $TR"
-  [ -z "$KU" ] || { sleep 0.05; [ -d "/proc/$KU" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$KU/status"; } || die "cannot start a process as $uid:$gid in the sidecar"
+  [ -z "$KU" ] || { sleep 0.05; [ -d "/proc/$KU" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$KU/status"; } || die "cannot start a process as $ug in the sidecar"
 
   if [ "$nix" = 1 ]; then
     if [ -d "$R/nix" ] && [ ! -L "$R/nix" ]; then
@@ -78,10 +107,8 @@ if [ "$mode" != plain ]; then
       if [ "$mode" = mount ] || [ "$priv" = 1 ]; then
         mode=mount; say "the target has its own /nix: mount mode shows this image's store there, for this session only"
       else mode=plain; fi
-    elif [ -e "$R/nix" ] || [ -L "$R/nix" ]; then
-      mode=plain
-    elif [ "$mode" != plain ] && ln -s "$UTR/nix" "$R/nix" 2>/dev/null; then
-      mode=chroot; link=$R/nix
+    elif [ "$mode" = chroot ] && ! [ -e "$R/nix" ] && ! [ -L "$R/nix" ] && ln -s "$UTR/nix" "$R/nix" 2>/dev/null; then
+      link=$R/nix
       say "linked /nix in the target to this image's store for the session; it is removed on exit"
     else
       mode=plain
@@ -93,79 +120,88 @@ if [ "$mode" != plain ]; then
   fi
 fi
 
-if [ "$mode" = mount ]; then
-  # A mount cannot take a source from another mount namespace, so the session enters a private
-  # copy of the target's own mount namespace (nsenter, then unshare at once): it sees the
-  # target's mounts, and whatever it mounts stays in the copy.
-  # Until the store is mounted, paths through /nix must be resolved on this side: one level of
-  # symlink, so the name (and so the busybox applet) stays.
-  via_tr() { l=$(readlink "$1") && case $l in /*) echo "$UTR$l"; return ;; esac; echo "$UTR$1"; }
-  in_path() {
-    IFS=:; for d in $PATH; do [ -e "$d/$1" ] && { unset IFS; echo "$d/$1"; return 0; }; done
-    unset IFS; die "mount mode needs $1 in the debugger image: use --mode plain"
-  }
-  msh=$(via_tr "$shell"); munshare=$(via_tr "$(in_path unshare)") || die "cannot set up mount mode"
-  mmount=$(via_tr "$(in_path mount)") && mln=$(via_tr "$(in_path ln)") || die "cannot set up mount mode"
-  in_path nsenter >/dev/null || die "cannot set up mount mode"
-fi
+# The command's argv comes after the -e values and --. Move the values behind it, so the argv
+# can be extended at the front: "CMD... NAME=VALUE..." with nkv values.
+nkv=0
+for a; do [ "$a" = -- ] && break; nkv=$((nkv+1)); done
+i=0
+while [ $i -le $nkv ]; do a=$1; shift; [ "$a" = -- ] || set -- "$@" "$a"; i=$((i+1)); done
+interactive=; [ $# -gt "$nkv" ] || interactive=1
 
 if [ "$mode" = plain ]; then
   export DBG_TARGET_ROOT="$R"
   say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
   [ -z "$wd" ] || cd "$wd" 2>/dev/null || say "cannot enter $wd in the sidecar; starting in $(pwd)"
-  extra_env "$@"; shift "$(skip_env "$@")"
-  [ $# -gt 0 ] || set -- "$shell"
+  [ -z "$interactive" ] || set -- "$shell" "$@"
+  _dbg_import=
 else
-  # The target's live environment, PATH with the target's dirs first, then the tools.
-  tenv=$(tr '\0' '\n' < "/proc/$T/environ" 2>/dev/null)
-  names=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p')
-  for v in $names; do unset "$v" 2>/dev/null; done
-  while IFS= read -r kv; do
-    case $kv in [A-Za-z_]*=*) export "$kv" 2>/dev/null ;; esac
-  done <<EOF
-$tenv
-EOF
-  toolpath=
-  IFS=:
-  for d in $tools; do toolpath="$toolpath:$UTR$d"; done
-  unset IFS
-  export PATH="${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}$toolpath"
-  [ -z "$term" ] || export TERM="$term"
-  export HISTFILE=/dev/null PS1='[dbg] \w \$ '
-  extra_env "$@"; shift "$(skip_env "$@")"
-  [ $# -gt 0 ] || set -- "$UTR$shell"
-  # Inside the chroot: enter the working dir, switch user if asked, run the command.
+  [ -z "$interactive" ] || set -- "$UTR$shell" "$@"
+  # Inside the target's root: enter the working dir, switch user if asked, run the command.
+  # The shell, not start-stop-daemon, finds the command, so not-found stays 127.
   inner='cd -- "$1" 2>/dev/null || { echo "dbg: cannot enter $1 in the target; starting in /" >&2; cd /; }
-shift; [ -z "$2" ] && shift 2 && exec "$@"
-ssd=$1 ug=$2 c=$3; shift 3
-exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$c" -- "$@"'
-  ug=; [ -z "$user" ] || ug=$uid:$gid
+ssd=$2 ug=$3; shift 3
+[ -z "$ug" ] && exec -- "$@"
+exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$0" -- -c '\''exec -- "$@"'\'' sh "$@"'
   if [ "$mode" = mount ]; then
-    pre=; [ "$nix" != 1 ] || pre="'$mmount' -t tmpfs dbg-nix /nix && '$mln' -s '$UTR/nix/store' /nix/store || exit 125
+    # A mount cannot take a source from another mount namespace, so the session enters a
+    # private copy of the target's own mount namespace (nsenter, then unshare at once): it sees
+    # the target's mounts, and whatever it mounts stays in the copy. Until the store is mounted,
+    # paths through /nix are resolved on this side, one symlink deep, so that the name (and so
+    # the BusyBox applet) stays.
+    via_tr() { l=$(readlink "$1") && case $l in /*) echo "$UTR$l"; return ;; esac; echo "$UTR$1"; }
+    for t in nsenter unshare mount ln; do in_path "$t" >/dev/null || die "mount mode needs $t in the debugger image: use --mode plain"; done
+    msh=$(via_tr "$shell"); munshare=$(via_tr "$(in_path unshare)")
+    pre=; [ "$nix" != 1 ] || pre="'$(via_tr "$(in_path mount)")' -t tmpfs dbg-nix /nix && '$(via_tr "$(in_path ln)")' -s '$UTR/nix/store' /nix/store || exit 125
 "
-    set -- nsenter "--mount=/proc/$T/ns/mnt" "$munshare" -m --propagation private \
-      "$msh" -c "$pre$inner" dbg-cd "${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+    set -- "$(in_path nsenter)" "--mount=/proc/$T/ns/mnt" "$munshare" -m --propagation private \
+      "$msh" -c "$pre$inner" "$msh" "${wd:-/}" "$TR${ssd:-}" "$ug" "$@"
   else
-    set -- /bin/chroot "$R/" "$TR$shell" -c "$inner" dbg-cd "${wd:-/}" "$TR/bin/start-stop-daemon" "$ug" "$@"
+    chroot=$(in_path chroot) || die "chroot mode needs chroot in the debugger image: use --mode plain"
+    set -- "$chroot" "$R/" "$TR$shell" -c "$inner" "$UTR$shell" "${wd:-/}" "$TR${ssd:-}" "$ug" "$@"
   fi
+  # PATH in the session: the target's dirs first, then the tools.
+  toolpath=
+  IFS=:; for d in $tools; do toolpath="$toolpath:$UTR$d"; done; unset IFS
+  _dbg_import=1
 fi
+_dbg_T=$T _dbg_nkv=$nkv _dbg_toolpath=$toolpath _dbg_term=$term
+
+# launch: runs in the child, then execs the command. It takes the target's live environment
+# (chroot and mount modes), sets PATH and TERM, then the -e values, and drops them from argv.
+launch() {
+  if [ -n "$_dbg_import" ]; then
+    for _dbg_v in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+      unset "$_dbg_v" 2>/dev/null
+    done
+    # NUL-separated, so values with newlines stay whole. ENV and BASH_ENV would run the
+    # target's code at shell start; dbg's own names are skipped.
+    while IFS= read -r -d '' _dbg_kv; do
+      case $_dbg_kv in
+        _dbg_* | ENV=* | BASH_ENV=*) ;;
+        [A-Za-z_]*=*) export "$_dbg_kv" 2>/dev/null ;;
+      esac
+    done < "/proc/$_dbg_T/environ"
+    export PATH="${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}$_dbg_toolpath"
+    export HISTFILE=/dev/null PS1='[dbg] \w \$ '
+  fi
+  [ -z "$_dbg_term" ] || export TERM="$_dbg_term"
+  _dbg_n=$(($# - _dbg_nkv)); _dbg_i=$((_dbg_n + 1)); _dbg_a=
+  while [ "$_dbg_i" -le $# ]; do eval "export \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
+  _dbg_i=1
+  while [ "$_dbg_i" -le "$_dbg_n" ]; do _dbg_a="$_dbg_a \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
+  eval "set -- $_dbg_a"
+  exec -- "$@"
+}
 
 # Stay the parent of everything this session starts and reap it before exiting: the target's
 # PID 1 inherits orphans and rarely reaps them, so they would stay as zombies in its namespace.
-C=; W=; got=
-cleanup() {
-  [ -z "$W" ] || { kill "$W" 2>/dev/null; wait "$W" 2>/dev/null; W=; }
-  stop_keepers
-  if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null)" = "$UTR/nix" ]; then rm -f "$link"; fi
-  link=
-}
 fwd() { got=$1; [ -z "$C" ] || kill -s "$2" "$C" 2>/dev/null; }
 trap 'fwd 130 TERM' INT
 trap 'fwd 143 TERM' TERM
 trap 'fwd 129 HUP' HUP
 fifo=/tmp/.dbg-tick-$$
 if [ "$tty" = 1 ] && { mkfifo "$fifo" && exec 7<>"$fifo"; } 2>/dev/null && rm -f "$fifo" &&
-  set -m 2>/dev/null; then
+  set -m 2>/dev/null && case $- in *m*) true ;; *) false ;; esac; then
   # On a TTY the command is a job in the foreground (job control), so Ctrl-C and Ctrl-Z reach
   # it as they would at a prompt. This shell then cannot run traps until the job ends, so dbg
   # stops a TTY session with SIGSTOP instead, which the watcher below sees: it hangs up the
@@ -190,7 +226,7 @@ if [ "$tty" = 1 ] && { mkfifo "$fifo" && exec 7<>"$fifo"; } 2>/dev/null && rm -f
     done
   ) </dev/null >/dev/null 2>&1 &
   W=$!
-  "$@" &
+  launch "$@" 7>&- &
   C=$!
   echo "$C" >&7
   fg %% >/dev/null; rc=$?
@@ -199,13 +235,13 @@ if [ "$tty" = 1 ] && { mkfifo "$fifo" && exec 7<>"$fifo"; } 2>/dev/null && rm -f
     fg %% >/dev/null; rc=$?
   done
 elif [ "$tty" = 1 ]; then
-  "$@"; rc=$?
+  ( launch "$@" ); rc=$?
 else
   # Without a TTY, signals come from dbg through the runtime, to this shell. Run the command in
   # the background so that wait is interrupted and the trap forwards them. Background jobs
   # ignore SIGINT (POSIX), so an interrupt ends the command with SIGTERM.
   exec 3<&0
-  "$@" <&3 3<&- &
+  launch "$@" <&3 3<&- &
   C=$!
   exec 3<&-
   while :; do wait "$C"; rc=$?; kill -0 "$C" 2>/dev/null || break; done

@@ -128,7 +128,7 @@ Deno.test({
         );
         const none = await dbg(["-q", "app", "-u", "4242", "--", "id"]);
         assert.equal(none.code, 125);
-        assert.match(none.stderr, /uid 4242 is not in the target's \/etc\/passwd/);
+        assert.match(none.stderr, /user 4242 is not in the target's \/etc\/passwd/);
         const plain = await dbg(["-q", "app", "--mode", "plain", "-u", "4242", "--", "id", "-u"]);
         assert.equal(plain.stdout, "4242\n", plain.stderr);
       });
@@ -455,6 +455,73 @@ Deno.test({
           } finally {
             relay.close();
           }
+        },
+      );
+
+      await t.step("the target's env and -e cannot steer the entry script", async () => {
+        // Names the entry script uses for its own state, and a value with a newline.
+        await d.docker([
+          "run",
+          "-d",
+          "--network",
+          "none",
+          "--name",
+          "app-env",
+          "-e",
+          "K=1",
+          "-e",
+          "KU=1",
+          "-e",
+          "uid=0",
+          "-e",
+          "gid=0",
+          "-e",
+          "mode=plain",
+          "-e",
+          "R=/",
+          "-e",
+          "MULTI=line1\nline2",
+          "dbg-test/target:latest",
+        ]);
+        const r = await dbg([
+          "-q",
+          "app-env",
+          "-u",
+          "app",
+          "-e",
+          "C=1",
+          "-e",
+          "IFS=:",
+          "--",
+          "sh",
+          "-c",
+          'id -u; cat /marker.txt; printf "%s|" "$MULTI" "$K"',
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "1000\ntarget-rootfs-marker\nline1\nline2|1|");
+        const state = await d.docker(["inspect", "-f", "{{.State.Running}}", "app-env"]);
+        assert.equal(state.stdout.trim(), "true", "the target's PID 1 must survive");
+        await d.docker(["rm", "-f", "app-env"]);
+      });
+
+      await t.step(
+        "a command that starts with - or is missing, with -u too, exits 127",
+        async () => {
+          assert.equal((await dbg(["-q", "app", "--", "-x"])).code, 127);
+          assert.equal((await dbg(["-q", "app", "-u", "app", "--", "no-such-command"])).code, 127);
+          const args = await dbg([
+            "-q",
+            "app",
+            "-u",
+            "app",
+            "--",
+            "printf",
+            "%s|",
+            "-n",
+            "a b",
+            "",
+          ]);
+          assert.equal(args.stdout, "-n|a b||");
         },
       );
 
