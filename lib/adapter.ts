@@ -29,8 +29,6 @@ export interface TargetFacts {
   user: string;
   readOnlyRootfs: boolean;
   privileged: boolean;
-  /** The target's env as configured by the runtime (the sidecar reads the live one too). */
-  env: string[];
   /** The target's working directory ("/" when unknown). */
   cwd: string;
   /** Whether the sidecar may join the target's IPC namespace, and how. */

@@ -16,9 +16,6 @@ import type { RawOptions } from "./options.ts";
 /** dbg's version, printed by `--version`. */
 export const VERSION = "0.1.0";
 
-/** The runtimes dbg has an adapter for, in help order. */
-export const RUNTIMES = ["docker"] as const;
-
 /** What argv asks for. */
 export type CliRequest =
   | { kind: "print"; text: string }
@@ -189,7 +186,9 @@ export function parseArgs(argv: string[]): CliRequest {
   if (!cmd) {
     throw usageError(
       `Unknown command '${name}'`,
-      `Runtimes: ${RUNTIMES.join(", ")}; see: dbg --help`,
+      `Runtimes: ${
+        COMMANDS.filter((c) => c.target).map((c) => c.name).join(", ")
+      }; see: dbg --help`,
     );
   }
   const raw: Record<string, unknown> = debug ? { debug } : {};
@@ -208,25 +207,21 @@ export function parseArgs(argv: string[]): CliRequest {
       positional.push(...argv.slice(i));
       break;
     }
+    // Long: --name, --name=value. Short: a cluster of flags (-it), where a value option takes
+    // the rest of the cluster as its value (-uapp, -eA=1) or else the next word.
     const [flag, inline] = splitInline(a);
-    const specs = flag.startsWith("--")
-      ? [cmd.options.find((o) => o.long === flag.slice(2))]
-      : [...flag.slice(1)].map((ch) => cmd.options.find((o) => o.short === ch));
-    if (specs.some((s) => !s)) throw usageError(`Unknown option '${a}'`, hint);
-    for (const [n, spec] of (specs as OptSpec[]).entries()) {
-      if (spec.key === "help") {
-        return { kind: "print", text: commandHelp(cmd) };
-      }
+    const long = flag.startsWith("--");
+    const chars = long ? [flag] : [...flag.slice(1)];
+    for (const [n, ch] of chars.entries()) {
+      const spec = cmd.options.find((o) => long ? `--${o.long}` === ch : o.short === ch);
+      if (!spec) throw usageError(`Unknown option '${long ? a : `-${ch}`}'`, hint);
+      if (spec.key === "help") return { kind: "print", text: commandHelp(cmd) };
       if (!spec.value) {
         if (inline !== undefined) throw usageError(`Option '--${spec.long}' takes no value`, hint);
         raw[spec.key] = spec.sets ?? true;
         continue;
       }
-      // A value option: its value is the inline part, the rest of a cluster, or the next word.
-      let value = inline;
-      if (value === undefined && !flag.startsWith("--") && n < specs.length - 1) {
-        value = flag.slice(2 + n);
-      }
+      let value = long ? inline : flag.slice(2 + n) || undefined;
       if (value === undefined) {
         if (i >= argv.length) {
           throw usageError(`Option '--${spec.long} <${spec.value}>' needs a value`, hint);

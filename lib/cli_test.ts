@@ -72,6 +72,16 @@ Deno.test("parseArgs() ends options at the command, like docker run", () => {
   assert.equal(opts.raw.quiet, true);
 });
 
+Deno.test("parseArgs() takes a short option's value from the rest of its cluster", () => {
+  const r = parseArgs(["docker", "-iuapp", "-eA=1", "-w/tmp", "-q", "app"]);
+  if (r.kind !== "debug") throw new Error(r.kind);
+  assert.equal(r.raw.interactive, true);
+  assert.equal(r.raw.user, "app");
+  assert.deepEqual(r.raw.env, ["A=1"]);
+  assert.equal(r.raw.workdir, "/tmp");
+  assert.throws(() => parseArgs(["docker", "-iz", "app"]), /Unknown option '-z'/);
+});
+
 Deno.test("parseArgs() lists the images command", () => {
   assert.deepEqual(parseArgs(["images", "--json"]), { kind: "images", json: true });
 });

@@ -15,7 +15,6 @@ const facts: TargetFacts = {
   user: "",
   readOnlyRootfs: false,
   privileged: false,
-  env: ["PATH=/usr/bin"],
   cwd: "/app",
   ipc: "private",
 };

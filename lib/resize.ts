@@ -1,6 +1,7 @@
 /**
  * Terminal size forwarding: one first resize right after start, with a few retries (the sidecar
- * may not have its TTY yet; docker/cli `tty.go` does the same), then one per SIGWINCH.
+ * may not have its TTY yet; docker/cli `tty.go` does the same), then one per SIGWINCH. It runs
+ * beside the stream pumps, never before them, so a fast command's output is not held up.
  *
  * @module
  */
@@ -18,35 +19,40 @@ export function consoleSize(): { rows: number; columns: number } | undefined {
 }
 
 /**
- * Forward the terminal size to `resize` now and on every SIGWINCH. Returns a function that stops
- * listening.
+ * Forward the terminal size to `resize` now (in the background, retrying) and on every
+ * SIGWINCH. Returns a function that stops both.
  *
  * @example
  * ```ts
- * const stop = await followResize((h, w) => sidecar.resize(h, w));
+ * const stop = followResize((h, w) => sidecar.resize(h, w));
  * // … session …
  * stop();
  * ```
  */
-export async function followResize(
+export function followResize(
   resize: (rows: number, cols: number) => Promise<void>,
   size: SizeSource = consoleSize,
-): Promise<() => void> {
+): () => void {
+  let stopped = false;
   const apply = async () => {
     const s = size();
     if (s && s.rows > 0 && s.columns > 0) await resize(s.rows, s.columns);
   };
-  for (let attempt = 0; attempt < 10; attempt++) {
-    try {
-      await apply();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+  (async () => {
+    for (let attempt = 0; attempt < 10 && !stopped; attempt++) {
+      try {
+        return await apply();
+      } catch {
+        await new Promise((r) => setTimeout(r, 10 * (attempt + 1)));
+      }
     }
-  }
+  })();
   const onWinch = () => {
     apply().catch(() => {});
   };
   Deno.addSignalListener("SIGWINCH", onWinch);
-  return () => Deno.removeSignalListener("SIGWINCH", onWinch);
+  return () => {
+    stopped = true;
+    Deno.removeSignalListener("SIGWINCH", onWinch);
+  };
 }

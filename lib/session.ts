@@ -26,7 +26,8 @@ export interface SessionIo {
 }
 
 /** Signals that end the session: the sidecar is stopped and removed, dbg exits 128+n. */
-const STOP_SIGNALS: Record<string, number> = { SIGTERM: 15, SIGHUP: 1 };
+const STOP_SIGNALS = { SIGHUP: 1, SIGQUIT: 3, SIGTERM: 15 } as const;
+const SIGINT = 2, SIGPIPE = 13;
 
 /**
  * Run a session from a plan and return the exit code: the command's, or 128+n when dbg itself
@@ -37,47 +38,60 @@ export async function runSession(
   plan: DebugPlan,
   io: SessionIo,
 ): Promise<number> {
-  const sidecar = await createWithImage(adapter, plan, io);
-  io.debug(`created sidecar ${sidecar.name} (${sidecar.id})`);
-  if (io.banner) await writeAll(io.stderr, new TextEncoder().encode(`${plan.banner}\n`));
-  const stopped = Promise.withResolvers<number>();
+  // Signals are watched from the start: one that comes while the sidecar is being created
+  // still ends the session through the same path, and removes what was created.
+  const stop = Promise.withResolvers<number>();
+  let sidecar: Sidecar | undefined;
   const listeners: Array<[Deno.Signal, () => void]> = [];
   const listen = (sig: Deno.Signal, fn: () => void) => {
     Deno.addSignalListener(sig, fn);
     listeners.push([sig, fn]);
   };
   for (const [sig, n] of Object.entries(STOP_SIGNALS)) {
-    listen(sig as Deno.Signal, () => stopped.resolve(128 + n));
+    listen(sig as Deno.Signal, () => stop.resolve(128 + n));
   }
   // Without a TTY, Ctrl-C reaches dbg, not the sidecar: forward it (docker's --sig-proxy).
-  // With a TTY, raw mode turns Ctrl-C into a byte that the sidecar's terminal handles.
-  if (!plan.sidecar.tty) {
-    listen("SIGINT", () => {
-      sidecar.signal("SIGINT").catch((e) => io.debug(`forwarding SIGINT: ${e}`));
-    });
-  }
+  // With a TTY, raw mode turns Ctrl-C into a byte for the sidecar's terminal, so a SIGINT
+  // comes from elsewhere (kill -INT) and ends the session.
+  listen("SIGINT", () => {
+    if (plan.sidecar.tty || !sidecar) return stop.resolve(128 + SIGINT);
+    sidecar.signal("SIGINT").catch((e) => io.debug(`forwarding SIGINT: ${e}`));
+  });
   let failure: unknown;
   try {
-    return await attachAndRun(sidecar, plan, io, stopped);
+    const creating = createWithImage(adapter, plan, io);
+    const made = await Promise.race([creating, stop.promise]);
+    if (typeof made === "number") {
+      // Stopped while pulling or creating: remove the sidecar if it comes soon (a create);
+      // a pull is cancelled by the daemon when dbg exits and drops the connection.
+      io.debug(`stopped before the session started (signal ${made - 128})`);
+      const late = await Promise.race([creating.catch(() => undefined), delay(STOP_GRACE_MS)]);
+      if (late) await late.remove().catch((e) => io.debug(`removing ${late.name}: ${e}`));
+      return made;
+    }
+    sidecar = made;
+    io.debug(`created sidecar ${sidecar.name} (${sidecar.id})`);
+    if (io.banner) await say(io, plan.banner);
+    return await attachAndRun(sidecar, plan, io, stop);
   } catch (e) {
     failure = e;
     throw e;
   } finally {
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
-    const left = await cleanup(sidecar, plan, io);
+    const left = sidecar && await cleanup(sidecar, plan, io);
     // One report, cause first: a failed removal joins the session's error as its hint.
     if (left && failure instanceof DbgError) {
       const hint = [failure.hint, `${left.message}: ${left.hint}`].filter(Boolean).join("; ");
       // deno-lint-ignore no-unsafe-finally
       throw new DbgError(failure.message, { hint, exitCode: failure.exitCode, cause: failure });
     }
-    if (left && failure === undefined) {
-      await writeAll(
-        io.stderr,
-        new TextEncoder().encode(`dbg: ${left.message}\nHint: ${left.hint}\n`),
-      );
-    }
+    if (left && failure === undefined) await say(io, `dbg: ${left.message}\nHint: ${left.hint}`);
   }
+}
+
+/** One line (or a few) on the local stderr. */
+function say(io: SessionIo, text: string): Promise<void> {
+  return writeAll(io.stderr, new TextEncoder().encode(`${text}\n`)).catch(() => {});
 }
 
 /**
@@ -123,9 +137,7 @@ async function attachAndRun(
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
       await sidecar.start();
       io.debug("sidecar started");
-      const stopResize = plan.sidecar.tty
-        ? await followResize((h, w) => sidecar.resize(h, w))
-        : noop;
+      const stopResize = plan.sidecar.tty ? followResize((h, w) => sidecar.resize(h, w)) : noop;
       try {
         if (plan.sidecar.stdin) {
           pumpInput(io.stdin.readable, att, {
@@ -137,7 +149,10 @@ async function attachAndRun(
             if (why === "eof" && plan.sidecar.tty) stop.resolve(128 + STOP_SIGNALS.SIGHUP);
           });
         }
-        const output = pumpOutput(att.output, io);
+        const output = pumpOutput(att.output, io).then((how) => {
+          // Nobody reads our output any more: end the session as a pipeline does (SIGPIPE).
+          if (how === "local-closed") stop.resolve(128 + SIGPIPE);
+        });
         const finished = Promise.all([waiter.exit, output]).then(([code]) => ({ code }));
         const first = await Promise.race([finished, stop.promise.then((sig) => ({ sig }))]);
         if ("sig" in first) {
@@ -173,10 +188,7 @@ async function stopSidecar(
   io.debug(`stopping the sidecar with ${signal}`);
   try {
     await sidecar.signal(signal);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise((r) => (timer = setTimeout(r, STOP_GRACE_MS)));
-    await Promise.race([exit.catch(() => {}), grace]);
-    clearTimeout(timer);
+    await Promise.race([exit.catch(() => {}), delay(STOP_GRACE_MS)]);
   } catch (e) {
     io.debug(`stopping: ${e}`);
   }
@@ -209,3 +221,8 @@ async function cleanup(
 }
 
 function noop(): void {}
+
+/** A timer; one left running is harmless, main.ts exits with Deno.exit. */
+function delay(ms: number): Promise<undefined> {
+  return new Promise((resolve) => setTimeout(resolve, ms, undefined));
+}

@@ -19,15 +19,22 @@ export async function writeAll(w: ByteWriter, data: Uint8Array): Promise<void> {
 
 /**
  * Copy the sidecar's output to stdout and stderr, keeping them apart. Resolves when the output
- * ends.
+ * ends (`done`), or with `local-closed` when a local write fails (a closed pipe such as
+ * `| head -1`, or a terminal that is gone): the session then ends like on SIGPIPE. Errors of
+ * the sidecar's stream reject.
  */
 export async function pumpOutput(
   output: ReadableStream<OutputChunk>,
   out: { stdout: ByteWriter; stderr: ByteWriter },
-): Promise<void> {
+): Promise<"done" | "local-closed"> {
   for await (const chunk of output) {
-    await writeAll(chunk.stream === 2 ? out.stderr : out.stdout, chunk.data);
+    try {
+      await writeAll(chunk.stream === 2 ? out.stderr : out.stdout, chunk.data);
+    } catch {
+      return "local-closed";
+    }
   }
+  return "done";
 }
 
 /**

@@ -9,6 +9,7 @@
 import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../lib/adapter.ts";
 import { DbgError, ImageNotPresent, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
+import { consoleSize } from "../lib/resize.ts";
 import { ensureDockerImage } from "./docker/image.ts";
 import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
 import { resolveEndpoint } from "./docker/endpoint.ts";
@@ -25,7 +26,7 @@ interface ContainerJson {
     Restarting: boolean;
     Pid: number;
   };
-  Config: { User?: string; Env?: string[] | null; WorkingDir?: string; Image?: string };
+  Config: { User?: string; WorkingDir?: string; Image?: string };
   HostConfig: {
     PidMode?: string;
     IpcMode?: string;
@@ -99,7 +100,6 @@ class DockerAdapter implements RuntimeAdapter {
       user: c.Config.User ?? "",
       readOnlyRootfs: !!c.HostConfig.ReadonlyRootfs,
       privileged: !!c.HostConfig.Privileged,
-      env: c.Config.Env ?? [],
       cwd: c.Config.WorkingDir || "/",
       ipc: ipcMode === "shareable" || ipcMode === "host"
         ? ipcMode
@@ -129,8 +129,8 @@ class DockerAdapter implements RuntimeAdapter {
     const target = plan.target.id;
     const ipcMode = !s.join.ipc ? undefined : s.join.ipcHost ? "host" : `container:${target}`;
     // ConsoleSize (API 1.42+) sizes the TTY before start; older daemons get the first resize.
-    const consoleSize = s.tty && compareVersions(this.client.apiVersion ?? "1.40", "1.42") >= 0
-      ? consoleSizeOrUndefined()
+    const initialSize = s.tty && compareVersions(this.client.apiVersion ?? "1.40", "1.42") >= 0
+      ? consoleSizeArray()
       : undefined;
     const body = {
       Image: plan.image.ref,
@@ -151,7 +151,7 @@ class DockerAdapter implements RuntimeAdapter {
         IpcMode: ipcMode,
         CapAdd: s.capAdd.length ? s.capAdd : undefined,
         Privileged: s.privileged,
-        ConsoleSize: consoleSize,
+        ConsoleSize: initialSize,
       },
     };
     let res;
@@ -169,13 +169,9 @@ class DockerAdapter implements RuntimeAdapter {
   }
 }
 
-function consoleSizeOrUndefined(): [number, number] | undefined {
-  try {
-    const { rows, columns } = Deno.consoleSize();
-    return [rows, columns];
-  } catch {
-    return undefined;
-  }
+function consoleSizeArray(): [number, number] | undefined {
+  const size = consoleSize();
+  return size && [size.rows, size.columns];
 }
 
 function createError(e: unknown, plan: DebugPlan): unknown {

@@ -84,13 +84,14 @@ async function pull(
 /** Classify a pull failure into not-found, refused, or unreachable; never echo credentials. */
 export function pullError(ref: string, message: string, cause?: unknown): DbgError {
   if (
-    /unauthorized|authentication required|no basic auth credentials|denied|forbidden|401|403/i.test(
-      message,
-    )
+    /unauthorized|authentication required|no basic auth credentials|denied|forbidden|\b40[13]\b/i
+      .test(
+        message,
+      )
   ) {
     return pullRefused(ref, message);
   }
-  if (/not found|manifest unknown|does not exist|no such image|404/i.test(message)) {
+  if (/not found|manifest unknown|does not exist|no such image|\b404\b/i.test(message)) {
     return imageNotFound(ref, message);
   }
   return new DbgError(`Cannot pull ${ref}: ${message}`, {

@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { dbgDocker, MAIN, runDbg } from "../helpers/dbg.ts";
-import { dockerdOrSkip } from "../helpers/dockerd.ts";
+import { cleanEnv, dockerdOrSkip, sh } from "../helpers/dockerd.ts";
 import {
   BUSYBOX_IMAGE,
   diffTarget,
@@ -524,6 +524,21 @@ Deno.test({
           assert.equal(args.stdout, "-n|a b||");
         },
       );
+
+      await t.step("a reader that goes away (| head) ends the session like SIGPIPE", async () => {
+        const dbgCmd = [Deno.execPath(), "run", "-A", "--cached-only", MAIN, "docker", "-H", d.host]
+          .join(" ");
+        const r = await sh([
+          "bash",
+          "-c",
+          `${dbgCmd} -q app -- sh -c 'while :; do echo y; done' | head -c 4; echo " \${PIPESTATUS[0]}"`,
+        ], {
+          env: cleanEnv({ NO_COLOR: "1" }),
+          check: false,
+        });
+        assert.equal(r.stdout, "y\ny\n 141\n", r.stderr);
+        assert.equal(r.stderr, "");
+      });
 
       await t.step("no leftovers: no sidecars, no change in any target", async () => {
         assert.deepEqual(await sidecarsLeft(d), []);
