@@ -117,6 +117,21 @@ export interface PrivateDockerd {
   stop(): Promise<void>;
 }
 
+/**
+ * Starts a daemon with its output appended to `log`. Through sh, so that the daemon writes
+ * straight to the file and does not depend on our pipes.
+ */
+export function spawnLogged(argv: string[], log: string): Deno.ChildProcess {
+  return new Deno.Command("/bin/sh", {
+    args: ["-c", 'exec "$@" >>"$DBG_LOG" 2>&1', "sh", ...argv],
+    env: cleanEnv({ DBG_LOG: log }),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
 /** Prefix of the temp dirs of private dockerds (used to reap leftovers of crashed runs). */
 const DIR_PREFIX = "dbgd-";
 
@@ -263,15 +278,7 @@ async function tryStart(driver: string): Promise<PrivateDockerd> {
     ...["--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-forward=false"],
     ...["--ip-masq=false", "--userland-proxy=false"],
   ];
-  // Through sh so the daemon writes its log straight to a file (and survives our pipes).
-  const child = new Deno.Command("/bin/sh", {
-    args: ["-c", 'exec "$@" >>"$DBG_LOG" 2>&1', "sh", DOCKERD, ...args],
-    env: cleanEnv({ DBG_LOG: log }),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnLogged([DOCKERD, ...args], log);
   let exited = false;
   const status = child.status.then((s) => {
     exited = true;

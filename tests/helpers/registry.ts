@@ -6,13 +6,13 @@
  */
 
 import {
-  cleanEnv,
   exists,
   missingPrerequisite,
   pidAlive,
   pidsMentioning,
   type PrivateDockerd,
   sh,
+  spawnLogged,
 } from "./dockerd.ts";
 
 /** Path of Debian's registry binary. */
@@ -107,14 +107,7 @@ async function tryStart(auth: RegistryAuth | undefined): Promise<PrivateRegistry
   const addr = `127.0.0.1:${freePort()}`;
   await Deno.writeTextFile(`${dir}/config.yml`, config(dir, addr, auth !== undefined));
   const log = `${dir}/registry.log`;
-  const child = new Deno.Command("/bin/sh", {
-    args: ["-c", 'exec "$@" >>"$DBG_LOG" 2>&1', "sh", REGISTRY_BIN, "serve", `${dir}/config.yml`],
-    env: cleanEnv({ DBG_LOG: log }),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
+  const child = spawnLogged([REGISTRY_BIN, "serve", `${dir}/config.yml`], log);
   let exited = false;
   const status = child.status.finally(() => exited = true);
   let stopped = false;
