@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dockerConfigDir, readDockerConfig } from "./config.ts";
 import { DbgError } from "../../lib/errors.ts";
 
 /** A parsed image reference. `fromImage` is what `POST /images/create?fromImage=` wants. */
@@ -140,16 +141,13 @@ export async function registryAuthHeader(
   },
 ): Promise<string | undefined> {
   const { registry } = parseImageRef(imageRef);
-  const home = opts.home ?? opts.env("HOME");
-  const dir = opts.env("DOCKER_CONFIG") || (home ? `${home}/.docker` : undefined);
+  const dir = dockerConfigDir(opts.env, opts.home);
   if (!dir) return undefined;
-  const configPath = `${dir}/config.json`;
-  let config: DockerConfig;
-  try {
-    config = JSON.parse(await Deno.readTextFile(configPath)) ?? {};
-  } catch {
-    return undefined; // like the docker CLI: no usable config means an anonymous pull
-  }
+  const read = await readDockerConfig(dir);
+  // Like the docker CLI: no usable config means an anonymous pull.
+  if (!read.config) return undefined;
+  const config = read.config as DockerConfig;
+  const configPath = read.path;
   const server = registry === HUB ? HUB_SERVER : registry;
   const helperKey = findKey(config.credHelpers, registry);
   const helper = helperKey ? config.credHelpers![helperKey] : config.credsStore;

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { dockerConfigDir, readDockerConfig } from "./config.ts";
 import { DbgError, usageError } from "../../lib/errors.ts";
 
 /** Where the Docker daemon listens. */
@@ -95,19 +96,17 @@ export async function resolveEndpoint(
       source: "DOCKER_HOST",
     };
   }
-  const home = opts.home ?? opts.env("HOME");
-  const configDir = opts.env("DOCKER_CONFIG") || (home ? `${home}/.docker` : undefined);
+  const configDir = dockerConfigDir(opts.env, opts.home);
   let name = opts.env("DOCKER_CONTEXT");
   let from = "DOCKER_CONTEXT";
   let note = "";
   if (!name && configDir) {
     // Like the docker CLI, a missing or broken config.json is not fatal here.
     from = `currentContext in ${configDir}/config.json`;
-    try {
-      const config = JSON.parse(await Deno.readTextFile(`${configDir}/config.json`));
-      if (typeof config?.currentContext === "string") name = config.currentContext;
-    } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) note = ` (config.json ignored: ${err})`;
+    const { config, error } = await readDockerConfig(configDir);
+    if (typeof config?.currentContext === "string") name = config.currentContext;
+    if (error && !(error instanceof Deno.errors.NotFound)) {
+      note = ` (config.json ignored: ${error})`;
     }
   }
   if (name && name !== "default") {
