@@ -80,6 +80,11 @@ export interface Sidecar {
   resize(rows: number, cols: number): Promise<void>;
   /** Send a signal to the sidecar's main process. */
   signal(signal: Deno.Signal): Promise<void>;
+  /**
+   * True when the engine removes the sidecar by itself once it exits (Docker's AutoRemove),
+   * so a session that ended with the sidecar's exit need not remove it.
+   */
+  readonly removesItself: boolean;
   /** Remove the sidecar (force). Safe when it is already gone. */
   remove(): Promise<void>;
 }

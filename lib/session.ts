@@ -58,6 +58,9 @@ export async function runSession(
     sidecar.signal("SIGINT").catch((e) => io.debug(`forwarding SIGINT: ${e}`));
   });
   let failure: unknown;
+  let ended = false; // the sidecar exited on its own (not stopped, no error)
+  let stopped = false;
+  stop.promise.then(() => (stopped = true));
   try {
     const creating = createWithImage(adapter, plan, io);
     const made = await Promise.race([creating, stop.promise]);
@@ -72,13 +75,15 @@ export async function runSession(
     sidecar = made;
     io.debug(`created sidecar ${sidecar.name} (${sidecar.id})`);
     if (io.banner) await say(io, plan.banner);
-    return await attachAndRun(sidecar, plan, io, stop);
+    const code = await attachAndRun(sidecar, plan, io, stop);
+    ended = !stopped;
+    return code;
   } catch (e) {
     failure = e;
     throw e;
   } finally {
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
-    const left = sidecar && await cleanup(sidecar, plan, io);
+    const left = sidecar && await cleanup(sidecar, plan, io, ended);
     // One report, cause first: a failed removal joins the session's error as its hint.
     if (left && failure instanceof DbgError) {
       const hint = [failure.hint, `${left.message}: ${left.hint}`].filter(Boolean).join("; ");
@@ -202,9 +207,14 @@ async function cleanup(
   sidecar: Sidecar,
   plan: DebugPlan,
   io: SessionIo,
+  ended: boolean,
 ): Promise<DbgError | undefined> {
   if (plan.keep) {
     io.debug(`keeping sidecar ${sidecar.name} (--keep)`);
+    return undefined;
+  }
+  if (ended && sidecar.removesItself) {
+    io.debug(`sidecar ${sidecar.name} exited; the engine removes it`);
     return undefined;
   }
   try {

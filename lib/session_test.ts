@@ -4,7 +4,9 @@ import type { DebugPlan } from "./plan.ts";
 import { runSession, type SessionIo } from "./session.ts";
 
 /** A fake adapter with one function per method, recording the order of calls. */
-function fakeAdapter(o: { exit: Promise<number>; output?: OutputChunk[] }) {
+function fakeAdapter(
+  o: { exit: Promise<number>; output?: OutputChunk[]; removesItself?: boolean },
+) {
   const calls: string[] = [];
   const written: Uint8Array[] = [];
   const exited = Promise.withResolvers<number>();
@@ -12,6 +14,7 @@ function fakeAdapter(o: { exit: Promise<number>; output?: OutputChunk[] }) {
   const sidecar: Sidecar = {
     id: "fake",
     name: "dbg-fake",
+    removesItself: o.removesItself ?? false,
     attach: () => {
       calls.push("attach");
       const att: Attachment = {
@@ -125,6 +128,12 @@ Deno.test("runSession() keeps stdout and stderr apart and pipes stdin with EOF",
   assert.deepEqual(err, ["err"]);
   assert.equal(new TextDecoder().decode(f.written[0]), "hello");
   assert.ok(f.calls.includes("closeWrite"));
+});
+
+Deno.test("runSession() leaves an exited sidecar to an engine that removes it itself", async () => {
+  const { adapter, calls } = fakeAdapter({ exit: Promise.resolve(0), removesItself: true });
+  assert.equal(await runSession(adapter, plan({ stdin: false }), io().sio), 0);
+  assert.ok(!calls.includes("remove"));
 });
 
 Deno.test("runSession() keeps the sidecar with --keep", async () => {

@@ -151,6 +151,8 @@ class DockerAdapter implements RuntimeAdapter {
         IpcMode: ipcMode,
         CapAdd: s.capAdd.length ? s.capAdd : undefined,
         Privileged: s.privileged,
+        // The daemon removes the sidecar when it exits, even if dbg is gone by then.
+        AutoRemove: !plan.keep,
         ConsoleSize: initialSize,
       },
     };

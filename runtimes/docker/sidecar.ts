@@ -21,6 +21,7 @@ const DETACH_KEYS = "ctrl-^,ctrl-^";
 export class DockerSidecar implements Sidecar {
   readonly id: string;
   readonly name: string;
+  readonly removesItself: boolean;
   #client: DockerClient;
   #plan: DebugPlan;
   #debug: (msg: string) => void;
@@ -34,6 +35,7 @@ export class DockerSidecar implements Sidecar {
     this.name = o.name;
     this.#plan = o.plan;
     this.#debug = o.debug;
+    this.removesItself = !o.plan.keep;
   }
 
   async attach(): Promise<Attachment> {
@@ -75,6 +77,7 @@ export class DockerSidecar implements Sidecar {
     });
     const exit = (async () => {
       const text = await new Response(res.body).text();
+      this.#debug(`sidecar ${this.name} exited: ${text.trim()}`);
       let body: { StatusCode?: number; Error?: { Message?: string } | null };
       try {
         body = JSON.parse(text);
@@ -118,9 +121,10 @@ export class DockerSidecar implements Sidecar {
   async remove(): Promise<void> {
     const res = await this.#client.request("DELETE", `/containers/${this.id}`, {
       query: { force: 1, v: 1 },
-      okStatuses: [404],
+      // 404: gone already; 409 with force: the daemon is removing it (AutoRemove) right now.
+      okStatuses: [404, 409],
     });
-    if (res.status === 404) this.#debug(`sidecar ${this.name} was already gone`);
+    if (res.status !== 204) this.#debug(`sidecar ${this.name}: ${res.status}, already going`);
   }
 }
 

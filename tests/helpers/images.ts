@@ -140,7 +140,15 @@ export async function sidecarsLeft(d: PrivateDockerd): Promise<string[]> {
     d.docker(["ps", "-a", ...args, "--format", "{{.Names}}"]).then((r) =>
       r.stdout.split("\n").map((s) => s.trim()).filter(Boolean)
     );
-  const all = await names([]);
-  const labelled = await names(["--filter", "label=dbg.session"]);
-  return [...new Set([...all.filter((n) => n.startsWith("dbg-")), ...labelled])].sort();
+  // The daemon removes an exited sidecar itself (AutoRemove), just after dbg has its exit code:
+  // give a removal in progress a moment (up to 3 s) before calling the sidecar left over.
+  let left: string[] = [];
+  for (let i = 0; i < 15; i++) {
+    const all = await names([]);
+    const labelled = await names(["--filter", "label=dbg.session"]);
+    left = [...new Set([...all.filter((n) => n.startsWith("dbg-")), ...labelled])].sort();
+    if (left.length === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return left;
 }
