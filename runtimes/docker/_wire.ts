@@ -220,19 +220,6 @@ export class ChunkedDecoder implements BodyDecoder {
   }
 }
 
-/** A TransformStream that removes chunked transfer coding; a body cut short is an error. */
-export function dechunk(): TransformStream<Uint8Array, Uint8Array> {
-  const dec = new ChunkedDecoder();
-  return new TransformStream({
-    transform(chunk, ctl) {
-      for (const part of dec.push(chunk)) ctl.enqueue(part);
-    },
-    flush() {
-      if (!dec.end()) throw lostConnection("the response body ended before its last chunk");
-    },
-  });
-}
-
 /** A non-2xx answer from the daemon. `message` is the daemon's own text. */
 export class DockerApiError extends DbgError {
   /** The HTTP status, e.g. 404 for "No such container". */

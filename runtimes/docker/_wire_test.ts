@@ -6,7 +6,6 @@ import {
   bodyFraming,
   ChunkedDecoder,
   concatBytes,
-  dechunk,
   decodeBody,
   demuxFrames,
   encodeRequestHead,
@@ -132,16 +131,6 @@ Deno.test("ChunkedDecoder decodes several chunks in one read", () => {
 Deno.test("ChunkedDecoder rejects a bad chunk size and data longer than its size", () => {
   assert.throws(() => new ChunkedDecoder().push(enc("zz\r\n")), /bad chunk size/);
   assert.throws(() => new ChunkedDecoder().push(enc("2\r\nabc\r\n")), /longer than its size/);
-});
-
-Deno.test("dechunk() errors when the body ends before the last chunk", async () => {
-  await assert.rejects(
-    run(dechunk(), [enc("5\r\nhel")]),
-    (err: unknown) => err instanceof DbgError && /Lost the connection/.test(err.message),
-  );
-  assert.deepEqual((await run(dechunk(), [enc("3\r\nabc\r\n"), enc("0\r\n\r\n")])).map(dec), [
-    "abc",
-  ]);
 });
 
 Deno.test("demuxFrames() handles several frames in one read", async () => {

@@ -104,11 +104,6 @@ export class DockerClient {
     return this.#version;
   }
 
-  /** True when `/_ping` carried `Libpod-Api-Version`: Podman's Docker-compatible API. */
-  get serverIsPodman(): boolean {
-    return this.#podman;
-  }
-
   /**
    * Pings the daemon and picks min(daemon's `Api-Version`, 1.47), like the Go client. Later
    * paths get the `/v<version>` prefix. Called on first use if not called before.
