@@ -92,7 +92,6 @@ export class DockerClient {
   #debug?: (msg: string) => void;
   #version?: string;
   #negotiating?: Promise<string>;
-  #podman = false;
 
   constructor(endpoint: DockerEndpoint, opts: { debug?: (msg: string) => void } = {}) {
     this.endpoint = endpoint;
@@ -124,8 +123,8 @@ export class DockerClient {
       ex.close();
     }
     const version = pickApiVersion(head, describe(this.endpoint));
-    this.#podman = head.headers.has("libpod-api-version");
-    this.#debug?.(`docker: API ${version}${this.#podman ? " (podman)" : ""}`);
+    const podman = head.headers.has("libpod-api-version");
+    this.#debug?.(`docker: API ${version}${podman ? " (podman)" : ""}`);
     return this.#version = version;
   }
 
