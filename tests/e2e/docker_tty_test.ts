@@ -334,6 +334,24 @@ Deno.test({
         await ended("SIGINT without a TTY", name);
       });
 
+      await t.step(
+        "dbg killed with SIGKILL: the sidecar ends with its command and goes",
+        async () => {
+          const name = marker();
+          const child = spawnDbg(d.host, ["-q", "--name", name, "app", "--", "sleep", "2"]);
+          children.push(child);
+          await sidecarRuns(d, name, "sleep 2");
+          child.kill("SIGKILL");
+          await child.status;
+          // Nothing can clean up after SIGKILL but the engine: AutoRemove once the command ends.
+          await poll(`sidecar ${name} to go`, async () => {
+            const r = await d.docker(["ps", "-a", "-q", "--filter", `name=${name}`]);
+            return r.stdout.trim() === "" ? true : null;
+          }, 15_000);
+          assert.equal(await diffTarget(d, "app"), "");
+        },
+      );
+
       await t.step("a pull on a terminal shows a progress line, then the session", async () => {
         const reg = await registryOrSkip();
         if (!reg) return;
