@@ -145,6 +145,30 @@ Deno.test({
         assert.equal(JSON.parse(priv.stdout).sidecar.join.ipc, false);
       });
 
+      await t.step("a target in another container's PID namespace is found by cgroup", async () => {
+        // app-shared is not PID 1 in the namespace it joins (app is): dbg must find its process.
+        await d.docker([
+          "run",
+          "-d",
+          "--network",
+          "none",
+          "--pid",
+          "container:app",
+          "--name",
+          "app-shared",
+          NIXERY_IMAGE,
+          "sh",
+          "-c",
+          "echo shared-target > /tmp/which; exec sleep 1000",
+        ]);
+        const plan = JSON.parse((await dbg(["app-shared", "--dry-run"])).stdout);
+        assert.equal(plan.target.pid, 0, "the PID is found inside the sidecar");
+        const r = await dbg(["-q", "app-shared", "--", "cat", "/tmp/which"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "shared-target\n");
+        await d.docker(["rm", "-f", "app-shared"]);
+      });
+
       await t.step("a non-root target gets SYS_PTRACE, a root one no extra caps", async () => {
         const nonroot = JSON.parse((await dbg(["app-nonroot", "--dry-run"])).stdout);
         assert.deepEqual(nonroot.sidecar.capAdd, ["SYS_PTRACE"]);
