@@ -97,7 +97,7 @@ class DockerAdapter implements RuntimeAdapter {
       // PID in the host namespace, and a search by cgroup when it is another container's.
       pid: pidNamespace === "private" ? 1 : pidNamespace === "host" ? c.State.Pid : 0,
       pidNamespace,
-      user: c.Config.User ?? "",
+      user: (await liveUid(c.Id, c.State.Pid)) ?? c.Config.User ?? "",
       readOnlyRootfs: !!c.HostConfig.ReadonlyRootfs,
       privileged: !!c.HostConfig.Privileged,
       cwd: c.Config.WorkingDir || "/",
@@ -168,6 +168,25 @@ class DockerAdapter implements RuntimeAdapter {
     }
     const id = (res.body as { Id: string }).Id;
     return new DockerSidecar(this.client, { id, name: s.name, plan, debug: this.#debug });
+  }
+}
+
+/**
+ * The uid the target's main process really runs as, when dbg runs on the engine's host: images
+ * that start as root and drop privileges (gosu, su-exec) say root in their config. The host PID
+ * is trusted only when its cgroup names the container (dbg may run in another PID namespace).
+ */
+async function liveUid(id: string, hostPid: number): Promise<string | undefined> {
+  if (!hostPid) return undefined;
+  try {
+    const cgroup = await Deno.readTextFile(`/proc/${hostPid}/cgroup`);
+    if (!cgroup.includes(id)) return undefined;
+    const status = await Deno.readTextFile(`/proc/${hostPid}/status`);
+    // Ptrace access needs every one of the real, effective and saved uids to match.
+    const uids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1) ?? [];
+    return uids.find((u) => u !== "0") ?? uids[0];
+  } catch {
+    return undefined;
   }
 }
 

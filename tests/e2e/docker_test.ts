@@ -177,6 +177,42 @@ Deno.test({
         assert.equal(root.sidecar.privileged, false);
       });
 
+      await t.step("a target that drops root at start (gosu-style) gets SYS_PTRACE", async () => {
+        // Configured as root, running as 1000: the plan must follow the live uid.
+        await d.docker([
+          "create",
+          "--network",
+          "none",
+          "--name",
+          "app-drop",
+          BUSYBOX_IMAGE,
+          "start-stop-daemon",
+          "-S",
+          "-c",
+          "1000:1000",
+          "-x",
+          "/bin/sleep",
+          "--",
+          "1000",
+        ]);
+        const dir = await Deno.makeTempDir();
+        await Deno.writeTextFile(
+          `${dir}/passwd`,
+          "root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/:/bin/sh\n",
+        );
+        await Deno.writeTextFile(`${dir}/group`, "root:x:0:\napp:x:1000:\n");
+        await d.docker(["cp", `${dir}/passwd`, "app-drop:/etc/passwd"]);
+        await d.docker(["cp", `${dir}/group`, "app-drop:/etc/group"]);
+        await Deno.remove(dir, { recursive: true });
+        await d.docker(["start", "app-drop"]);
+        const plan = JSON.parse((await dbg(["app-drop", "--dry-run"])).stdout);
+        assert.deepEqual(plan.sidecar.capAdd, ["SYS_PTRACE"]);
+        const r = await dbg(["-q", "app-drop", "--", "sh", "-c", "ls /etc/group"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "/etc/group\n");
+        await d.docker(["rm", "-f", "app-drop"]);
+      });
+
       await t.step("--dry-run prints the plan and creates nothing", async () => {
         const before = (await d.docker(["ps", "-aq"])).stdout;
         const r = await dbg(["app", "--dry-run", "--", "ls", "/"]);
