@@ -173,19 +173,21 @@ launch() {
     for _dbg_v in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
       unset "$_dbg_v" 2>/dev/null
     done
-    # NUL-separated, so values with newlines stay whole. ENV and BASH_ENV would run the
-    # target's code at shell start; dbg's own names are skipped.
+    # NUL-separated, so values with newlines stay whole. Names that are no shell identifier
+    # (spring.profiles.active) cannot be exported: ash would abort. dbg's own names are
+    # skipped; so are the ones a shell runs as code (ENV, BASH_ENV, prompts: set below).
     while IFS= read -r -d '' _dbg_kv; do
-      case $_dbg_kv in
-        _dbg_* | ENV=* | BASH_ENV=*) ;;
-        [A-Za-z_]*=*) export "$_dbg_kv" 2>/dev/null ;;
+      case ${_dbg_kv%%=*} in
+        "" | [0-9]* | *[!A-Za-z0-9_]* | _dbg_* | ENV | BASH_ENV | PROMPT_COMMAND | PS0) ;;
+        *) case $_dbg_kv in *=*) export "$_dbg_kv" ;; esac ;;
       esac
     done < "/proc/$_dbg_T/environ"
     export PATH="${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}$_dbg_toolpath"
-    export HISTFILE=/dev/null PS1='[dbg] \w \$ '
+    export HISTFILE=/dev/null PS1='[dbg] \w \$ ' PS2='> ' PS4='+ '
   fi
   [ -z "$_dbg_term" ] || export TERM="$_dbg_term"
   _dbg_n=$(($# - _dbg_nkv)); _dbg_i=$((_dbg_n + 1)); _dbg_a=
+  # (-e names are shell identifiers and never _dbg_*: options.ts checks.)
   while [ "$_dbg_i" -le $# ]; do eval "export \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
   _dbg_i=1
   while [ "$_dbg_i" -le "$_dbg_n" ]; do _dbg_a="$_dbg_a \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
@@ -195,7 +197,20 @@ launch() {
 
 # Stay the parent of everything this session starts and reap it before exiting: the target's
 # PID 1 inherits orphans and rarely reaps them, so they would stay as zombies in its namespace.
-fwd() { got=$1; [ -z "$C" ] || kill -s "$2" "$C" 2>/dev/null; }
+# Without a TTY the whole process group gets the signal (this shell ignores it meanwhile), so
+# the command's own children end too, while their parent can still reap them. The group is
+# this shell's: the runtime makes the sidecar's main process a session leader.
+fwd() {
+  got=$1
+  [ -n "$C" ] || return 0
+  read -r st < "/proc/$$/stat"; set -- "$2" ${st##*) }
+  if [ "$tty" != 1 ] && [ "$4" = $$ ]; then
+    trap '' "$1"; kill -s "$1" 0 2>/dev/null
+    case $1 in TERM) trap 'fwd 143 TERM' TERM ;; HUP) trap 'fwd 129 HUP' HUP ;; esac
+  else
+    kill -s "$1" "$C" 2>/dev/null
+  fi
+}
 trap 'fwd 130 TERM' INT
 trap 'fwd 143 TERM' TERM
 trap 'fwd 129 HUP' HUP
@@ -219,7 +234,7 @@ if [ "$tty" = 1 ] && { mkfifo "$fifo" && exec 7<>"$fifo"; } 2>/dev/null && rm -f
         for g in $fgp $C; do kill -HUP -- "-$g" 2>/dev/null; done
         kill -CONT "$E"
         i=0; while [ -d "/proc/$C" ] && [ $i -lt 20 ]; do read -t 0.1 _ <&7; i=$((i+1)); done
-        for g in $fgp $C; do kill -KILL -- "-$g" 2>/dev/null; done
+        [ -d "/proc/$C" ] && for g in $fgp $C; do kill -KILL -- "-$g" 2>/dev/null; done
         break
       fi
       read -t 0.2 _ <&7
@@ -244,8 +259,11 @@ else
   launch "$@" <&3 3<&- &
   C=$!
   exec 3<&-
+  # A signal that came before C existed is delivered now.
+  [ -z "$got" ] || kill -s TERM "$C" 2>/dev/null
   while :; do wait "$C"; rc=$?; kill -0 "$C" 2>/dev/null || break; done
 fi
+C=
 [ -z "$got" ] || [ "$rc" -le 128 ] || rc=$got
 cleanup
 exit $rc

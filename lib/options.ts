@@ -99,6 +99,8 @@ export function validateOptions(
     if (!ENV_RE.test(e)) {
       throw usageError(`Bad --env "${e}": expected NAME=VALUE`);
     }
+    // The entry script keeps its own state in _dbg_* variables (lib/entry.sh).
+    if (e.startsWith("_dbg_")) throw usageError(`Bad --env "${e}": _dbg_ names are dbg's own`);
   }
   if (raw.name !== undefined && !NAME_RE.test(raw.name)) {
     throw usageError(`Bad --name "${raw.name}": use letters, digits, "_", "." and "-"`);

@@ -38,6 +38,7 @@ Deno.test("validateOptions() rejects bad values and names the flag", () => {
     [{ pull: "sometimes" }, /Bad --pull "sometimes"/],
     [{ mode: "magic" }, /Bad --mode "magic"/],
     [{ env: ["NOEQUALS"] }, /Bad --env "NOEQUALS"/],
+    [{ env: ["_dbg_n=0"] }, /_dbg_ names are dbg's own/],
     [{ user: "a b" }, /Bad --user/],
     [{ workdir: "relative" }, /absolute path/],
     [{ name: "-x" }, /Bad --name/],

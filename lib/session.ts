@@ -53,8 +53,9 @@ export async function runSession(
   // Without a TTY, Ctrl-C reaches dbg, not the sidecar: forward it (docker's --sig-proxy).
   // With a TTY, raw mode turns Ctrl-C into a byte for the sidecar's terminal, so a SIGINT
   // comes from elsewhere (kill -INT) and ends the session.
+  let started = false;
   listen("SIGINT", () => {
-    if (plan.sidecar.tty || !sidecar) return stop.resolve(128 + SIGINT);
+    if (plan.sidecar.tty || !sidecar || !started) return stop.resolve(128 + SIGINT);
     sidecar.signal("SIGINT").catch((e) => io.debug(`forwarding SIGINT: ${e}`));
   });
   let failure: unknown;
@@ -75,7 +76,7 @@ export async function runSession(
     sidecar = made;
     io.debug(`created sidecar ${sidecar.name} (${sidecar.id})`);
     if (io.banner) await say(io, plan.banner);
-    const code = await attachAndRun(sidecar, plan, io, stop);
+    const code = await attachAndRun(sidecar, plan, io, stop, () => (started = true));
     ended = !stopped;
     return code;
   } catch (e) {
@@ -129,6 +130,7 @@ async function attachAndRun(
   plan: DebugPlan,
   io: SessionIo,
   stop: PromiseWithResolvers<number>,
+  onStarted: () => void,
 ): Promise<number> {
   // Attach and register for the exit status before start, so a short command loses neither
   // output nor status. The two are independent, so they run at once.
@@ -139,8 +141,12 @@ async function attachAndRun(
   try {
     if (waited.status === "rejected") throw waited.reason;
     const waiter = waited.value;
+    // A stop that came while attaching: the sidecar never starts (cleanup removes it).
+    const early = await Promise.race([stop.promise, Promise.resolve(undefined)]);
+    if (early !== undefined) return early;
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
       await sidecar.start();
+      onStarted();
       io.debug("sidecar started");
       const stopResize = plan.sidecar.tty ? followResize((h, w) => sidecar.resize(h, w)) : noop;
       try {
@@ -191,9 +197,17 @@ async function stopSidecar(
 ): Promise<void> {
   const signal = plan.sidecar.tty ? "SIGSTOP" : "SIGTERM";
   io.debug(`stopping the sidecar with ${signal}`);
+  const exited = exit.then(() => true, () => true);
   try {
     await sidecar.signal(signal);
-    await Promise.race([exit.catch(() => {}), delay(STOP_GRACE_MS)]);
+    if (plan.sidecar.tty && !await Promise.race([exited, delay(STOP_GRACE_MS / 3)])) {
+      // No watcher took the SIGSTOP (it came during the script's setup): let the script go on
+      // and end through its TERM trap, which undoes the setup.
+      io.debug("no watcher answered: SIGCONT and SIGTERM");
+      await sidecar.signal("SIGCONT");
+      await sidecar.signal("SIGTERM");
+    }
+    await Promise.race([exited, delay(STOP_GRACE_MS)]);
   } catch (e) {
     io.debug(`stopping: ${e}`);
   }

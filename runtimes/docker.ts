@@ -182,9 +182,19 @@ async function liveUid(id: string, hostPid: number): Promise<string | undefined>
     const cgroup = await Deno.readTextFile(`/proc/${hostPid}/cgroup`);
     if (!cgroup.includes(id)) return undefined;
     const status = await Deno.readTextFile(`/proc/${hostPid}/status`);
-    // Ptrace access needs every one of the real, effective and saved uids to match.
-    const uids = /^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1) ?? [];
-    return uids.find((u) => u !== "0") ?? uids[0];
+    // Ptrace access needs every one of the real, effective and saved uids to match. They are
+    // host uids; with user namespaces (userns-remap) map them into the target's.
+    const map = (await Deno.readTextFile(`/proc/${hostPid}/uid_map`)).trim().split("\n")
+      .map((l) => l.trim().split(/\s+/).map(Number));
+    const inside = (u: number) => {
+      for (const [first, host, count] of map) {
+        if (u >= host && u < host + count) return first + u - host;
+      }
+      return u;
+    };
+    const uids = (/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1) ?? [])
+      .map((u) => inside(Number(u)));
+    return uids.length ? String(uids.find((u) => u !== 0) ?? uids[0]) : undefined;
   } catch {
     return undefined;
   }

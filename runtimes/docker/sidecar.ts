@@ -13,9 +13,10 @@ import { DockerApiError, type DockerClient } from "./http.ts";
 
 /**
  * The detach sequence sent with attach. Docker's default (ctrl-p,ctrl-q) would swallow Ctrl-P
- * in the shell; dbg sessions end when the command ends, so pick keys nobody types.
+ * in the shell, and a short one can be typed by chance (Ctrl-^ twice is vim's alternate file);
+ * dbg sessions end when the command ends, so it is four keys nobody types in a row.
  */
-const DETACH_KEYS = "ctrl-^,ctrl-^";
+const DETACH_KEYS = "ctrl-_,ctrl-^,ctrl-_,ctrl-^";
 
 /** One created Docker sidecar. */
 export class DockerSidecar implements Sidecar {

@@ -541,6 +541,13 @@ Deno.test({
           "R=/",
           "-e",
           "MULTI=line1\nline2",
+          // Names no shell can export, and prompts a shell would run as code.
+          "-e",
+          "spring.profiles.active=dev",
+          "-e",
+          "PS2=$(touch /tmp/pwned)",
+          "-e",
+          "ENV=/tmp/evil",
           "dbg-test/target:latest",
         ]);
         const r = await dbg([
@@ -555,10 +562,10 @@ Deno.test({
           "--",
           "sh",
           "-c",
-          'id -u; cat /marker.txt; printf "%s|" "$MULTI" "$K"',
+          'id -u; cat /marker.txt; printf "%s|" "$MULTI" "$K" "$PS2" "${ENV-unset}"',
         ]);
         assert.equal(r.code, 0, r.stderr);
-        assert.equal(r.stdout, "1000\ntarget-rootfs-marker\nline1\nline2|1|");
+        assert.equal(r.stdout, "1000\ntarget-rootfs-marker\nline1\nline2|1|> |unset|");
         const state = await d.docker(["inspect", "-f", "{{.State.Running}}", "app-env"]);
         assert.equal(state.stdout.trim(), "true", "the target's PID 1 must survive");
         await d.docker(["rm", "-f", "app-env"]);
