@@ -1,0 +1,193 @@
+/**
+ * The part of containerd's gRPC API that dbg uses, as protobufjs JSON descriptors: only the
+ * services, messages and fields dbg reads or writes, with containerd's field numbers (from
+ * containerd's `api/` protos; fields were only ever appended, so 1.6 and later agree).
+ * Descriptors in code load faster than parsing .proto files and need no files at run time.
+ *
+ * @module
+ */
+
+import protobuf from "protobufjs";
+
+const str = (id: number) => ({ type: "string", id });
+const u32 = (id: number) => ({ type: "uint32", id });
+const bool = (id: number) => ({ type: "bool", id });
+const msg = (type: string, id: number) => ({ type, id });
+const list = (type: string, id: number) => ({ rule: "repeated", type, id });
+const labels = (id: number) => ({ keyType: "string", type: "string", id });
+const empty = { fields: {} };
+
+/** The descriptor tree (package → messages and services). */
+const DESCRIPTOR = {
+  nested: {
+    google: {
+      nested: {
+        protobuf: {
+          nested: {
+            Empty: empty,
+            Any: { fields: { type_url: str(1), value: { type: "bytes", id: 2 } } },
+            Timestamp: {
+              fields: { seconds: { type: "int64", id: 1 }, nanos: { type: "int32", id: 2 } },
+            },
+          },
+        },
+      },
+    },
+    containerd: {
+      nested: {
+        types: {
+          nested: {
+            Mount: {
+              fields: { type: str(1), source: str(2), target: str(3), options: list("string", 4) },
+            },
+          },
+        },
+        v1: {
+          nested: {
+            types: {
+              nested: {
+                Status: {
+                  values: { UNKNOWN: 0, CREATED: 1, RUNNING: 2, STOPPED: 3, PAUSED: 4, PAUSING: 5 },
+                },
+                Process: {
+                  fields: {
+                    container_id: str(1),
+                    id: str(2),
+                    pid: u32(3),
+                    status: msg("Status", 4),
+                    terminal: bool(8),
+                    exit_status: u32(9),
+                  },
+                },
+              },
+            },
+          },
+        },
+        services: {
+          nested: {
+            version: {
+              nested: {
+                v1: {
+                  nested: {
+                    VersionResponse: { fields: { version: str(1), revision: str(2) } },
+                    Version: {
+                      methods: {
+                        Version: {
+                          requestType: "google.protobuf.Empty",
+                          responseType: "VersionResponse",
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            namespaces: {
+              nested: {
+                v1: {
+                  nested: {
+                    Namespace: { fields: { name: str(1), labels: labels(2) } },
+                    ListNamespacesRequest: { fields: { filter: str(1) } },
+                    ListNamespacesResponse: { fields: { namespaces: list("Namespace", 1) } },
+                    Namespaces: {
+                      methods: {
+                        List: {
+                          requestType: "ListNamespacesRequest",
+                          responseType: "ListNamespacesResponse",
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            containers: {
+              nested: {
+                v1: {
+                  nested: {
+                    Container: {
+                      fields: {
+                        id: str(1),
+                        labels: labels(2),
+                        image: str(3),
+                        runtime: msg("Runtime", 4),
+                        spec: msg("google.protobuf.Any", 5),
+                        snapshotter: str(6),
+                        snapshot_key: str(7),
+                      },
+                      nested: {
+                        Runtime: {
+                          fields: { name: str(1), options: msg("google.protobuf.Any", 2) },
+                        },
+                      },
+                    },
+                    GetContainerRequest: { fields: { id: str(1) } },
+                    GetContainerResponse: { fields: { container: msg("Container", 1) } },
+                    ListContainersRequest: { fields: { filters: list("string", 1) } },
+                    ListContainersResponse: { fields: { containers: list("Container", 1) } },
+                    Containers: {
+                      methods: {
+                        Get: {
+                          requestType: "GetContainerRequest",
+                          responseType: "GetContainerResponse",
+                        },
+                        List: {
+                          requestType: "ListContainersRequest",
+                          responseType: "ListContainersResponse",
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            tasks: {
+              nested: {
+                v1: {
+                  nested: {
+                    GetRequest: { fields: { container_id: str(1), exec_id: str(2) } },
+                    GetResponse: { fields: { process: msg("containerd.v1.types.Process", 1) } },
+                    ListTasksRequest: { fields: { filter: str(1) } },
+                    ListTasksResponse: {
+                      fields: { tasks: list("containerd.v1.types.Process", 1) },
+                    },
+                    Tasks: {
+                      methods: {
+                        Get: { requestType: "GetRequest", responseType: "GetResponse" },
+                        List: {
+                          requestType: "ListTasksRequest",
+                          responseType: "ListTasksResponse",
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+          },
+        },
+      },
+    },
+  },
+};
+
+/** The loaded protobufjs root. */
+export const ROOT: protobuf.Root = protobuf.Root.fromJSON(DESCRIPTOR as protobuf.INamespace);
+
+/** A method of the API: its gRPC path and the message types to encode and decode. */
+export interface Method {
+  path: string;
+  request: protobuf.Type;
+  response: protobuf.Type;
+}
+
+/** Look up `service` (e.g. `containerd.services.tasks.v1.Tasks`) and its `method`. */
+export function method(service: string, name: string): Method {
+  const m = ROOT.lookupService(service).methods[name];
+  m.resolve();
+  return {
+    path: `/${service}/${name}`,
+    request: m.resolvedRequestType!,
+    response: m.resolvedResponseType!,
+  };
+}

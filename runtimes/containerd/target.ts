@@ -1,0 +1,168 @@
+/**
+ * Finding the target on containerd: by full id, unique id prefix, nerdctl name, or
+ * POD/CONTAINER through the Kubernetes CRI labels, in one namespace or across all of them
+ * (issue 3). The matching is pure; the lookups are thin calls on the client.
+ *
+ * @module
+ */
+
+import type { TargetFacts } from "../../lib/adapter.ts";
+import { DbgError, noSuchTarget, targetNotRunning } from "../../lib/errors.ts";
+import { Code, type ContainerdClient, ContainerdError, type Message } from "./client.ts";
+
+const CONTAINERS = "containerd.services.containers.v1.Containers";
+const TASKS = "containerd.services.tasks.v1.Tasks";
+const NAMESPACES = "containerd.services.namespaces.v1.Namespaces";
+
+/** What dbg needs of a container record. */
+export interface ContainerRecord {
+  namespace: string;
+  id: string;
+  labels: Record<string, string>;
+  image: string;
+  snapshotter: string;
+  /** The OCI runtime spec (JSON in an Any). */
+  spec?: OciSpec;
+}
+
+/** The parts of the OCI runtime spec dbg reads. */
+export interface OciSpec {
+  process?: { user?: { uid?: number; gid?: number }; env?: string[]; cwd?: string };
+  root?: { readonly?: boolean };
+  linux?: { namespaces?: Array<{ type: string; path?: string }> };
+}
+
+/** A container's name as a user would type it: nerdctl name, or pod/container from CRI. */
+export function displayName(c: Pick<ContainerRecord, "id" | "labels">): string {
+  const pod = c.labels["io.kubernetes.pod.name"];
+  const ctr = c.labels["io.kubernetes.container.name"];
+  if (pod && ctr) return `${pod}/${ctr}`;
+  return c.labels["nerdctl/name"] ?? c.id;
+}
+
+/**
+ * The containers that `ref` names: exact id, nerdctl name, POD/CONTAINER (CRI labels, pod
+ * namespace if given), or else a unique id prefix.
+ */
+export function matchContainers(
+  all: ContainerRecord[],
+  ref: string,
+  opts: { podNamespace?: string } = {},
+): ContainerRecord[] {
+  const exact = all.filter((c) => c.id === ref || c.labels["nerdctl/name"] === ref);
+  if (exact.length) return exact;
+  const slash = ref.indexOf("/");
+  if (slash > 0) {
+    const [pod, ctr] = [ref.slice(0, slash), ref.slice(slash + 1)];
+    const byPod = all.filter((c) =>
+      c.labels["io.kubernetes.pod.name"] === pod &&
+      c.labels["io.kubernetes.container.name"] === ctr &&
+      (!opts.podNamespace || c.labels["io.kubernetes.pod.namespace"] === opts.podNamespace)
+    );
+    if (byPod.length) return byPod;
+  }
+  return all.filter((c) => c.id.startsWith(ref));
+}
+
+function record(namespace: string, c: Message): ContainerRecord {
+  const any = c.spec as { value?: Uint8Array } | undefined;
+  let spec: OciSpec | undefined;
+  if (any?.value?.length) {
+    try {
+      spec = JSON.parse(new TextDecoder().decode(any.value));
+    } catch {
+      spec = undefined;
+    }
+  }
+  return {
+    namespace,
+    id: String(c.id),
+    labels: (c.labels ?? {}) as Record<string, string>,
+    image: String(c.image ?? ""),
+    snapshotter: String(c.snapshotter ?? ""),
+    spec,
+  };
+}
+
+/** Every container in `namespace` (or in every namespace). */
+export async function listContainers(
+  client: ContainerdClient,
+  namespace?: string,
+): Promise<ContainerRecord[]> {
+  const namespaces = namespace ? [namespace] : await listNamespaces(client);
+  const out: ContainerRecord[] = [];
+  for (const ns of namespaces) {
+    const res = await client.call(CONTAINERS, "List", {}, { namespace: ns });
+    for (const c of (res.containers ?? []) as Message[]) out.push(record(ns, c));
+  }
+  return out;
+}
+
+async function listNamespaces(client: ContainerdClient): Promise<string[]> {
+  const res = await client.call(NAMESPACES, "List", {});
+  return ((res.namespaces ?? []) as Array<{ name: string }>).map((n) => n.name);
+}
+
+/** Resolve `ref` to one running container and its facts. */
+export async function resolveTarget(
+  client: ContainerdClient,
+  ref: string,
+  opts: { namespace?: string; podNamespace?: string } = {},
+): Promise<{ container: ContainerRecord; facts: TargetFacts; hostPid: number }> {
+  const all = await listContainers(client, opts.namespace);
+  const found = matchContainers(all, ref, opts);
+  const nsHint = opts.namespace ? ` -n ${opts.namespace}` : "";
+  if (found.length === 0) {
+    const names = all.map((c) => `${c.namespace}:${displayName(c)}`);
+    throw noSuchTarget(ref, names, `ctr${nsHint} tasks ls`);
+  }
+  if (found.length > 1) {
+    const names = found.map((c) => `${c.namespace}:${c.id.slice(0, 12)} (${displayName(c)})`);
+    throw new DbgError(`${ref} matches ${found.length} containers: ${names.join(", ")}`, {
+      hint: "Pass a longer id, or pick the namespace with -n/--namespace",
+    });
+  }
+  const c = found[0];
+  let task: Message;
+  try {
+    task = (await client.call(TASKS, "Get", { container_id: c.id }, { namespace: c.namespace }))
+      .process as Message;
+  } catch (e) {
+    if (e instanceof ContainerdError && e.code === Code.NOT_FOUND) {
+      throw targetNotRunning(displayName(c), "no task", `ctr -n ${c.namespace} task start ${c.id}`);
+    }
+    throw e;
+  }
+  if (task.status !== "RUNNING") {
+    const how = task.status === "PAUSED"
+      ? `ctr -n ${c.namespace} task resume ${c.id}`
+      : `ctr -n ${c.namespace} task start ${c.id}`;
+    throw targetNotRunning(displayName(c), String(task.status).toLowerCase(), how);
+  }
+  return { container: c, facts: factsOf(c, Number(task.pid)), hostPid: Number(task.pid) };
+}
+
+/** TargetFacts from the container's OCI spec and its task's host PID. */
+export function factsOf(c: ContainerRecord, hostPid: number): TargetFacts {
+  const ns = c.spec?.linux?.namespaces ?? [];
+  const pidNs = ns.find((n) => n.type === "pid");
+  const pidNamespace = !pidNs ? "host" : pidNs.path ? "shared" : "private";
+  const user = c.spec?.process?.user;
+  const ipc = ns.find((n) => n.type === "ipc");
+  return {
+    id: c.id,
+    name: displayName(c),
+    running: true,
+    state: "running",
+    // The sidecar joins the task's namespaces by /proc/<host pid>/ns/*: PID 1 when the target
+    // owns its PID namespace, else the search by cgroup inside the sidecar.
+    pid: pidNamespace === "private" ? 1 : pidNamespace === "host" ? hostPid : 0,
+    pidNamespace,
+    user: user ? `${user.uid ?? 0}:${user.gid ?? 0}` : "",
+    readOnlyRootfs: !!c.spec?.root?.readonly,
+    privileged: false,
+    cwd: c.spec?.process?.cwd || "/",
+    // Joined by path, any IPC namespace can be shared; a host one is joined as the host's.
+    ipc: !ipc ? "host" : "shareable",
+  };
+}
