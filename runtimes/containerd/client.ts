@@ -7,6 +7,7 @@
  */
 
 import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
 import { DbgError } from "../../lib/errors.ts";
 import { method } from "./proto.ts";
 
@@ -77,6 +78,33 @@ export class ContainerdClient {
           else resolve(res ?? {});
         },
       );
+    });
+  }
+
+  /** A server-streaming call, collected: for small blobs (manifests, image configs). */
+  collect(
+    service: string,
+    name: string,
+    request: Message,
+    opts: { namespace?: string; deadlineMs?: number } = {},
+  ): Promise<Message[]> {
+    const m = method(service, name);
+    const md = new grpc.Metadata();
+    if (opts.namespace) md.set("containerd-namespace", opts.namespace);
+    const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
+    return new Promise((resolve, reject) => {
+      const out: Message[] = [];
+      const call = this.#client.makeServerStreamRequest(
+        m.path,
+        (msg: Message) => Buffer.from(m.request.encode(m.request.fromObject(msg)).finish()),
+        (buf: Buffer) => m.response.toObject(m.response.decode(buf), { longs: Number }) as Message,
+        request,
+        md,
+        { deadline },
+      );
+      call.on("data", (msg: Message) => out.push(msg));
+      call.on("error", (err: grpc.ServiceError) => reject(this.#error(err, name)));
+      call.on("end", () => resolve(out));
     });
   }
 

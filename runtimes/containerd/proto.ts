@@ -40,6 +40,14 @@ const DESCRIPTOR = {
             Mount: {
               fields: { type: str(1), source: str(2), target: str(3), options: list("string", 4) },
             },
+            Descriptor: {
+              fields: {
+                media_type: str(1),
+                digest: str(2),
+                size: { type: "int64", id: 3 },
+                annotations: labels(5),
+              },
+            },
           },
         },
         v1: {
@@ -75,6 +83,115 @@ const DESCRIPTOR = {
                         Version: {
                           requestType: "google.protobuf.Empty",
                           responseType: "VersionResponse",
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            images: {
+              nested: {
+                v1: {
+                  nested: {
+                    Image: {
+                      fields: {
+                        name: str(1),
+                        labels: labels(2),
+                        target: msg("containerd.types.Descriptor", 3),
+                      },
+                    },
+                    GetImageRequest: { fields: { name: str(1) } },
+                    GetImageResponse: { fields: { image: msg("Image", 1) } },
+                    Images: {
+                      methods: {
+                        Get: { requestType: "GetImageRequest", responseType: "GetImageResponse" },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            content: {
+              nested: {
+                v1: {
+                  nested: {
+                    ReadContentRequest: {
+                      fields: {
+                        digest: str(1),
+                        offset: { type: "int64", id: 2 },
+                        size: { type: "int64", id: 3 },
+                      },
+                    },
+                    ReadContentResponse: {
+                      fields: { offset: { type: "int64", id: 1 }, data: { type: "bytes", id: 2 } },
+                    },
+                    Content: {
+                      methods: {
+                        Read: {
+                          requestType: "ReadContentRequest",
+                          responseType: "ReadContentResponse",
+                          responseStream: true,
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            snapshots: {
+              nested: {
+                v1: {
+                  nested: {
+                    PrepareSnapshotRequest: {
+                      fields: {
+                        snapshotter: str(1),
+                        key: str(2),
+                        parent: str(3),
+                        labels: labels(4),
+                      },
+                    },
+                    PrepareSnapshotResponse: {
+                      fields: { mounts: list("containerd.types.Mount", 1) },
+                    },
+                    RemoveSnapshotRequest: { fields: { snapshotter: str(1), key: str(2) } },
+                    StatSnapshotRequest: { fields: { snapshotter: str(1), key: str(2) } },
+                    StatSnapshotResponse: { fields: { info: msg("Info", 1) } },
+                    Info: { fields: { name: str(1), parent: str(2) } },
+                    Snapshots: {
+                      methods: {
+                        Prepare: {
+                          requestType: "PrepareSnapshotRequest",
+                          responseType: "PrepareSnapshotResponse",
+                        },
+                        Remove: {
+                          requestType: "RemoveSnapshotRequest",
+                          responseType: "google.protobuf.Empty",
+                        },
+                        Stat: {
+                          requestType: "StatSnapshotRequest",
+                          responseType: "StatSnapshotResponse",
+                        },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            leases: {
+              nested: {
+                v1: {
+                  nested: {
+                    Lease: { fields: { id: str(1), labels: labels(3) } },
+                    CreateRequest: { fields: { id: str(1), labels: labels(3) } },
+                    CreateResponse: { fields: { lease: msg("Lease", 1) } },
+                    DeleteRequest: { fields: { id: str(1), sync: bool(2) } },
+                    Leases: {
+                      methods: {
+                        Create: { requestType: "CreateRequest", responseType: "CreateResponse" },
+                        Delete: {
+                          requestType: "DeleteRequest",
+                          responseType: "google.protobuf.Empty",
                         },
                       },
                     },

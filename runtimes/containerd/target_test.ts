@@ -72,3 +72,21 @@ Deno.test("factsOf() reads user, cwd, read-only root and namespaces from the OCI
   }, 4242);
   assert.equal(shared.pid, 0);
 });
+
+Deno.test("chainId() of one layer is its diff id, of more the image-spec hash chain", async () => {
+  const { chainId } = await import("./image.ts");
+  const a = "sha256:" + "a".repeat(64), b = "sha256:" + "b".repeat(64);
+  assert.equal(await chainId([a]), a);
+  const bytes = new TextEncoder().encode(`${a} ${b}`);
+  const hex = Array.from(
+    new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)),
+    (x) => x.toString(16).padStart(2, "0"),
+  ).join("");
+  assert.equal(await chainId([a, b]), `sha256:${hex}`);
+});
+
+Deno.test("containerdName() normalises like containerd's image store", async () => {
+  const { containerdName } = await import("./image.ts");
+  assert.equal(containerdName("busybox:musl"), "docker.io/library/busybox:musl");
+  assert.equal(containerdName("127.0.0.1:5000/tools/bb"), "127.0.0.1:5000/tools/bb:latest");
+});
