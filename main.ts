@@ -41,7 +41,12 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     },
     supports: adapter.supports,
   });
-  await adapter.connect({ host: opts.host, debug });
+  await adapter.connect({
+    host: opts.host,
+    namespace: opts.namespace,
+    podNamespace: opts.podNamespace,
+    debug,
+  });
   const facts = await adapter.inspectTarget(opts.target);
   debug(`target facts: ${JSON.stringify(facts)}`);
   const image = resolveImage(opts.image);

@@ -118,7 +118,11 @@ export interface RuntimeAdapter {
 
 /** Options an adapter may read when connecting. */
 export interface ConnectOptions {
-  /** `-H/--host` for docker. */
+  /** The engine's endpoint: docker `-H/--host`, containerd `--address`. */
   host?: string;
+  /** containerd `-n/--namespace` (empty: search every namespace). */
+  namespace?: string;
+  /** containerd `--pod-namespace` for POD/CONTAINER targets. */
+  podNamespace?: string;
   debug: (msg: string) => void;
 }

@@ -118,6 +118,34 @@ const COMMANDS: SubCommand[] = [
     target: true,
   },
   {
+    name: "containerd",
+    summary: "debug a containerd task (id, id prefix, nerdctl name, or POD/CONTAINER)",
+    usage: "dbg containerd [options] TARGET [--] [COMMAND [ARG...]]",
+    options: [
+      {
+        long: "address",
+        value: "path",
+        key: "host",
+        help: "containerd socket (default: $CONTAINERD_ADDRESS, then the usual places)",
+      },
+      {
+        long: "namespace",
+        short: "n",
+        value: "ns",
+        key: "namespace",
+        help: "containerd namespace (default: $CONTAINERD_NAMESPACE, else all)",
+      },
+      {
+        long: "pod-namespace",
+        value: "ns",
+        key: "podNamespace",
+        help: "Kubernetes namespace of POD/CONTAINER (CRI labels)",
+      },
+      ...SESSION_OPTIONS,
+    ],
+    target: true,
+  },
+  {
     name: "images",
     summary: "list the built-in debugger image catalog",
     usage: "dbg images [--json]",

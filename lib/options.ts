@@ -37,8 +37,11 @@ export interface DebugOptions {
   stdin: boolean;
   quiet: boolean;
   debug: boolean;
-  /** Runtime connection (docker `-H`). */
+  /** Runtime connection (docker `-H`, containerd `--address`). */
   host?: string;
+  /** containerd namespace and the Kubernetes pod namespace for POD/CONTAINER. */
+  namespace?: string;
+  podNamespace?: string;
   /** The local $TERM, passed on with a TTY (the runtime's default is xterm). */
   term?: string;
 }
@@ -61,6 +64,8 @@ export interface RawOptions {
   quiet?: boolean;
   debug?: boolean;
   host?: string;
+  namespace?: string;
+  podNamespace?: string;
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -141,6 +146,8 @@ export function validateOptions(
     quiet: !!raw.quiet,
     debug: !!raw.debug,
     host: raw.host,
+    namespace: raw.namespace,
+    podNamespace: raw.podNamespace,
     term: tty ? ctx.io.term : undefined,
   };
 }

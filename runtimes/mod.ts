@@ -13,6 +13,7 @@ import { usageError } from "../lib/errors.ts";
 
 const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
   docker: () => import("./docker.ts"),
+  containerd: () => import("./containerd.ts"),
 };
 
 /** Load the adapter for `name`. */

@@ -54,11 +54,13 @@ export class ContainerdClient {
     service: string,
     name: string,
     request: Message,
-    opts: { namespace?: string; deadlineMs?: number } = {},
+    opts: { namespace?: string; lease?: string; deadlineMs?: number } = {},
   ): Promise<Message> {
     const m = method(service, name);
     const md = new grpc.Metadata();
     if (opts.namespace) md.set("containerd-namespace", opts.namespace);
+    // Resources created under a lease survive the garbage collector until the lease goes.
+    if (opts.lease) md.set("containerd-lease", opts.lease);
     const deadline = opts.deadlineMs === 0 ? undefined : Date.now() + (opts.deadlineMs ?? 10_000);
     return new Promise((resolve, reject) => {
       this.#client.makeUnaryRequest(

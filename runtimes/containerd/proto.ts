@@ -238,6 +238,9 @@ const DESCRIPTOR = {
                         },
                       },
                     },
+                    CreateContainerRequest: { fields: { container: msg("Container", 1) } },
+                    CreateContainerResponse: { fields: { container: msg("Container", 1) } },
+                    DeleteContainerRequest: { fields: { id: str(1) } },
                     GetContainerRequest: { fields: { id: str(1) } },
                     GetContainerResponse: { fields: { container: msg("Container", 1) } },
                     ListContainersRequest: { fields: { filters: list("string", 1) } },
@@ -252,6 +255,14 @@ const DESCRIPTOR = {
                           requestType: "ListContainersRequest",
                           responseType: "ListContainersResponse",
                         },
+                        Create: {
+                          requestType: "CreateContainerRequest",
+                          responseType: "CreateContainerResponse",
+                        },
+                        Delete: {
+                          requestType: "DeleteContainerRequest",
+                          responseType: "google.protobuf.Empty",
+                        },
                       },
                     },
                   },
@@ -262,6 +273,42 @@ const DESCRIPTOR = {
               nested: {
                 v1: {
                   nested: {
+                    CreateTaskRequest: {
+                      fields: {
+                        container_id: str(1),
+                        rootfs: list("containerd.types.Mount", 3),
+                        stdin: str(4),
+                        stdout: str(5),
+                        stderr: str(6),
+                        terminal: bool(7),
+                      },
+                    },
+                    CreateTaskResponse: { fields: { container_id: str(1), pid: u32(2) } },
+                    StartRequest: { fields: { container_id: str(1), exec_id: str(2) } },
+                    StartResponse: { fields: { pid: u32(1) } },
+                    DeleteTaskRequest: { fields: { container_id: str(1) } },
+                    DeleteResponse: { fields: { id: str(1), pid: u32(2), exit_status: u32(3) } },
+                    KillRequest: {
+                      fields: {
+                        container_id: str(1),
+                        exec_id: str(2),
+                        signal: u32(3),
+                        all: bool(4),
+                      },
+                    },
+                    ResizePtyRequest: {
+                      fields: {
+                        container_id: str(1),
+                        exec_id: str(2),
+                        width: u32(3),
+                        height: u32(4),
+                      },
+                    },
+                    CloseIORequest: {
+                      fields: { container_id: str(1), exec_id: str(2), stdin: bool(3) },
+                    },
+                    WaitRequest: { fields: { container_id: str(1), exec_id: str(2) } },
+                    WaitResponse: { fields: { exit_status: u32(1) } },
                     GetRequest: { fields: { container_id: str(1), exec_id: str(2) } },
                     GetResponse: { fields: { process: msg("containerd.v1.types.Process", 1) } },
                     ListTasksRequest: { fields: { filter: str(1) } },
@@ -275,6 +322,25 @@ const DESCRIPTOR = {
                           requestType: "ListTasksRequest",
                           responseType: "ListTasksResponse",
                         },
+                        Create: {
+                          requestType: "CreateTaskRequest",
+                          responseType: "CreateTaskResponse",
+                        },
+                        Start: { requestType: "StartRequest", responseType: "StartResponse" },
+                        Delete: {
+                          requestType: "DeleteTaskRequest",
+                          responseType: "DeleteResponse",
+                        },
+                        Kill: { requestType: "KillRequest", responseType: "google.protobuf.Empty" },
+                        ResizePty: {
+                          requestType: "ResizePtyRequest",
+                          responseType: "google.protobuf.Empty",
+                        },
+                        CloseIO: {
+                          requestType: "CloseIORequest",
+                          responseType: "google.protobuf.Empty",
+                        },
+                        Wait: { requestType: "WaitRequest", responseType: "WaitResponse" },
                       },
                     },
                   },

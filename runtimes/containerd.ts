@@ -1,0 +1,123 @@
+/**
+ * The containerd adapter: speaks containerd's gRPC API over its socket (protocols.md §2).
+ * It translates the plan; the order of calls lives in lib/session.ts.
+ *
+ * Not yet done (issue 3): pulling images (dbg uses what the namespace has), `--user` for the
+ * sidecar itself in plain mode by name, Transfer on containerd ≥ 1.7.
+ *
+ * @module
+ */
+
+import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../lib/adapter.ts";
+import { DbgError } from "../lib/errors.ts";
+import type { DebugPlan } from "../lib/plan.ts";
+import { ContainerdClient, DEFAULT_ADDRESSES } from "./containerd/client.ts";
+import { localImage } from "./containerd/image.ts";
+import { createContainerdSidecar } from "./containerd/sidecar.ts";
+import { type ContainerRecord, resolveTarget } from "./containerd/target.ts";
+
+/** Pick the socket: --address, CONTAINERD_ADDRESS, then the usual places that exist. */
+export async function resolveAddress(
+  flag: string | undefined,
+  env: (k: string) => string | undefined,
+): Promise<{ address: string; source: string }> {
+  if (flag) return { address: flag.replace(/^unix:\/\//, ""), source: "--address" };
+  const fromEnv = env("CONTAINERD_ADDRESS");
+  if (fromEnv) return { address: fromEnv.replace(/^unix:\/\//, ""), source: "CONTAINERD_ADDRESS" };
+  for (const path of DEFAULT_ADDRESSES) {
+    try {
+      await Deno.lstat(path);
+      return { address: path, source: "probe" };
+    } catch (e) {
+      if (e instanceof Deno.errors.PermissionDenied) return { address: path, source: "probe" };
+    }
+  }
+  throw new DbgError(`No containerd socket found (tried ${DEFAULT_ADDRESSES.join(", ")})`, {
+    hint: "Pass it with --address /path/to/containerd.sock, or set CONTAINERD_ADDRESS",
+  });
+}
+
+class ContainerdAdapter implements RuntimeAdapter {
+  readonly name = "containerd";
+  readonly supports = { keep: true, privileged: true, name: true };
+  readonly listHint = "ctr tasks ls";
+  #client?: ContainerdClient;
+  #debug: (msg: string) => void = () => {};
+  #namespace?: string;
+  #podNamespace?: string;
+  #target?: { container: ContainerRecord; hostPid: number };
+
+  get client(): ContainerdClient {
+    if (!this.#client) throw new Error("containerd adapter used before connect()");
+    return this.#client;
+  }
+
+  async connect(opts: ConnectOptions): Promise<void> {
+    this.#debug = opts.debug;
+    this.#namespace = opts.namespace || Deno.env.get("CONTAINERD_NAMESPACE") || undefined;
+    this.#podNamespace = opts.podNamespace;
+    const { address, source } = await resolveAddress(opts.host, (k) => Deno.env.get(k));
+    opts.debug(`containerd socket ${address} (from ${source})`);
+    try {
+      await Deno.lstat(address);
+    } catch (e) {
+      if (e instanceof Deno.errors.NotFound) {
+        throw new DbgError(`Cannot connect to containerd at ${address}: no such socket`, {
+          hint: "Start containerd, or pass its socket with --address (or CONTAINERD_ADDRESS)",
+        });
+      }
+    }
+    this.#client = new ContainerdClient(address);
+  }
+
+  async inspectTarget(target: string): Promise<TargetFacts> {
+    const found = await resolveTarget(this.client, target, {
+      namespace: this.#namespace,
+      podNamespace: this.#podNamespace,
+    });
+    this.#target = found;
+    this.#debug(
+      `target ${found.container.namespace}/${found.container.id}, host pid ${found.hostPid}`,
+    );
+    return found.facts;
+  }
+
+  async ensureImage(ref: string, opts: { pull: "missing" | "always" | "never" }): Promise<void> {
+    const t = this.#needTarget();
+    if (opts.pull === "always") {
+      throw new DbgError("--pull always is not supported for the containerd runtime yet", {
+        hint: `Pull it with: ctr -n ${t.container.namespace} images pull ${ref}`,
+      });
+    }
+    await localImage(
+      this.client,
+      t.container.namespace,
+      ref,
+      t.container.snapshotter || "overlayfs",
+    );
+  }
+
+  async createSidecar(plan: DebugPlan): Promise<Sidecar> {
+    const t = this.#needTarget();
+    const ns = t.container.namespace;
+    const snapshotter = t.container.snapshotter || "overlayfs";
+    // The image must be in the target's namespace; pulling comes with issue 3's next step.
+    const image = await localImage(this.client, ns, plan.image.ref, snapshotter);
+    return await createContainerdSidecar(this.client, plan, {
+      namespace: ns,
+      snapshotter,
+      imageName: image.name,
+      chainId: image.chainId,
+      hostPid: t.hostPid,
+      debug: this.#debug,
+    });
+  }
+
+  #needTarget() {
+    if (!this.#target) throw new Error("containerd adapter: inspectTarget() first");
+    return this.#target;
+  }
+}
+
+/** The containerd adapter. */
+export const adapter: RuntimeAdapter = new ContainerdAdapter();

@@ -1,0 +1,249 @@
+/**
+ * A containerd sidecar: a container record with dbg's OCI spec, a snapshot of the debugger
+ * image under a lease, FIFOs for stdio, and a task (protocols.md §2.7–2.12). The task is
+ * created in `attach`, because the shim opens the FIFOs when the task is created.
+ *
+ * @module
+ */
+
+import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import type { DebugPlan } from "../../lib/plan.ts";
+import type { ContainerdClient, Message } from "./client.ts";
+import { sidecarSpec } from "./spec.ts";
+
+const CONTAINERS = "containerd.services.containers.v1.Containers";
+const TASKS = "containerd.services.tasks.v1.Tasks";
+const SNAPSHOTS = "containerd.services.snapshots.v1.Snapshots";
+const LEASES = "containerd.services.leases.v1.Leases";
+const SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+
+const SIGNALS: Partial<Record<Deno.Signal, number>> = {
+  SIGHUP: 1,
+  SIGINT: 2,
+  SIGQUIT: 3,
+  SIGKILL: 9,
+  SIGTERM: 15,
+  SIGCONT: 18,
+  SIGSTOP: 19,
+};
+
+/** What creating a sidecar needs besides the plan. */
+export interface CreateOpts {
+  namespace: string;
+  snapshotter: string;
+  imageName: string;
+  chainId: string;
+  hostPid: number;
+  debug: (msg: string) => void;
+}
+
+/** Create the lease, snapshot and container record; the task comes with `attach`. */
+export async function createContainerdSidecar(
+  client: ContainerdClient,
+  plan: DebugPlan,
+  o: CreateOpts,
+): Promise<Sidecar> {
+  const id = plan.sidecar.name;
+  const ns = o.namespace;
+  const lease = id;
+  const expire = new Date(Date.now() + 24 * 3600_000).toISOString();
+  await client.call(
+    LEASES,
+    "Create",
+    { id: lease, labels: { "containerd.io/gc.expire": expire } },
+    {
+      namespace: ns,
+    },
+  );
+  const sidecar = new ContainerdSidecar(client, plan, { ...o, id, lease, mounts: [] });
+  try {
+    const prepared = await client.call(
+      SNAPSHOTS,
+      "Prepare",
+      { snapshotter: o.snapshotter, key: id, parent: o.chainId },
+      { namespace: ns, lease },
+    );
+    sidecar.mounts = (prepared.mounts ?? []) as Message[];
+    const spec = sidecarSpec(plan, { hostPid: o.hostPid, namespace: ns, id });
+    await client.call(CONTAINERS, "Create", {
+      container: {
+        id,
+        labels: plan.sidecar.labels,
+        image: o.imageName,
+        runtime: { name: "io.containerd.runc.v2" },
+        spec: { type_url: SPEC_TYPE, value: new TextEncoder().encode(JSON.stringify(spec)) },
+        snapshotter: o.snapshotter,
+        snapshot_key: id,
+      },
+    }, { namespace: ns, lease });
+  } catch (e) {
+    await sidecar.remove().catch(() => {});
+    throw e;
+  }
+  return sidecar;
+}
+
+class ContainerdSidecar implements Sidecar {
+  readonly id: string;
+  readonly name: string;
+  readonly removesItself = false;
+  mounts: Message[];
+  #client: ContainerdClient;
+  #plan: DebugPlan;
+  #o: CreateOpts & { lease: string };
+  #fifoDir?: string;
+  #files: Deno.FsFile[] = [];
+  #task = false;
+  #created = Promise.withResolvers<void>();
+  #exit?: Promise<number>;
+
+  constructor(
+    client: ContainerdClient,
+    plan: DebugPlan,
+    o: CreateOpts & { id: string; lease: string; mounts: Message[] },
+  ) {
+    this.#client = client;
+    this.#plan = plan;
+    this.#o = o;
+    this.id = o.id;
+    this.name = o.id;
+    this.mounts = o.mounts;
+  }
+
+  #ns(extra: { deadlineMs?: number } = {}) {
+    return { namespace: this.#o.namespace, ...extra };
+  }
+
+  async attach(): Promise<Attachment> {
+    const dir = this.#fifoDir = await Deno.makeTempDir({ prefix: "dbg-fifo-" });
+    const paths = ["stdin", "stdout", "stderr"].map((n) => `${dir}/${this.id}-${n}`);
+    const tty = this.#plan.sidecar.tty;
+    const made = await new Deno.Command("mkfifo", { args: ["-m", "600", ...paths] }).output();
+    if (!made.success) throw new Error(`mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
+    // The opens block until the shim opens the other ends, inside Tasks.Create.
+    const opening = Promise.all([
+      Deno.open(paths[0], { write: true }),
+      Deno.open(paths[1], { read: true }),
+      tty ? Promise.resolve(undefined) : Deno.open(paths[2], { read: true }),
+    ]);
+    try {
+      await this.#client.call(TASKS, "Create", {
+        container_id: this.id,
+        rootfs: this.mounts,
+        stdin: paths[0],
+        stdout: paths[1],
+        stderr: tty ? "" : paths[2],
+        terminal: tty,
+      }, this.#ns({ deadlineMs: 60_000 }));
+    } catch (e) {
+      this.#created.reject(e);
+      throw e;
+    }
+    this.#task = true;
+    this.#created.resolve();
+    const [stdin, stdout, stderr] = await opening;
+    this.#files = [stdin, stdout, ...(stderr ? [stderr] : [])];
+    const tag = (stream: 1 | 2) =>
+      new TransformStream<Uint8Array, OutputChunk>({
+        transform: (data, ctl) => ctl.enqueue({ stream, data }),
+      });
+    const outs = [stdout.readable.pipeThrough(tag(1))];
+    if (stderr) outs.push(stderr.readable.pipeThrough(tag(2)));
+    return {
+      output: merge(outs),
+      // FsFile.writable does not flush to a FIFO until close (protocols.md §2.10): write().
+      write: async (data) => {
+        let off = 0;
+        while (off < data.length) off += await stdin.write(data.subarray(off));
+      },
+      closeWrite: async () => {
+        // Never in TTY mode: closing stdin hangs up the shell.
+        try {
+          stdin.close();
+        } catch { /* closed */ }
+        await this.#client.call(
+          TASKS,
+          "CloseIO",
+          { container_id: this.id, stdin: true },
+          this.#ns(),
+        );
+      },
+      close: () => {
+        for (const f of this.#files) {
+          try {
+            f.close();
+          } catch { /* closed */ }
+        }
+      },
+    };
+  }
+
+  async beginWait(): Promise<{ exit: Promise<number> }> {
+    // The task exists once attach has created it. The shim keeps the exit status until the
+    // task is deleted, so there is no race with a fast exit.
+    await this.#created.promise;
+    const req = { container_id: this.id };
+    this.#exit = this.#client.call(TASKS, "Wait", req, this.#ns({ deadlineMs: 0 }))
+      .then((r) => Number(r.exit_status));
+    this.#exit.catch(() => {});
+    return { exit: this.#exit };
+  }
+
+  async start(): Promise<void> {
+    await this.#client.call(TASKS, "Start", { container_id: this.id }, this.#ns());
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    await this.#client.call(TASKS, "ResizePty", {
+      container_id: this.id,
+      width: cols,
+      height: rows,
+    }, this.#ns());
+  }
+
+  async signal(signal: Deno.Signal): Promise<void> {
+    const n = SIGNALS[signal];
+    if (n === undefined || !this.#task) return;
+    await this.#client.call(TASKS, "Kill", { container_id: this.id, signal: n }, this.#ns());
+  }
+
+  /** Kill and delete the task, then the container, the snapshot, the lease and the FIFOs. */
+  async remove(): Promise<void> {
+    const ns = this.#ns();
+    const quiet = (p: Promise<unknown>) => p.catch((e) => this.#o.debug(`cleanup: ${e}`));
+    if (this.#task) {
+      await quiet(
+        this.#client.call(TASKS, "Kill", { container_id: this.id, signal: 9, all: true }, ns),
+      );
+      if (this.#exit) await Promise.race([this.#exit.catch(() => 0), delay(3000)]);
+      await quiet(this.#client.call(TASKS, "Delete", { container_id: this.id }, ns));
+    }
+    await quiet(this.#client.call(CONTAINERS, "Delete", { id: this.id }, ns));
+    await quiet(
+      this.#client.call(
+        SNAPSHOTS,
+        "Remove",
+        { snapshotter: this.#o.snapshotter, key: this.id },
+        ns,
+      ),
+    );
+    await quiet(this.#client.call(LEASES, "Delete", { id: this.#o.lease }, ns));
+    if (this.#fifoDir) await Deno.remove(this.#fifoDir, { recursive: true }).catch(() => {});
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Interleave several chunk streams into one, ending when all have ended. */
+function merge(streams: ReadableStream<OutputChunk>[]): ReadableStream<OutputChunk> {
+  return new ReadableStream<OutputChunk>({
+    async start(ctl) {
+      await Promise.all(streams.map(async (s) => {
+        for await (const chunk of s) ctl.enqueue(chunk);
+      }));
+      ctl.close();
+    },
+  });
+}
