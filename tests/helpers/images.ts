@@ -35,6 +35,11 @@ export function imageCacheDir(): string {
 }
 
 /** Hash of everything the images are made of: C sources, the recipes, the host busybox. */
+/** Path of the cached `docker save` tarball of the test images (it may not exist yet). */
+export async function imageCacheTarball(): Promise<string> {
+  return `${imageCacheDir()}/images-${await inputsKey()}.tar`;
+}
+
 async function inputsKey(): Promise<string> {
   const bb = await Deno.stat(HOST_BUSYBOX);
   const parts = [

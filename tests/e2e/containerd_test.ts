@@ -1,0 +1,227 @@
+/**
+ * End-to-end tests of `dbg containerd` against a private containerd (its own root, state and
+ * socket): commands, exit codes, streams, target kinds and lookups, the TTY, signals, errors,
+ * and that every sidecar resource (task, container, snapshot, lease, FIFOs) is gone afterwards.
+ */
+
+import assert from "node:assert/strict";
+import { runDbg } from "../helpers/dbg.ts";
+import { containerdOrSkip, loadImagesInto, runCtrTarget } from "../helpers/containerd.ts";
+import { MAIN } from "../helpers/dbg.ts";
+import { cleanEnv } from "../helpers/dockerd.ts";
+import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+
+const CRI = (pod: string, ctr: string, ns: string) => ({
+  "io.kubernetes.pod.name": pod,
+  "io.kubernetes.container.name": ctr,
+  "io.kubernetes.pod.namespace": ns,
+});
+
+Deno.test({
+  name: "dbg containerd end to end (private containerd)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const c = await containerdOrSkip();
+    if (!c) return;
+    const dbg = (args: string[], stdin?: string) =>
+      runDbg(["containerd", "--address", c.address, ...args], { stdin });
+    /** Resources a session may leave: containers, snapshots and leases named dbg-. */
+    const leftovers = async () => {
+      const out: string[] = [];
+      for (const ns of ["default", "k8s.io"]) {
+        for (const what of [["containers", "ls", "-q"], ["snapshots", "ls"], ["leases", "ls"]]) {
+          const r = await c.ctr(what, { namespace: ns, check: false });
+          for (const line of r.stdout.split("\n")) {
+            if (/\bdbg-/.test(line)) out.push(`${ns}: ${line}`);
+          }
+        }
+      }
+      return out;
+    };
+    try {
+      await loadImagesInto(c, "default");
+      await loadImagesInto(c, "k8s.io");
+      const app = await runCtrTarget(c, {
+        namespace: "default",
+        id: "app",
+        labels: { "nerdctl/name": "web" },
+      });
+      await runCtrTarget(c, { namespace: "default", id: "app-nonroot", user: "1000:1000" });
+      await runCtrTarget(c, { namespace: "default", id: "app-ro", readOnly: true });
+      await runCtrTarget(c, {
+        namespace: "k8s.io",
+        id: "3f2a9c0d11",
+        labels: CRI("web", "api", "shop"),
+      });
+      await runCtrTarget(c, {
+        namespace: "k8s.io",
+        id: "3f2a77aa22",
+        labels: CRI("web", "api", "dev"),
+      });
+
+      await t.step(
+        "a command sees the target's rootfs; exit code and streams pass through",
+        async () => {
+          const r = await dbg(["app", "--", "cat", "/etc/os-release"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.match(r.stdout, /ID=dbgtest/);
+          assert.match(r.stderr, /chroot mode/);
+          const s = await dbg([
+            "-q",
+            "app",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; hello; exit 42",
+          ]);
+          assert.equal(s.code, 42);
+          assert.equal(s.stdout, "out\nhello from target\n");
+          assert.equal(s.stderr, "err\n");
+        },
+      );
+
+      await t.step("piped stdin reaches the command and ends with EOF", async () => {
+        const r = await dbg(["-q", "app", "-i", "--", "cat"], "hi\nthere\n");
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "hi\nthere\n");
+      });
+
+      await t.step("targets by nerdctl name, non-root and read-only targets", async () => {
+        for (const ref of ["web", "app-nonroot", "app-ro"]) {
+          const r = await dbg(["-q", ref, "--", "cat", "/marker.txt"]);
+          assert.equal(r.code, 0, `${ref}: ${r.stderr}`);
+          assert.equal(r.stdout, "target-rootfs-marker\n", ref);
+        }
+        const plan = JSON.parse((await dbg(["app-nonroot", "--dry-run"])).stdout);
+        assert.deepEqual(plan.sidecar.capAdd, ["SYS_PTRACE"]);
+      });
+
+      await t.step("POD/CONTAINER through CRI labels, narrowed by --pod-namespace", async () => {
+        const both = await dbg(["-n", "k8s.io", "web/api", "--", "true"]);
+        assert.equal(both.code, 125);
+        assert.match(both.stderr, /matches 2 containers/);
+        const r = await dbg([
+          "-q",
+          "-n",
+          "k8s.io",
+          "--pod-namespace",
+          "shop",
+          "web/api",
+          "--",
+          "cat",
+          "/marker.txt",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "target-rootfs-marker\n");
+        const prefix = await dbg(["-q", "3f2a9", "--", "true"]);
+        assert.equal(prefix.code, 0, prefix.stderr);
+      });
+
+      await t.step(
+        "user errors: no such target, ambiguous prefix, stopped task, image, socket",
+        async () => {
+          const none = await dbg(["nope"]);
+          assert.equal(none.code, 125);
+          assert.match(none.stderr, /^dbg: No such container: nope/);
+          const amb = await dbg(["-n", "k8s.io", "3f2a"]);
+          assert.match(amb.stderr, /^dbg: 3f2a matches 2 containers/);
+          assert.match(amb.stderr, /Hint: Pass a longer id/);
+          await c.ctr(["containers", "create", "docker.io/dbg-test/target:latest", "stopped"]);
+          const stopped = await dbg(["stopped"]);
+          assert.equal(stopped.code, 125);
+          assert.match(stopped.stderr, /Target stopped is not running/);
+          assert.match(
+            stopped.stderr,
+            /Hint: Start it first \(ctr -n default task start stopped\)/,
+          );
+          const img = await dbg(["app", "--image", "nosuch/image:1"]);
+          assert.equal(img.code, 125);
+          assert.match(
+            img.stderr,
+            /Image nosuch\/image:1 not found: not in containerd namespace default/,
+          );
+          const sock = await runDbg(["containerd", "--address", "/tmp/dbg-no-such.sock", "app"]);
+          assert.equal(sock.code, 125);
+          assert.match(
+            sock.stderr,
+            /^dbg: Cannot connect to containerd at \/tmp\/dbg-no-such\.sock: no such socket/,
+          );
+        },
+      );
+
+      await t.step("the TTY path: prompt, the target's root, resize, exit code", async () => {
+        const argv = [
+          Deno.execPath(),
+          "run",
+          "-A",
+          "--cached-only",
+          MAIN,
+          "containerd",
+          "--address",
+          c.address,
+          "app",
+        ];
+        const tty = await Tty.start(
+          `sh -c ${q(`${argv.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
+          {
+            cols: 100,
+            rows: 30,
+          },
+        );
+        try {
+          await tty.waitFor(/^\[dbg\] \/app #\s*$/m, 30_000);
+          await tty.send("ls /; stty size", "Enter");
+          await tty.waitFor(/marker\.txt[\s\S]*30 100/, 10_000);
+          await tty.send("exit 3", "Enter");
+          await tty.waitFor(/EXIT=3/, 10_000);
+        } finally {
+          await tty.kill();
+        }
+      });
+
+      await t.step("SIGTERM to dbg ends the session with 143 and removes the sidecar", async () => {
+        const child = new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            "--cached-only",
+            MAIN,
+            "containerd",
+            "--address",
+            c.address,
+            "-q",
+            "app",
+            "--",
+            "sleep",
+            "100",
+          ],
+          env: cleanEnv({ NO_COLOR: "1" }),
+          clearEnv: true,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        await poll("the sidecar task", async () => {
+          const r = await c.ctr(["tasks", "ls"], { check: false });
+          return /dbg-\w+\s+\d+\s+RUNNING/.test(r.stdout) ? true : null;
+        }, 20_000);
+        child.kill("SIGTERM");
+        const out = await child.output();
+        assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+      });
+
+      await t.step(
+        "no leftovers: tasks, containers, snapshots, leases and FIFOs are gone",
+        async () => {
+          assert.deepEqual(await leftovers(), []);
+          const fifos = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("dbg-fifo-"));
+          assert.deepEqual(fifos.map((e) => e.name), []);
+          assert.ok(app.pid > 0);
+        },
+      );
+    } finally {
+      await c.stop();
+    }
+  },
+});
