@@ -89,7 +89,16 @@ export async function listContainers(
   client: ContainerdClient,
   namespace?: string,
 ): Promise<ContainerRecord[]> {
-  const namespaces = namespace ? [namespace] : await listNamespaces(client);
+  const known = await listNamespaces(client);
+  if (namespace && !known.includes(namespace)) {
+    throw new DbgError(
+      `containerd has no namespace ${namespace} (it has: ${known.join(", ") || "none"})`,
+      {
+        hint: "Pick one with -n/--namespace, or leave -n out to search them all",
+      },
+    );
+  }
+  const namespaces = namespace ? [namespace] : known;
   const out: ContainerRecord[] = [];
   for (const ns of namespaces) {
     const res = await client.call(CONTAINERS, "List", {}, { namespace: ns });

@@ -59,6 +59,7 @@ Deno.test({
         id: "3f2a77aa22",
         labels: CRI("web", "api", "dev"),
       });
+      const upperBefore = await upperListing(c, "app");
 
       await t.step(
         "a command sees the target's rootfs; exit code and streams pass through",
@@ -141,6 +142,12 @@ Deno.test({
             img.stderr,
             /Image nosuch\/image:1 not found: not in containerd namespace default/,
           );
+          const ns = await dbg(["-n", "nosuch", "app"]);
+          assert.equal(ns.code, 125);
+          assert.match(
+            ns.stderr,
+            /^dbg: containerd has no namespace nosuch \(it has: .*default.*\)/,
+          );
           const sock = await runDbg(["containerd", "--address", "/tmp/dbg-no-such.sock", "app"]);
           assert.equal(sock.code, 125);
           assert.match(
@@ -218,10 +225,69 @@ Deno.test({
           const fifos = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("dbg-fifo-"));
           assert.deepEqual(fifos.map((e) => e.name), []);
           assert.ok(app.pid > 0);
+          // Nothing was written into the target: its snapshot's upper layer is as it was.
+          assert.deepEqual(await upperListing(c, "app"), upperBefore);
         },
       );
+
+      await t.step("permission denied on the socket is one line telling to use sudo", async () => {
+        const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
+        try {
+          const env = { DENO_DIR: denoDir };
+          await new Deno.Command(Deno.execPath(), { args: ["cache", MAIN], env }).output();
+          await new Deno.Command("chmod", { args: ["-R", "a+rwX", denoDir] }).output();
+          const dbgArgs = [
+            "run",
+            "-A",
+            "--cached-only",
+            MAIN,
+            "containerd",
+            "--address",
+            c.address,
+          ];
+          const out = await new Deno.Command("setpriv", {
+            args: [
+              "--reuid=65534",
+              "--regid=65534",
+              "--clear-groups",
+              Deno.execPath(),
+              ...dbgArgs,
+              "app",
+            ],
+            env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
+            stdin: "null",
+          }).output();
+          const stderr = new TextDecoder().decode(out.stderr);
+          assert.equal(out.code, 125, stderr);
+          assert.match(
+            stderr,
+            /^dbg: Cannot connect to containerd at .*: permission denied\nHint: .*sudo/,
+          );
+        } finally {
+          await Deno.remove(denoDir, { recursive: true });
+        }
+      });
     } finally {
       await c.stop();
     }
   },
 });
+
+/** Every path in the upper (written) layer of a container's rootfs snapshot. */
+async function upperListing(
+  c: { ctr(args: string[], o?: { namespace?: string }): Promise<{ stdout: string }> },
+  id: string,
+): Promise<string[]> {
+  const mounts = (await c.ctr(["snapshots", "mounts", "/mnt", id])).stdout;
+  const upper = /upperdir=([^,\s]+)/.exec(mounts)?.[1];
+  assert.ok(upper, `no upperdir in: ${mounts}`);
+  const out: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      out.push(`${rel}/${e.name}`);
+      if (e.isDirectory) walk(`${dir}/${e.name}`, `${rel}/${e.name}`);
+    }
+  };
+  walk(upper, "");
+  return out.sort();
+}

@@ -67,6 +67,14 @@ export interface PrivateContainerd {
    */
   ctr(args: string[], opts?: CtrOptions): Promise<ShResult>;
   /**
+   * The argv and environment {@link ctr} would run for `args` (same private flags), for callers
+   * that spawn ctr themselves, e.g. to time it. Each `run` gets a fresh cgroup, as with ctr().
+   */
+  ctrCommand(
+    args: string[],
+    opts?: Pick<CtrOptions, "namespace">,
+  ): { argv: string[]; env: Record<string, string> };
+  /**
    * Kills and deletes every task and container in every namespace, stops the daemon (SIGTERM,
    * SIGKILL after 10 s), kills leftover shims and container processes of this instance,
    * unmounts below the dir and removes it.
@@ -414,14 +422,14 @@ export async function startContainerd(): Promise<PrivateContainerd> {
   let snapshotter = forced || "overlayfs";
   let env = ctrEnv(snapshotter);
   let runs = 0;
-  const ctr = (args: string[], opts: CtrOptions = {}) => {
+  const ctrCommand = (args: string[], opts: Pick<CtrOptions, "namespace"> = {}) => {
     const ns = opts.namespace ?? "default";
     const argv = privateArgs(args, dir, ns, () => ++runs);
-    return sh([CTR, "--address", address, "-n", ns, ...argv], {
-      env,
-      stdin: opts.stdin,
-      check: opts.check,
-    });
+    return { argv: [CTR, "--address", address, "-n", ns, ...argv], env };
+  };
+  const ctr = (args: string[], opts: CtrOptions = {}) => {
+    const { argv, env } = ctrCommand(args, opts);
+    return sh(argv, { env, stdin: opts.stdin, check: opts.check });
   };
 
   let stopped = false;
@@ -468,7 +476,7 @@ export async function startContainerd(): Promise<PrivateContainerd> {
     await stop();
     throw new Error(`private containerd: ${e instanceof Error ? e.message : e}\n${logTail}`);
   }
-  return { address, dir, snapshotter, ctr, stop };
+  return { address, dir, snapshotter, ctr, ctrCommand, stop };
 }
 
 /** Kills and deletes all tasks, then deletes all containers (and their snapshots), in all ns. */
