@@ -5,9 +5,8 @@
  */
 
 import assert from "node:assert/strict";
-import { runDbg } from "../helpers/dbg.ts";
 import { containerdOrSkip, loadImagesInto, runCtrTarget } from "../helpers/containerd.ts";
-import { MAIN } from "../helpers/dbg.ts";
+import { MAIN, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv } from "../helpers/dockerd.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
@@ -231,41 +230,12 @@ Deno.test({
       );
 
       await t.step("permission denied on the socket is one line telling to use sudo", async () => {
-        const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
-        try {
-          const env = { DENO_DIR: denoDir };
-          await new Deno.Command(Deno.execPath(), { args: ["cache", MAIN], env }).output();
-          await new Deno.Command("chmod", { args: ["-R", "a+rwX", denoDir] }).output();
-          const dbgArgs = [
-            "run",
-            "-A",
-            "--cached-only",
-            MAIN,
-            "containerd",
-            "--address",
-            c.address,
-          ];
-          const out = await new Deno.Command("setpriv", {
-            args: [
-              "--reuid=65534",
-              "--regid=65534",
-              "--clear-groups",
-              Deno.execPath(),
-              ...dbgArgs,
-              "app",
-            ],
-            env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
-            stdin: "null",
-          }).output();
-          const stderr = new TextDecoder().decode(out.stderr);
-          assert.equal(out.code, 125, stderr);
-          assert.match(
-            stderr,
-            /^dbg: Cannot connect to containerd at .*: permission denied\nHint: .*sudo/,
-          );
-        } finally {
-          await Deno.remove(denoDir, { recursive: true });
-        }
+        const out = await runDbgAsNobody(["containerd", "--address", c.address, "app"]);
+        assert.equal(out.code, 125, out.stderr);
+        assert.match(
+          out.stderr,
+          /^dbg: Cannot connect to containerd at .*: permission denied\nHint: .*sudo/,
+        );
       });
     } finally {
       await c.stop();

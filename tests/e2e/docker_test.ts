@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { dbgDocker, MAIN, runDbg } from "../helpers/dbg.ts";
+import { dbgDocker, MAIN, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv, dockerdOrSkip, sh } from "../helpers/dockerd.ts";
 import {
   BUSYBOX_IMAGE,
@@ -434,38 +434,12 @@ Deno.test({
       );
 
       await t.step("permission denied on the socket is one line telling to use sudo", async () => {
-        const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
-        try {
-          const env = { DENO_DIR: denoDir };
-          await new Deno.Command(Deno.execPath(), { args: ["cache", MAIN], env }).output();
-          await new Deno.Command("chmod", { args: ["-R", "a+rwX", denoDir] }).output();
-          const out = await new Deno.Command("setpriv", {
-            args: [
-              "--reuid=65534",
-              "--regid=65534",
-              "--clear-groups",
-              Deno.execPath(),
-              "run",
-              "-A",
-              "--cached-only",
-              MAIN,
-              "docker",
-              "-H",
-              d.host,
-              "app",
-            ],
-            env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
-            stdin: "null",
-          }).output();
-          const stderr = new TextDecoder().decode(out.stderr);
-          assert.equal(out.code, 125, stderr);
-          assert.match(
-            stderr,
-            /^dbg: Cannot connect to the Docker daemon at .*: permission denied\nHint: .*sudo/,
-          );
-        } finally {
-          await Deno.remove(denoDir, { recursive: true });
-        }
+        const out = await runDbgAsNobody(["docker", "-H", d.host, "app"]);
+        assert.equal(out.code, 125, out.stderr);
+        assert.match(
+          out.stderr,
+          /^dbg: Cannot connect to the Docker daemon at .*: permission denied\nHint: .*sudo/,
+        );
       });
 
       await t.step(

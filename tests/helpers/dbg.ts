@@ -30,3 +30,22 @@ export function runDbg(args: string[], opts: DbgRun = {}): Promise<ShResult> {
 export function dbgDocker(host: string, args: string[], opts: DbgRun = {}): Promise<ShResult> {
   return runDbg(["docker", "-H", host, ...args], opts);
 }
+
+/**
+ * `dbg <args>` as an unprivileged user (uid 65534), for the permission-denied paths. Deno's
+ * cache under /root is not readable there, so a world-readable copy of it is made first.
+ */
+export async function runDbgAsNobody(args: string[]): Promise<ShResult> {
+  const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
+  try {
+    await sh([Deno.execPath(), "cache", MAIN], { env: cleanEnv({ DENO_DIR: denoDir }) });
+    await sh(["chmod", "-R", "a+rwX", denoDir]);
+    const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
+    return await sh([...nobody, Deno.execPath(), "run", "-A", "--cached-only", MAIN, ...args], {
+      env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
+      check: false,
+    });
+  } finally {
+    await Deno.remove(denoDir, { recursive: true });
+  }
+}
