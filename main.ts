@@ -45,6 +45,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     host: opts.host,
     namespace: opts.namespace,
     podNamespace: opts.podNamespace,
+    insecureRegistries: opts.insecureRegistries,
     debug,
   });
   const facts = await adapter.inspectTarget(opts.target);

@@ -124,5 +124,7 @@ export interface ConnectOptions {
   namespace?: string;
   /** containerd `--pod-namespace` for POD/CONTAINER targets. */
   podNamespace?: string;
+  /** Registries to reach over plain HTTP (containerd `--insecure-registry`). */
+  insecureRegistries?: string[];
   debug: (msg: string) => void;
 }

@@ -141,6 +141,13 @@ const COMMANDS: SubCommand[] = [
         key: "podNamespace",
         help: "Kubernetes namespace of POD/CONTAINER (CRI labels)",
       },
+      {
+        long: "insecure-registry",
+        value: "host",
+        key: "insecureRegistry",
+        repeat: true,
+        help: "pull from this registry over plain HTTP (localhost always is)",
+      },
       ...SESSION_OPTIONS,
     ],
     target: true,

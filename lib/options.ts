@@ -42,6 +42,7 @@ export interface DebugOptions {
   /** containerd namespace and the Kubernetes pod namespace for POD/CONTAINER. */
   namespace?: string;
   podNamespace?: string;
+  insecureRegistries: string[];
   /** The local $TERM, passed on with a TTY (the runtime's default is xterm). */
   term?: string;
 }
@@ -66,6 +67,7 @@ export interface RawOptions {
   host?: string;
   namespace?: string;
   podNamespace?: string;
+  insecureRegistry?: string[];
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -148,6 +150,7 @@ export function validateOptions(
     host: raw.host,
     namespace: raw.namespace,
     podNamespace: raw.podNamespace,
+    insecureRegistries: raw.insecureRegistry ?? [],
     term: tty ? ctx.io.term : undefined,
   };
 }

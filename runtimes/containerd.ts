@@ -2,17 +2,23 @@
  * The containerd adapter: speaks containerd's gRPC API over its socket (protocols.md §2).
  * It translates the plan; the order of calls lives in lib/session.ts.
  *
- * Not yet done (issue 3): pulling images (dbg uses what the namespace has), `--user` for the
- * sidecar itself in plain mode by name, Transfer on containerd ≥ 1.7.
+ * Images are pulled by dbg itself (containerd/pull.ts): containerd 1.6 has no Transfer service.
  *
  * @module
  */
 
-import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../lib/adapter.ts";
-import { DbgError } from "../lib/errors.ts";
+import type {
+  ConnectOptions,
+  PullProgress,
+  RuntimeAdapter,
+  Sidecar,
+  TargetFacts,
+} from "../lib/adapter.ts";
+import { DbgError, imageNotFound, ImageNotPresent } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { ContainerdClient, DEFAULT_ADDRESSES } from "./containerd/client.ts";
-import { localImage } from "./containerd/image.ts";
+import { containerdName, localImage } from "./containerd/image.ts";
+import { pullImage } from "./containerd/pull.ts";
 import { createContainerdSidecar } from "./containerd/sidecar.ts";
 import { type ContainerRecord, resolveTarget } from "./containerd/target.ts";
 
@@ -45,6 +51,7 @@ class ContainerdAdapter implements RuntimeAdapter {
   #debug: (msg: string) => void = () => {};
   #namespace?: string;
   #podNamespace?: string;
+  #insecure: string[] = [];
   #target?: { container: ContainerRecord; hostPid: number };
 
   get client(): ContainerdClient {
@@ -56,6 +63,7 @@ class ContainerdAdapter implements RuntimeAdapter {
     this.#debug = opts.debug;
     this.#namespace = opts.namespace || Deno.env.get("CONTAINERD_NAMESPACE") || undefined;
     this.#podNamespace = opts.podNamespace;
+    this.#insecure = opts.insecureRegistries ?? [];
     const { address, source } = await resolveAddress(opts.host, (k) => Deno.env.get(k));
     opts.debug(`containerd socket ${address} (from ${source})`);
     try {
@@ -82,26 +90,38 @@ class ContainerdAdapter implements RuntimeAdapter {
     return found.facts;
   }
 
-  async ensureImage(ref: string, opts: { pull: "missing" | "always" | "never" }): Promise<void> {
+  async ensureImage(
+    ref: string,
+    opts: { pull: "missing" | "always" | "never"; progress?: PullProgress },
+  ): Promise<void> {
     const t = this.#needTarget();
-    if (opts.pull === "always") {
-      throw new DbgError("--pull always is not supported for the containerd runtime yet", {
-        hint: `Pull it with: ctr -n ${t.container.namespace} images pull ${ref}`,
+    const ns = t.container.namespace;
+    const snapshotter = t.container.snapshotter || "overlayfs";
+    if (opts.pull === "never") {
+      await localImage(this.client, ns, ref, snapshotter).catch((e) => {
+        if (!(e instanceof ImageNotPresent)) throw e;
+        throw imageNotFound(
+          ref,
+          `not in containerd namespace ${ns} and --pull never`,
+          `Pull it first (ctr -n ${ns} images pull ${containerdName(ref)}) or drop --pull never`,
+        );
       });
+      return;
     }
-    await localImage(
-      this.client,
-      t.container.namespace,
-      ref,
-      t.container.snapshotter || "overlayfs",
-    );
+    await pullImage(this.client, ref, {
+      namespace: ns,
+      snapshotter,
+      insecure: this.#insecure,
+      progress: opts.progress,
+      debug: this.#debug,
+    });
   }
 
   async createSidecar(plan: DebugPlan): Promise<Sidecar> {
     const t = this.#needTarget();
     const ns = t.container.namespace;
     const snapshotter = t.container.snapshotter || "overlayfs";
-    // The image must be in the target's namespace; pulling comes with issue 3's next step.
+    // ImageNotPresent from here makes the lifecycle pull (ensureImage) and create again.
     const image = await localImage(this.client, ns, plan.image.ref, snapshotter);
     return await createContainerdSidecar(this.client, plan, {
       namespace: ns,

@@ -110,6 +110,54 @@ export class ContainerdClient {
     });
   }
 
+  /**
+   * Write one blob into the content store (Content.Write, a bidirectional stream): data in
+   * chunks, each acknowledged, then a commit that makes containerd check size and digest.
+   */
+  writeContent(
+    o: { namespace: string; lease: string; ref: string; digest: string; data: Uint8Array },
+  ): Promise<void> {
+    const m = method("containerd.services.content.v1.Content", "Write");
+    const md = new grpc.Metadata();
+    md.set("containerd-namespace", o.namespace);
+    md.set("containerd-lease", o.lease);
+    const call = this.#client.makeBidiStreamRequest(
+      m.path,
+      (msg: Message) => Buffer.from(m.request.encode(m.request.fromObject(msg)).finish()),
+      (buf: Buffer) => m.response.toObject(m.response.decode(buf), { longs: Number }) as Message,
+      md,
+      { deadline: Date.now() + 300_000 },
+    );
+    const CHUNK = 1 << 20;
+    const requests: Message[] = [];
+    for (let off = 0; off < o.data.length; off += CHUNK) {
+      requests.push({
+        action: 1,
+        ref: o.ref,
+        offset: off,
+        data: o.data.subarray(off, off + CHUNK),
+      });
+    }
+    requests.push({
+      action: 2,
+      ref: o.ref,
+      total: o.data.length,
+      expected: o.digest,
+      offset: o.data.length,
+    });
+    return new Promise((resolve, reject) => {
+      let i = 0;
+      const next = () => {
+        if (i === requests.length) return call.end();
+        call.write(requests[i++]);
+      };
+      call.on("data", () => (i === requests.length ? call.end() : next()));
+      call.on("error", (err: grpc.ServiceError) => reject(this.#error(err, "content write")));
+      call.on("end", () => resolve());
+      next();
+    });
+  }
+
   /** Close the channel. */
   close(): void {
     this.#client.close();

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { imageNotFound } from "../../lib/errors.ts";
+import { imageNotFound, ImageNotPresent } from "../../lib/errors.ts";
 import { parseImageRef } from "../docker/auth.ts";
 import { Code, type ContainerdClient, ContainerdError } from "./client.ts";
 
@@ -65,8 +65,8 @@ export interface LocalImage {
 }
 
 /**
- * Find `ref` in namespace `ns`, unpacked for `snapshotter`. Throws `imageNotFound` when the
- * image is not there (the caller pulls), and says so when it is there but not unpacked.
+ * Find `ref` in namespace `ns`, unpacked for `snapshotter`. Throws `ImageNotPresent` when the
+ * image is not there (the lifecycle then pulls), and says so when it is there but not unpacked.
  */
 export async function localImage(
   client: ContainerdClient,
@@ -81,7 +81,7 @@ export async function localImage(
     target = (res.image as { target: { media_type: string; digest: string } }).target;
   } catch (e) {
     if (e instanceof ContainerdError && e.code === Code.NOT_FOUND) {
-      throw imageNotFound(ref, `not in containerd namespace ${ns}`);
+      throw new ImageNotPresent(ref, e);
     }
     throw e;
   }

@@ -101,11 +101,22 @@ const DESCRIPTOR = {
                         target: msg("containerd.types.Descriptor", 3),
                       },
                     },
+                    CreateImageRequest: { fields: { image: msg("Image", 1) } },
+                    CreateImageResponse: { fields: { image: msg("Image", 1) } },
+                    DeleteImageRequest: { fields: { name: str(1), sync: bool(2) } },
                     GetImageRequest: { fields: { name: str(1) } },
                     GetImageResponse: { fields: { image: msg("Image", 1) } },
                     Images: {
                       methods: {
                         Get: { requestType: "GetImageRequest", responseType: "GetImageResponse" },
+                        Create: {
+                          requestType: "CreateImageRequest",
+                          responseType: "CreateImageResponse",
+                        },
+                        Delete: {
+                          requestType: "DeleteImageRequest",
+                          responseType: "google.protobuf.Empty",
+                        },
                       },
                     },
                   },
@@ -126,8 +137,31 @@ const DESCRIPTOR = {
                     ReadContentResponse: {
                       fields: { offset: { type: "int64", id: 1 }, data: { type: "bytes", id: 2 } },
                     },
+                    InfoRequest: { fields: { digest: str(1) } },
+                    InfoResponse: { fields: { info: msg("Info", 1) } },
+                    Info: { fields: { digest: str(1), size: { type: "int64", id: 2 } } },
+                    WriteContentRequest: {
+                      fields: {
+                        action: u32(1),
+                        ref: str(2),
+                        total: { type: "int64", id: 3 },
+                        expected: str(4),
+                        offset: { type: "int64", id: 5 },
+                        data: { type: "bytes", id: 6 },
+                      },
+                    },
+                    WriteContentResponse: {
+                      fields: { action: u32(1), offset: { type: "int64", id: 4 }, digest: str(6) },
+                    },
                     Content: {
                       methods: {
+                        Info: { requestType: "InfoRequest", responseType: "InfoResponse" },
+                        Write: {
+                          requestType: "WriteContentRequest",
+                          responseType: "WriteContentResponse",
+                          requestStream: true,
+                          responseStream: true,
+                        },
                         Read: {
                           requestType: "ReadContentRequest",
                           responseType: "ReadContentResponse",
@@ -155,6 +189,9 @@ const DESCRIPTOR = {
                       fields: { mounts: list("containerd.types.Mount", 1) },
                     },
                     RemoveSnapshotRequest: { fields: { snapshotter: str(1), key: str(2) } },
+                    CommitSnapshotRequest: {
+                      fields: { snapshotter: str(1), name: str(2), key: str(3), labels: labels(4) },
+                    },
                     StatSnapshotRequest: { fields: { snapshotter: str(1), key: str(2) } },
                     StatSnapshotResponse: { fields: { info: msg("Info", 1) } },
                     Info: { fields: { name: str(1), parent: str(2) } },
@@ -166,6 +203,10 @@ const DESCRIPTOR = {
                         },
                         Remove: {
                           requestType: "RemoveSnapshotRequest",
+                          responseType: "google.protobuf.Empty",
+                        },
+                        Commit: {
+                          requestType: "CommitSnapshotRequest",
                           responseType: "google.protobuf.Empty",
                         },
                         Stat: {
@@ -193,6 +234,26 @@ const DESCRIPTOR = {
                           requestType: "DeleteRequest",
                           responseType: "google.protobuf.Empty",
                         },
+                      },
+                    },
+                  },
+                },
+              },
+            },
+            diff: {
+              nested: {
+                v1: {
+                  nested: {
+                    ApplyRequest: {
+                      fields: {
+                        diff: msg("containerd.types.Descriptor", 1),
+                        mounts: list("containerd.types.Mount", 2),
+                      },
+                    },
+                    ApplyResponse: { fields: { applied: msg("containerd.types.Descriptor", 1) } },
+                    Diff: {
+                      methods: {
+                        Apply: { requestType: "ApplyRequest", responseType: "ApplyResponse" },
                       },
                     },
                   },

@@ -7,7 +7,9 @@
 import assert from "node:assert/strict";
 import { containerdOrSkip, loadImagesInto, runCtrTarget } from "../helpers/containerd.ts";
 import { MAIN, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
-import { cleanEnv } from "../helpers/dockerd.ts";
+import { cleanEnv, startDockerd } from "../helpers/dockerd.ts";
+import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
+import { pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
@@ -31,8 +33,9 @@ Deno.test({
       for (const ns of ["default", "k8s.io"]) {
         for (const what of [["containers", "ls", "-q"], ["snapshots", "ls"], ["leases", "ls"]]) {
           const r = await c.ctr(what, { namespace: ns, check: false });
+          // dbg-image-* leases hold pulled images, like `docker pull` keeps them: not leftovers.
           for (const line of r.stdout.split("\n")) {
-            if (/\bdbg-/.test(line)) out.push(`${ns}: ${line}`);
+            if (/\bdbg-/.test(line) && !/\bdbg-image-/.test(line)) out.push(`${ns}: ${line}`);
           }
         }
       }
@@ -135,11 +138,11 @@ Deno.test({
             stopped.stderr,
             /Hint: Start it first \(ctr -n default task start stopped\)/,
           );
-          const img = await dbg(["app", "--image", "nosuch/image:1"]);
+          const img = await dbg(["app", "--image", "nosuch/image:1", "--pull", "never"]);
           assert.equal(img.code, 125);
           assert.match(
             img.stderr,
-            /Image nosuch\/image:1 not found: not in containerd namespace default/,
+            /Image nosuch\/image:1 not found: not in containerd namespace default and --pull never/,
           );
           const ns = await dbg(["-n", "nosuch", "app"]);
           assert.equal(ns.code, 125);
@@ -153,6 +156,62 @@ Deno.test({
             sock.stderr,
             /^dbg: Cannot connect to containerd at \/tmp\/dbg-no-such\.sock: no such socket/,
           );
+        },
+      );
+
+      await t.step(
+        "dbg pulls the image itself: plain registry, auth refused, then given",
+        async () => {
+          const plain = await registryOrSkip();
+          const auth = { user: "dbg", password: "s3cret-pw" };
+          const locked = await registryOrSkip({ auth });
+          if (!plain || !locked) return;
+          const d = await startDockerd(); // only to push the test image into the registries
+          try {
+            await loadTestImages(d);
+            const ref = `${plain.addr}/tools/busybox:musl`;
+            await pushImage(d, BUSYBOX_IMAGE, ref);
+            const secret = `${locked.addr}/tools/busybox:musl`;
+            await pushImage(d, BUSYBOX_IMAGE, secret, { auth });
+            const r = await dbg(["-q", "app", "--image", ref, "--", "cat", "/marker.txt"]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(r.stdout, "target-rootfs-marker\n");
+            const listed = await c.ctr(["images", "ls", "-q"]);
+            assert.match(listed.stdout, new RegExp(`${plain.addr}/tools/busybox:musl`));
+            const missing = await dbg(["app", "--image", `${plain.addr}/tools/nope:1`]);
+            assert.equal(missing.code, 125);
+            assert.match(missing.stderr, /not found: the registry has no such image/);
+            const refused = await dbg(["app", "--image", secret]);
+            assert.equal(refused.code, 125);
+            assert.match(refused.stderr, /^dbg: Pull of .* was refused/);
+            const cfg = await Deno.makeTempDir();
+            const b64 = btoa(`${auth.user}:${auth.password}`);
+            await Deno.writeTextFile(
+              `${cfg}/config.json`,
+              JSON.stringify({ auths: { [locked.addr]: { auth: b64 } } }),
+            );
+            const ok = await runDbg(
+              [
+                "containerd",
+                "--address",
+                c.address,
+                "--debug",
+                "app",
+                "--image",
+                secret,
+                "--",
+                "true",
+              ],
+              { env: { DOCKER_CONFIG: cfg } },
+            );
+            assert.equal(ok.code, 0, ok.stderr);
+            assert.doesNotMatch(ok.stderr, /s3cret-pw/);
+            await Deno.remove(cfg, { recursive: true });
+          } finally {
+            await d.stop();
+            await plain.stop();
+            await locked.stop();
+          }
         },
       );
 
