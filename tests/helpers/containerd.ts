@@ -11,14 +11,17 @@
 import {
   cleanEnv,
   exists,
+  killAll,
   missingPrerequisite,
-  pidAlive,
   pidsMentioning,
+  processRunning,
+  reapStaleDirs,
   sh,
   type ShResult,
   spawnLogged,
   startDockerd,
   unmountBelow,
+  waitGone,
 } from "./dockerd.ts";
 import {
   BUSYBOX_IMAGE,
@@ -118,48 +121,6 @@ function isRoot(): boolean {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function readPid(path: string): Promise<number | null> {
-  try {
-    const n = parseInt((await Deno.readTextFile(path)).trim(), 10);
-    return Number.isFinite(n) && n > 0 ? n : null;
-  } catch {
-    return null;
-  }
-}
-
-function killAll(pids: number[], sig: Deno.Signal): void {
-  for (const pid of pids) {
-    try {
-      Deno.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-/**
- * True while process `pid` exists and is not a zombie. Processes whose shim was killed are
- * reparented to PID 1, which may take seconds to reap them (e.g. a Firecracker init).
- */
-export function processRunning(pid: number): boolean {
-  if (!pidAlive(pid)) return false;
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-async function waitGone(pids: number[], ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (!pids.some(processRunning)) return true;
-    await sleep(50);
-  }
-  return !pids.some(processRunning);
-}
 
 async function tail(path: string, lines = 30): Promise<string> {
   try {
@@ -336,15 +297,8 @@ async function teardownDir(dir: string, daemonPid: number | null): Promise<void>
 }
 
 /** Removes instance dirs left by crashed runs (their owner process is gone). */
-async function reapStale(): Promise<void> {
-  for await (const e of Deno.readDir("/tmp")) {
-    if (!e.isDirectory || !e.name.startsWith(DIR_PREFIX)) continue;
-    const dir = `/tmp/${e.name}`;
-    const owner = await readPid(`${dir}/owner.pid`);
-    if (owner !== null && processRunning(owner)) continue;
-    if (owner === null && !await exists(`${dir}/containerd.pid`)) continue; // not ours or starting
-    await teardownDir(dir, await readPid(`${dir}/containerd.pid`));
-  }
+function reapStale(): Promise<void> {
+  return reapStaleDirs(DIR_PREFIX, "containerd.pid", teardownDir);
 }
 
 function configToml(dir: string, address: string): string {

@@ -12,11 +12,10 @@ import {
   CTR_TARGET_IMAGE,
   CTR_TEST_IMAGES,
   loadImagesInto,
-  processRunning,
   runCtrTarget,
   taskStatus,
 } from "./containerd.ts";
-import { exists, pidsMentioning } from "./dockerd.ts";
+import { exists, pidsMentioning, processRunning } from "./dockerd.ts";
 
 function assert(cond: unknown, msg: string): asserts cond {
   if (!cond) throw new Error(`assertion failed: ${msg}`);

@@ -145,7 +145,8 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-async function readPid(path: string): Promise<number | null> {
+/** The PID in a pid file, or null. */
+export async function readPid(path: string): Promise<number | null> {
   try {
     const n = parseInt((await Deno.readTextFile(path)).trim(), 10);
     return Number.isFinite(n) && n > 0 ? n : null;
@@ -205,7 +206,8 @@ export async function unmountBelow(dir: string): Promise<void> {
   for (const p of points) await sh(["umount", "-l", p], { check: false });
 }
 
-function killAll(pids: number[], sig: Deno.Signal): void {
+/** Sends `sig` to each of `pids`, ignoring the ones that are gone. */
+export function killAll(pids: number[], sig: Deno.Signal): void {
   for (const pid of pids) {
     try {
       Deno.kill(pid, sig);
@@ -215,13 +217,47 @@ function killAll(pids: number[], sig: Deno.Signal): void {
   }
 }
 
-async function waitGone(pids: number[], ms: number): Promise<boolean> {
+/**
+ * True while process `pid` exists and is not a zombie. Processes whose parent was killed are
+ * reparented to PID 1, which may take seconds to reap them (e.g. a Firecracker init).
+ */
+export function processRunning(pid: number): boolean {
+  if (!pidAlive(pid)) return false;
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+/** Waits up to `ms` for all of `pids` to be gone; true when they are. */
+export async function waitGone(pids: number[], ms: number): Promise<boolean> {
   const end = Date.now() + ms;
   while (Date.now() < end) {
-    if (!pids.some(pidAlive)) return true;
-    await new Promise((r) => setTimeout(r, 100));
+    if (!pids.some(processRunning)) return true;
+    await new Promise((r) => setTimeout(r, 50));
   }
-  return !pids.some(pidAlive);
+  return !pids.some(processRunning);
+}
+
+/**
+ * Tears down instance dirs `/tmp/<prefix>*` left by crashed runs: those whose owner (the test
+ * process named in owner.pid) is gone. `daemonPidFile` marks a dir as an instance.
+ */
+export async function reapStaleDirs(
+  prefix: string,
+  daemonPidFile: string,
+  teardown: (dir: string, daemonPid: number | null) => Promise<void>,
+): Promise<void> {
+  for await (const e of Deno.readDir("/tmp")) {
+    if (!e.isDirectory || !e.name.startsWith(prefix)) continue;
+    const dir = `/tmp/${e.name}`;
+    const owner = await readPid(`${dir}/owner.pid`);
+    if (owner !== null && processRunning(owner)) continue;
+    if (owner === null && !await exists(`${dir}/${daemonPidFile}`)) continue; // not ours or starting
+    await teardown(dir, await readPid(`${dir}/${daemonPidFile}`));
+  }
 }
 
 /** Stops every process of an instance dir, unmounts below it and removes it. */
@@ -245,15 +281,8 @@ async function teardownDir(dir: string, daemonPid: number | null): Promise<void>
 }
 
 /** Removes instance dirs left by crashed runs (their owner process is gone). */
-async function reapStale(): Promise<void> {
-  for await (const e of Deno.readDir("/tmp")) {
-    if (!e.isDirectory || !e.name.startsWith(DIR_PREFIX)) continue;
-    const dir = `/tmp/${e.name}`;
-    const owner = await readPid(`${dir}/owner.pid`);
-    if (owner !== null && pidAlive(owner)) continue;
-    if (owner === null && !await exists(`${dir}/docker.pid`)) continue; // not ours or starting
-    await teardownDir(dir, await readPid(`${dir}/docker.pid`));
-  }
+function reapStale(): Promise<void> {
+  return reapStaleDirs(DIR_PREFIX, "docker.pid", teardownDir);
 }
 
 async function tail(path: string, lines = 30): Promise<string> {
