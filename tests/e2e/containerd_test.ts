@@ -283,6 +283,19 @@ Deno.test({
           const fifos = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("dbg-fifo-"));
           assert.deepEqual(fifos.map((e) => e.name), []);
           assert.ok(app.pid > 0);
+          // Nothing is left in the target's PID namespace: no process of dbg's, no zombie.
+          const ns = await Deno.readLink(`/proc/${app.pid}/ns/pid`);
+          const others: string[] = [];
+          for (const e of Deno.readDirSync("/proc")) {
+            if (!/^\d+$/.test(e.name) || Number(e.name) === app.pid) continue;
+            try {
+              if (Deno.readLinkSync(`/proc/${e.name}/ns/pid`) !== ns) continue;
+              others.push(
+                Deno.readTextFileSync(`/proc/${e.name}/status`).split("\n").slice(0, 3).join(" "),
+              );
+            } catch { /* gone */ }
+          }
+          assert.deepEqual(others, []);
           // Nothing was written into the target: its snapshot's upper layer is as it was.
           assert.deepEqual(await upperListing(c, "app"), upperBefore);
         },
