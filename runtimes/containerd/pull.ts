@@ -12,7 +12,7 @@
 
 import type { PullProgress } from "../../lib/adapter.ts";
 import { DbgError, imageNotFound, pullRefused } from "../../lib/errors.ts";
-import { parseImageRef, registryAuthHeader } from "../docker/auth.ts";
+import { parseImageRef, registryAuthHeader } from "../registry/auth.ts";
 import { Code, type ContainerdClient, ContainerdError } from "./client.ts";
 import { chainId, containerdName, hostArch } from "./image.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dockerConfigDir, readDockerConfig } from "./config.ts";
+import { dockerConfigDir, readDockerConfig } from "../registry/docker_config.ts";
 import { DbgError, usageError } from "../../lib/errors.ts";
 
 /** Where the Docker daemon listens. */

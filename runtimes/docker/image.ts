@@ -7,7 +7,7 @@
 
 import type { PullProgress } from "../../lib/adapter.ts";
 import { DbgError, imageNotFound, pullRefused } from "../../lib/errors.ts";
-import { parseImageRef, registryAuthHeader } from "./auth.ts";
+import { parseImageRef, registryAuthHeader } from "../registry/auth.ts";
 import { type DockerClient, jsonLines } from "./http.ts";
 
 /** One line of the pull progress stream. */

@@ -1,12 +1,14 @@
 /**
- * Image references and registry credentials for pulls: Docker's reference normalisation
+ * Image references and registry credentials for pulls, shared by the runtimes that pull (the
+ * Docker daemon takes them as a header, dbg's own containerd pull uses them itself): Docker's
+ * reference normalisation
  * (`busybox` → `docker.io/library/busybox:latest`) and the `X-Registry-Auth` header built from
  * `~/.docker/config.json` (`auths`, `credsStore`, `credHelpers`) the way the docker CLI does.
  *
  * @module
  */
 
-import { dockerConfigDir, readDockerConfig } from "./config.ts";
+import { dockerConfigDir, readDockerConfig } from "./docker_config.ts";
 import { DbgError } from "../../lib/errors.ts";
 
 /** A parsed image reference. `fromImage` is what `POST /images/create?fromImage=` wants. */
