@@ -66,14 +66,23 @@ class ContainerdAdapter implements RuntimeAdapter {
     this.#insecure = opts.insecureRegistries ?? [];
     const { address, source } = await resolveAddress(opts.host, (k) => Deno.env.get(k));
     opts.debug(`containerd socket ${address} (from ${source})`);
+    // One plain connect says precisely why the socket cannot be used (fetch would not).
     try {
-      await Deno.lstat(address);
+      (await Deno.connect({ transport: "unix", path: address })).close();
     } catch (e) {
-      if (e instanceof Deno.errors.NotFound) {
-        throw new DbgError(`Cannot connect to containerd at ${address}: no such socket`, {
-          hint: "Start containerd, or pass its socket with --address (or CONTAINERD_ADDRESS)",
-        });
-      }
+      const reason = e instanceof Deno.errors.NotFound
+        ? "no such socket"
+        : e instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : e instanceof Deno.errors.ConnectionRefused
+        ? "connection refused (containerd is not running)"
+        : String(e);
+      throw new DbgError(`Cannot connect to containerd at ${address}: ${reason}`, {
+        hint: e instanceof Deno.errors.PermissionDenied
+          ? "Run dbg with sudo: containerd's socket belongs to root"
+          : "Start containerd, or pass its socket with --address (or CONTAINERD_ADDRESS)",
+        cause: e,
+      });
     }
     this.#client = new ContainerdClient(address);
   }
