@@ -9,7 +9,7 @@ import { containerdOrSkip, loadImagesInto, runCtrTarget } from "../helpers/conta
 import { MAIN, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv, startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
-import { pushImage, registryOrSkip } from "../helpers/registry.ts";
+import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
@@ -184,12 +184,7 @@ Deno.test({
             const refused = await dbg(["app", "--image", secret]);
             assert.equal(refused.code, 125);
             assert.match(refused.stderr, /^dbg: Pull of .* was refused/);
-            const cfg = await Deno.makeTempDir();
-            const b64 = btoa(`${auth.user}:${auth.password}`);
-            await Deno.writeTextFile(
-              `${cfg}/config.json`,
-              JSON.stringify({ auths: { [locked.addr]: { auth: b64 } } }),
-            );
+            const cfg = await dockerConfigFor(locked.addr, auth);
             const ok = await runDbg(
               [
                 "containerd",

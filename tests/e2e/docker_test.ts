@@ -15,7 +15,7 @@ import {
   runTarget,
   sidecarsLeft,
 } from "../helpers/images.ts";
-import { pushImage, registryOrSkip } from "../helpers/registry.ts";
+import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 
 const TARGETS = ["app", "app-nonroot", "app-ro", "app-hostpid", "app-ipc"];
 
@@ -348,18 +348,13 @@ Deno.test({
           const refused = await dbg(["app", "--image", secret]);
           assert.equal(refused.code, 125);
           assert.match(refused.stderr, /^dbg: Pull of .* was refused/);
-          const cfg = await Deno.makeTempDir();
-          const b64 = btoa(`${auth.user}:${auth.password}`);
-          await Deno.writeTextFile(
-            `${cfg}/config.json`,
-            JSON.stringify({ auths: { [authReg.addr]: { auth: b64 } } }),
-          );
+          const cfg = await dockerConfigFor(authReg.addr, auth);
           const ok = await dbgDocker(d.host, ["--debug", "app", "--image", secret, "--", "true"], {
             env: { DOCKER_CONFIG: cfg },
           });
           assert.equal(ok.code, 0, ok.stderr);
           assert.doesNotMatch(ok.stderr, /s3cret-pw/);
-          assert.doesNotMatch(ok.stderr, new RegExp(b64));
+          assert.doesNotMatch(ok.stderr, new RegExp(btoa(`${auth.user}:${auth.password}`)));
           await Deno.remove(cfg, { recursive: true });
         } finally {
           await plainReg.stop();

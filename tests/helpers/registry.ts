@@ -205,3 +205,17 @@ export async function pushImage(
     if (!opts.keepTag) await d.docker(["rmi", registryRef], { check: false });
   }
 }
+
+/**
+ * A temp DOCKER_CONFIG dir whose config.json holds basic-auth credentials for `addr`, the way
+ * `docker login` writes them. The caller removes it.
+ */
+export async function dockerConfigFor(addr: string, auth: RegistryAuth): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dbg-dockercfg-" });
+  const b64 = btoa(`${auth.user}:${auth.password}`);
+  await Deno.writeTextFile(
+    `${dir}/config.json`,
+    JSON.stringify({ auths: { [addr]: { auth: b64 } } }),
+  );
+  return dir;
+}
