@@ -6,7 +6,7 @@
 
 import assert from "node:assert/strict";
 import { containerdOrSkip, loadImagesInto, runCtrTarget } from "../helpers/containerd.ts";
-import { MAIN, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
+import { dbgArgv, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv, startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
@@ -211,17 +211,7 @@ Deno.test({
       );
 
       await t.step("the TTY path: prompt, the target's root, resize, exit code", async () => {
-        const argv = [
-          Deno.execPath(),
-          "run",
-          "-A",
-          "--cached-only",
-          MAIN,
-          "containerd",
-          "--address",
-          c.address,
-          "app",
-        ];
+        const argv = dbgArgv(["containerd", "--address", c.address, "app"]);
         const tty = await Tty.start(
           `sh -c ${q(`${argv.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
           {
@@ -241,21 +231,18 @@ Deno.test({
       });
 
       await t.step("SIGTERM to dbg ends the session with 143 and removes the sidecar", async () => {
-        const child = new Deno.Command(Deno.execPath(), {
-          args: [
-            "run",
-            "-A",
-            "--cached-only",
-            MAIN,
-            "containerd",
-            "--address",
-            c.address,
-            "-q",
-            "app",
-            "--",
-            "sleep",
-            "100",
-          ],
+        const [deno, ...rest] = dbgArgv([
+          "containerd",
+          "--address",
+          c.address,
+          "-q",
+          "app",
+          "--",
+          "sleep",
+          "100",
+        ]);
+        const child = new Deno.Command(deno, {
+          args: rest,
           env: cleanEnv({ NO_COLOR: "1" }),
           clearEnv: true,
           stdin: "null",

@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { dbgDocker, MAIN, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
+import { dbgArgv, dbgDocker, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv, dockerdOrSkip, sh } from "../helpers/dockerd.ts";
 import {
   BUSYBOX_IMAGE,
@@ -562,7 +562,7 @@ Deno.test({
       );
 
       await t.step("a reader that goes away (| head) ends the session like SIGPIPE", async () => {
-        const dbgCmd = [Deno.execPath(), "run", "-A", "--cached-only", MAIN, "docker", "-H", d.host]
+        const dbgCmd = dbgArgv(["docker", "-H", d.host])
           .join(" ");
         const r = await sh([
           "bash",

@@ -6,7 +6,7 @@
  */
 
 import assert from "node:assert/strict";
-import { MAIN } from "../helpers/dbg.ts";
+import { dbgArgv } from "../helpers/dbg.ts";
 import {
   cleanEnv,
   dockerdOrSkip,
@@ -34,9 +34,8 @@ function sleep(ms: number): Promise<void> {
 }
 
 /** The argv of a dbg run against `host`. */
-function dbgArgv(host: string, args: string[]): string[] {
-  const deno = [Deno.execPath(), "run", "--allow-all", "--cached-only", MAIN];
-  return [...deno, "docker", "-H", host, ...args];
+function dbgDockerArgv(host: string, args: string[]): string[] {
+  return dbgArgv(["docker", "-H", host, ...args]);
 }
 
 /**
@@ -44,7 +43,7 @@ function dbgArgv(host: string, args: string[]): string[] {
  * stays a while so the screen can be read.
  */
 function ttyScript(host: string, args: string[]): string {
-  const dbg = dbgArgv(host, args).map(q).join(" ");
+  const dbg = dbgDockerArgv(host, args).map(q).join(" ");
   return `sh -c ${q(`${dbg}; echo EXIT=$?; stty -a; sleep 30`)}`;
 }
 
@@ -96,7 +95,7 @@ function assertCooked(screen: string): void {
 
 /** A dbg run spawned without a terminal (stdin /dev/null), to be signalled. */
 function spawnDbg(host: string, args: string[]): Deno.ChildProcess {
-  const [cmd, ...rest] = dbgArgv(host, args);
+  const [cmd, ...rest] = dbgDockerArgv(host, args);
   return new Deno.Command(cmd, {
     args: rest,
     env: cleanEnv({ NO_COLOR: "1" }),
@@ -301,7 +300,7 @@ Deno.test({
         try {
           // The pane's shell dies of the hangup and the kernel sends SIGHUP to its process group;
           // an inner shell survives it only to write dbg's exit code down.
-          const dbg = dbgArgv(d.host, ["--name", name, "app"]).map(q).join(" ");
+          const dbg = dbgDockerArgv(d.host, ["--name", name, "app"]).map(q).join(" ");
           const inner = `trap : HUP; ${dbg}; echo $? > ${q(file)}`;
           const tty = await Tty.start(`sh -c ${q(`sh -c ${q(inner)}; :`)}`, { cwd: ROOT });
           ttys.push(tty);

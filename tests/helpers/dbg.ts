@@ -9,6 +9,11 @@ import { cleanEnv, sh, type ShResult } from "./dockerd.ts";
 /** main.ts, for tests that start dbg themselves. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
+/** The argv that runs `dbg <args>` from this checkout, the way a user does. */
+export function dbgArgv(args: string[]): string[] {
+  return [Deno.execPath(), "run", "--allow-all", "--cached-only", MAIN, ...args];
+}
+
 /** Options for {@link runDbg}. */
 export interface DbgRun {
   /** Text for stdin (stdin is /dev/null when absent). */
@@ -19,7 +24,7 @@ export interface DbgRun {
 
 /** `dbg <args>` with a clean environment; never throws on a non-zero exit. */
 export function runDbg(args: string[], opts: DbgRun = {}): Promise<ShResult> {
-  return sh([Deno.execPath(), "run", "--allow-all", "--cached-only", MAIN, ...args], {
+  return sh(dbgArgv(args), {
     stdin: opts.stdin,
     env: cleanEnv({ NO_COLOR: "1", ...opts.env }),
     check: false,
@@ -41,7 +46,7 @@ export async function runDbgAsNobody(args: string[]): Promise<ShResult> {
     await sh([Deno.execPath(), "cache", MAIN], { env: cleanEnv({ DENO_DIR: denoDir }) });
     await sh(["chmod", "-R", "a+rwX", denoDir]);
     const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-    return await sh([...nobody, Deno.execPath(), "run", "-A", "--cached-only", MAIN, ...args], {
+    return await sh([...nobody, ...dbgArgv(args)], {
       env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
       check: false,
     });
