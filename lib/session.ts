@@ -9,6 +9,7 @@ import type { PullProgress, RuntimeAdapter, Sidecar } from "./adapter.ts";
 import { DbgError, ImageNotPresent } from "./errors.ts";
 import type { DebugPlan } from "./plan.ts";
 import { followResize } from "./resize.ts";
+import { delay, signalExit } from "./signals.ts";
 import { type ByteWriter, pumpInput, pumpOutput, writeAll } from "./streams.ts";
 import { type RawCapable, withRawMode } from "./terminal.ts";
 
@@ -26,8 +27,7 @@ export interface SessionIo {
 }
 
 /** Signals that end the session: the sidecar is stopped and removed, dbg exits 128+n. */
-const STOP_SIGNALS = { SIGHUP: 1, SIGQUIT: 3, SIGTERM: 15 } as const;
-const SIGINT = 2, SIGPIPE = 13;
+const STOP_SIGNALS: Deno.Signal[] = ["SIGHUP", "SIGQUIT", "SIGTERM"];
 
 /**
  * Run a session from a plan and return the exit code: the command's, or 128+n when dbg itself
@@ -47,15 +47,13 @@ export async function runSession(
     Deno.addSignalListener(sig, fn);
     listeners.push([sig, fn]);
   };
-  for (const [sig, n] of Object.entries(STOP_SIGNALS)) {
-    listen(sig as Deno.Signal, () => stop.resolve(128 + n));
-  }
+  for (const sig of STOP_SIGNALS) listen(sig, () => stop.resolve(signalExit(sig)));
   // Without a TTY, Ctrl-C reaches dbg, not the sidecar: forward it (docker's --sig-proxy).
   // With a TTY, raw mode turns Ctrl-C into a byte for the sidecar's terminal, so a SIGINT
   // comes from elsewhere (kill -INT) and ends the session.
   let started = false;
   listen("SIGINT", () => {
-    if (plan.sidecar.tty || !sidecar || !started) return stop.resolve(128 + SIGINT);
+    if (plan.sidecar.tty || !sidecar || !started) return stop.resolve(signalExit("SIGINT"));
     sidecar.signal("SIGINT").catch((e) => io.debug(`forwarding SIGINT: ${e}`));
   });
   let failure: unknown;
@@ -157,12 +155,12 @@ async function attachAndRun(
           }).then((why) => {
             // A terminal in raw mode has no EOF key: its input ends only when it is gone. End
             // the session as on SIGHUP, even if no SIGHUP came (a parent that ignores it).
-            if (why === "eof" && plan.sidecar.tty) stop.resolve(128 + STOP_SIGNALS.SIGHUP);
+            if (why === "eof" && plan.sidecar.tty) stop.resolve(signalExit("SIGHUP"));
           });
         }
         const output = pumpOutput(att.output, io).then((how) => {
           // Nobody reads our output any more: end the session as a pipeline does (SIGPIPE).
-          if (how === "local-closed") stop.resolve(128 + SIGPIPE);
+          if (how === "local-closed") stop.resolve(signalExit("SIGPIPE"));
         });
         const finished = Promise.all([waiter.exit, output]).then(([code]) => ({ code }));
         const first = await Promise.race([finished, stop.promise.then((sig) => ({ sig }))]);
@@ -245,8 +243,3 @@ async function cleanup(
 }
 
 function noop(): void {}
-
-/** A timer; one left running is harmless, main.ts exits with Deno.exit. */
-function delay(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(resolve, ms, undefined));
-}

@@ -8,6 +8,7 @@
 
 import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
+import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { sidecarSpec } from "./spec.ts";
 
@@ -16,16 +17,6 @@ const TASKS = "containerd.services.tasks.v1.Tasks";
 const SNAPSHOTS = "containerd.services.snapshots.v1.Snapshots";
 const LEASES = "containerd.services.leases.v1.Leases";
 const SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
-
-const SIGNALS: Partial<Record<Deno.Signal, number>> = {
-  SIGHUP: 1,
-  SIGINT: 2,
-  SIGQUIT: 3,
-  SIGKILL: 9,
-  SIGTERM: 15,
-  SIGCONT: 18,
-  SIGSTOP: 19,
-};
 
 /** What creating a sidecar needs besides the plan. */
 export interface CreateOpts {
@@ -202,7 +193,7 @@ class ContainerdSidecar implements Sidecar {
   }
 
   async signal(signal: Deno.Signal): Promise<void> {
-    const n = SIGNALS[signal];
+    const n = SIGNAL_NUMBERS[signal];
     if (n === undefined || !this.#task) return;
     await this.#client.call(TASKS, "Kill", { container_id: this.id, signal: n }, this.#ns());
   }
@@ -230,10 +221,6 @@ class ContainerdSidecar implements Sidecar {
     await quiet(this.#client.call(LEASES, "Delete", { id: this.#o.lease }, ns));
     if (this.#fifoDir) await Deno.remove(this.#fifoDir, { recursive: true }).catch(() => {});
   }
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }
 
 /** Interleave several chunk streams into one, ending when all have ended. */
