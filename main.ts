@@ -7,7 +7,7 @@
 
 import { CATALOG, resolveImage } from "./images/catalog.ts";
 import { parseArgs } from "./lib/cli.ts";
-import { EXIT_DBG, formatError } from "./lib/errors.ts";
+import { EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
 import { validateOptions } from "./lib/options.ts";
 import { makePlan, planForDisplay } from "./lib/plan.ts";
 import { pullProgress } from "./lib/progress.ts";
@@ -46,10 +46,19 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     namespace: opts.namespace,
     podNamespace: opts.podNamespace,
     insecureRegistries: opts.insecureRegistries,
+    kubeconfig: opts.kubeconfig,
+    context: opts.context,
+    timeoutMs: opts.timeoutMs,
     debug,
+    notice: opts.quiet ? undefined : say,
   });
   const facts = await adapter.inspectTarget(opts.target);
   debug(`target facts: ${JSON.stringify(facts)}`);
+  if (opts.sessions) {
+    if (!adapter.listSessions) throw usageError(`--sessions is not supported for ${adapter.name}`);
+    console.log(await adapter.listSessions());
+    return 0;
+  }
   const image = resolveImage(opts.image);
   const plan = makePlan(opts, facts, image);
   if (opts.dryRun) {

@@ -35,6 +35,16 @@ export interface TargetFacts {
   ipc: "shareable" | "host" | "private" | "none";
   /** e.g. "linux/amd64" when known. */
   platform?: string;
+  /**
+   * Kubernetes only: what the pod allows its containers. `psa` is the namespace's Pod Security
+   * `enforce` level ("" when unlabelled); `runAsNonRoot` is the pod's (or the target's) setting,
+   * which binds an ephemeral container too; `uid` is the target's numeric user when known.
+   */
+  security?: {
+    psa: "" | "privileged" | "baseline" | "restricted";
+    runAsNonRoot: boolean;
+    uid?: number;
+  };
 }
 
 /** What an adapter can do; lib/options rejects a flag whose capability is missing. */
@@ -114,6 +124,8 @@ export interface RuntimeAdapter {
   ): Promise<void>;
   /** Create the sidecar; throws `ImageNotPresent` when the engine lacks the image. */
   createSidecar(plan: DebugPlan): Promise<Sidecar>;
+  /** The target's dbg sessions as a table (`--sessions`), where the runtime keeps them. */
+  listSessions?(): Promise<string>;
 }
 
 /** Options an adapter may read when connecting. */
@@ -126,5 +138,12 @@ export interface ConnectOptions {
   podNamespace?: string;
   /** Registries to reach over plain HTTP (containerd `--insecure-registry`). */
   insecureRegistries?: string[];
+  /** Kubernetes: `--kubeconfig` and `--context`. */
+  kubeconfig?: string;
+  context?: string;
+  /** Kubernetes: how long to wait for the ephemeral container to start (ms). */
+  timeoutMs?: number;
   debug: (msg: string) => void;
+  /** One-line notices for the user (not with -q). */
+  notice?: (msg: string) => void;
 }

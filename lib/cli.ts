@@ -153,6 +153,52 @@ const COMMANDS: SubCommand[] = [
     target: true,
   },
   {
+    name: "k8s",
+    summary: "debug a pod's container with an ephemeral container (POD[/CONTAINER], deploy/NAME)",
+    usage: "dbg k8s [options] TARGET [--] [COMMAND [ARG...]]",
+    options: [
+      {
+        long: "namespace",
+        short: "n",
+        value: "ns",
+        key: "namespace",
+        help: "the pod's namespace (default: the context's)",
+      },
+      {
+        long: "kubeconfig",
+        value: "file",
+        key: "kubeconfig",
+        help: "kubeconfig file(s), ':'-separated (default: $KUBECONFIG, ~/.kube/config)",
+      },
+      { long: "context", value: "name", key: "context", help: "kubeconfig context" },
+      {
+        long: "profile",
+        value: "name",
+        key: "profile",
+        help: "auto (default), general, baseline, restricted, netadmin or sysadmin",
+      },
+      {
+        long: "timeout",
+        value: "duration",
+        key: "timeout",
+        help: "how long to wait for the debug container to start (default 2m)",
+      },
+      {
+        long: "sessions",
+        key: "sessions",
+        help: "list the dbg containers in the pod, running or not",
+      },
+      {
+        long: "attach",
+        value: "name",
+        key: "attach",
+        help: "reattach to a running dbg container of the pod",
+      },
+      ...SESSION_OPTIONS.filter((o) => o.key !== "keep" && o.key !== "name"),
+    ],
+    target: true,
+  },
+  {
     name: "images",
     summary: "list the built-in debugger image catalog",
     usage: "dbg images [--json]",
@@ -172,7 +218,9 @@ const EXAMPLES = `Examples:
   dbg docker app -- cat /etc/os-release    run one command; its exit code is dbg's
   echo hi | dbg docker app -i -- cat       pipe stdin to the command
   dbg docker app --image nix:curl,jq       tools from nixery.dev (catalog: dbg images)
-  dbg docker app --dry-run                 print the plan as JSON, create nothing`;
+  dbg docker app --dry-run                 print the plan as JSON, create nothing
+  dbg containerd -n k8s.io web/api         a pod's container on a node, below Kubernetes
+  dbg k8s -n shop deploy/web -- ps         an ephemeral container in a running pod of web`;
 
 function optionLines(opts: OptSpec[]): string {
   const left = (o: OptSpec) =>

@@ -7,9 +7,16 @@
 # variable of the target's or the user's can change what this script does.
 mode=$DBG_MODE; hint=$DBG_PID; tid=$DBG_TARGET_ID; wd=$DBG_WORKDIR; shell=$DBG_SHELL
 tools=$DBG_TOOLS; user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED
-tty=$DBG_TTY; term=${TERM:-}
+tty=$DBG_TTY; term=${TERM:-}; go=${DBG_GO:-}
 unset DBG_ENTRY DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX \
-  DBG_QUIET DBG_PRIVILEGED DBG_TTY
+  DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_GO
+# Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
+# line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
+if [ -n "$go" ]; then
+  [ "$tty" != 1 ] || stty -echo 2>/dev/null
+  read -r -t "$go" _dbg_go || { echo "dbg: nobody attached within ${go}s" >&2; exit 125; }
+  [ "$tty" != 1 ] || stty echo 2>/dev/null
+fi
 K=; KU=; W=; C=; link=; TR=; UTR=; got=; ug=
 
 stop_keepers() {

@@ -12,6 +12,16 @@ import { usageError } from "./errors.ts";
 /** Target-shell modes; `auto` lets the plan pick. */
 export const MODES = ["auto", "chroot", "mount", "plain"] as const;
 export type Mode = typeof MODES[number];
+/** Kubernetes security profiles (kubectl debug's names); `auto` follows the pod and namespace. */
+export const PROFILES = [
+  "auto",
+  "general",
+  "baseline",
+  "restricted",
+  "netadmin",
+  "sysadmin",
+] as const;
+export type Profile = typeof PROFILES[number];
 export const PULL_POLICIES = ["missing", "always", "never"] as const;
 export type PullPolicy = typeof PULL_POLICIES[number];
 
@@ -45,6 +55,15 @@ export interface DebugOptions {
   insecureRegistries: string[];
   /** The local $TERM, passed on with a TTY (the runtime's default is xterm). */
   term?: string;
+  /** Kubernetes: kubeconfig file(s), context, security profile, start timeout (ms). */
+  kubeconfig?: string;
+  context?: string;
+  profile?: Profile;
+  timeoutMs?: number;
+  /** Kubernetes: list dbg's containers in the pod instead of debugging. */
+  sessions: boolean;
+  /** Kubernetes: reattach to this dbg container. */
+  attach?: string;
 }
 
 /** Raw flag values as the CLI parser produced them. */
@@ -68,6 +87,12 @@ export interface RawOptions {
   namespace?: string;
   podNamespace?: string;
   insecureRegistry?: string[];
+  kubeconfig?: string;
+  context?: string;
+  profile?: string;
+  timeout?: string;
+  sessions?: boolean;
+  attach?: string;
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -127,6 +152,16 @@ export function validateOptions(
       "Drop -t, or use -i to pipe input: echo data | dbg … -i -- cmd",
     );
   }
+  const profile = raw.profile === undefined && runtime !== "k8s"
+    ? undefined
+    : oneOf("--profile", raw.profile ?? "auto", PROFILES);
+  const timeoutMs = raw.timeout === undefined ? undefined : parseDuration(raw.timeout);
+  if (raw.attach !== undefined && !/^dbg-[a-z0-9.-]+$/.test(raw.attach)) {
+    throw usageError(
+      `Bad --attach "${raw.attach}": expected the name of a dbg container (dbg-…)`,
+      `List them with: dbg ${runtime} ${base.target} --sessions`,
+    );
+  }
   const tty = raw.tty ?? (ctx.io.stdinIsTerminal && (ctx.io.stdoutIsTerminal ?? true));
   const stdin = tty || !!raw.interactive || base.command.length === 0;
   return {
@@ -152,7 +187,24 @@ export function validateOptions(
     podNamespace: raw.podNamespace,
     insecureRegistries: raw.insecureRegistry ?? [],
     term: tty ? ctx.io.term : undefined,
+    kubeconfig: raw.kubeconfig,
+    context: raw.context,
+    profile,
+    timeoutMs,
+    sessions: !!raw.sessions,
+    attach: raw.attach,
   };
+}
+
+/** `90s`, `2m`, `1m30s`, `500ms` or plain seconds → milliseconds. */
+export function parseDuration(text: string): number {
+  const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const parts = [...text.matchAll(/(\d+)(ms|s|m|h)/g)];
+  if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) {
+    throw usageError(`Bad --timeout "${text}": expected a duration such as 90s or 2m`);
+  }
+  return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]], 0);
 }
 
 function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {

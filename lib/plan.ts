@@ -8,7 +8,7 @@
 import type { ImageChoice } from "../images/catalog.ts";
 import type { TargetFacts } from "./adapter.ts";
 import { ENTRY_SCRIPT } from "./entry.ts";
-import type { DebugOptions } from "./options.ts";
+import type { DebugOptions, Profile } from "./options.ts";
 
 /** The target-shell mode actually used. */
 export type ShellMode = "chroot" | "mount" | "plain";
@@ -31,6 +31,10 @@ export interface DebugPlan {
     user?: string;
     capAdd: string[];
     privileged: boolean;
+    /** Kubernetes: the security profile in effect (kubectl debug's names); see effectiveProfile. */
+    profile?: Exclude<Profile, "auto">;
+    /** Kubernetes: reattach to this existing dbg container instead of adding one. */
+    existing?: string;
     join: { pid: true; net: true; ipc: boolean; ipcHost: boolean };
     tty: boolean;
     stdin: boolean;
@@ -93,6 +97,46 @@ export function chooseMode(
   return { mode: "plain", reason: `${image.ref} has dynamically linked tools` };
 }
 
+/**
+ * The Kubernetes security profile in effect: `--profile`, where `auto` follows the namespace's
+ * Pod Security level (restricted → restricted, baseline → baseline, else general, kubectl's
+ * default). Undefined on runtimes without profiles.
+ */
+export function effectiveProfile(
+  opts: Pick<DebugOptions, "profile">,
+  facts: Pick<TargetFacts, "security">,
+): Exclude<Profile, "auto"> | undefined {
+  if (!opts.profile) return undefined;
+  if (opts.profile !== "auto") return opts.profile;
+  const psa = facts.security?.psa;
+  return psa === "restricted" ? "restricted" : psa === "baseline" ? "baseline" : "general";
+}
+
+/**
+ * When the sidecar may not run as root, the user it runs as and why: the restricted profile,
+ * a pod that requires runAsNonRoot, or baseline (no SYS_PTRACE) with a target of another uid,
+ * whose files only that uid can reach. The user's `-u` wins if it is not root; otherwise the
+ * target's uid (which can read the target's root), or 65534 when it is unknown.
+ */
+export function nonRootConstraint(
+  profile: Exclude<Profile, "auto"> | undefined,
+  facts: Pick<TargetFacts, "security" | "user">,
+  user?: string,
+): { user: string; reason: string } | undefined {
+  const uid = facts.security?.uid;
+  const pick = user && !runsAsRoot(user) ? user : uid ? String(uid) : "65534";
+  if (profile === "restricted") {
+    return { user: pick, reason: "the restricted profile runs as non-root" };
+  }
+  if (facts.security?.runAsNonRoot) {
+    return { user: pick, reason: "the pod requires runAsNonRoot" };
+  }
+  if (profile === "baseline" && uid && !runsAsRoot(facts.user)) {
+    return { user: pick, reason: "baseline allows no SYS_PTRACE, so dbg runs as the target's uid" };
+  }
+  return undefined;
+}
+
 /** Build the plan. Pure. */
 export function makePlan(
   opts: DebugOptions,
@@ -100,20 +144,30 @@ export function makePlan(
   image: ImageChoice,
   runId: string = newRunId(),
 ): DebugPlan {
-  const { mode, reason } = chooseMode(opts, facts, image);
+  const profile = effectiveProfile(opts, facts);
+  const forced = nonRootConstraint(profile, facts, opts.user);
+  let { mode, reason } = chooseMode(opts, facts, image);
+  if (forced && mode !== "plain") {
+    mode = "plain";
+    reason = `${forced.reason}, and chroot needs root`;
+  } else if (forced) reason = `${reason}; ${forced.reason}`;
+  const privileged = opts.privileged || profile === "sysadmin";
   const targetIsRoot = runsAsRoot(facts.user);
   // In plain mode the user's -u is the sidecar's own user; in chroot/mount the sidecar is root
   // (chroot needs it) and the entry script switches users inside the chroot.
-  const sidecarUser = mode === "plain" ? opts.user : "0";
+  const sidecarUser = forced ? forced.user : mode === "plain" ? opts.user : "0";
   const sidecarIsRoot = sidecarUser === undefined || runsAsRoot(sidecarUser);
   // Reading /proc/T/root of a process of another uid needs CAP_SYS_PTRACE (a non-root sidecar
-  // gets no capabilities, so adding it there would be noise).
-  const needPtrace = !opts.privileged && sidecarIsRoot && !targetIsRoot;
+  // gets no capabilities, so adding it there would be noise). Pod Security baseline and
+  // restricted forbid it.
+  const strict = profile === "baseline" || profile === "restricted";
+  const needPtrace = !privileged && sidecarIsRoot && !targetIsRoot && !strict;
   // Mount mode mounts inside the sidecar's own mount namespace: that takes SYS_ADMIN, and
   // nothing more (--privileged implies it).
   const capAdd = [
     ...(needPtrace ? ["SYS_PTRACE"] : []),
-    ...(mode === "mount" && !opts.privileged ? ["SYS_ADMIN"] : []),
+    ...(mode === "mount" && !privileged ? ["SYS_ADMIN"] : []),
+    ...(profile === "netadmin" ? ["NET_ADMIN", "NET_RAW"] : []),
   ];
   const name = opts.name ?? `dbg-${runId}`;
   const env = [
@@ -154,7 +208,9 @@ export function makePlan(
       labels: { "dbg.session": runId, "dbg.target": facts.id },
       user: sidecarUser,
       capAdd,
-      privileged: opts.privileged,
+      privileged,
+      ...(profile ? { profile } : {}),
+      ...(opts.attach ? { existing: opts.attach } : {}),
       join: {
         pid: true,
         net: true,
@@ -168,7 +224,9 @@ export function makePlan(
     },
     command: opts.command,
     keep: opts.keep,
-    banner: banner(mode, reason, facts, image),
+    banner: opts.attach
+      ? `dbg: reattaching to ${opts.attach} (press Enter if no prompt shows)`
+      : banner(mode, reason, facts, image),
   };
 }
 

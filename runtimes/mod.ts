@@ -14,6 +14,7 @@ import { usageError } from "../lib/errors.ts";
 const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
   docker: () => import("./docker.ts"),
   containerd: () => import("./containerd.ts"),
+  k8s: () => import("./k8s.ts"),
 };
 
 /** Load the adapter for `name`. */

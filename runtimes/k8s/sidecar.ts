@@ -1,0 +1,393 @@
+/**
+ * The sidecar on Kubernetes: an ephemeral container in the target's pod.
+ *
+ * Kubernetes starts an ephemeral container as soon as it is added, so nobody can attach before
+ * it starts. The lifecycle's order still holds: `attach()` hands out streams at once and binds
+ * them to the WebSocket in `start()`, which adds the container, waits until it runs, attaches,
+ * and then sends the go line that the entry script waits for (lib/entry.sh), so that no output
+ * is lost. A container that ended before the attach (an early failure) is read from its log.
+ *
+ * Ephemeral containers can be neither signalled nor deleted through the API. dbg signals the
+ * entry shell with a short `exec` into the container, and on an unclean end makes sure that
+ * nothing of the session keeps running; the finished container stays in the pod's spec.
+ *
+ * @module
+ */
+
+import * as k8s from "@kubernetes/client-node";
+import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import { DbgError } from "../../lib/errors.ts";
+import type { DebugPlan } from "../../lib/plan.ts";
+import { delay } from "../../lib/signals.ts";
+import type { Kube } from "./api.ts";
+import { ChannelSocket, STDIN, type StreamStatus } from "./channel.ts";
+
+/** Waiting reasons that are the normal way to start, not worth a line. */
+const ROUTINE = ["ContainerCreating", "PodInitializing"];
+
+/** Waiting reasons that no amount of waiting fixes. */
+const PERMANENT = ["ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError"];
+
+/** What the sidecar needs besides the plan. */
+export interface K8sSidecarOptions {
+  kube: Kube;
+  namespace: string;
+  pod: string;
+  /** The container to add; undefined to reattach to `plan.sidecar.existing`. */
+  container?: k8s.V1EphemeralContainer;
+  timeoutMs: number;
+  debug: (msg: string) => void;
+  /** One-line notices for the user (waiting reasons), unless -q. */
+  notice: (msg: string) => void;
+}
+
+/** The state of one ephemeral container in a pod's status. */
+function ecState(pod: k8s.V1Pod, name: string): k8s.V1ContainerState | undefined {
+  return (pod.status?.ephemeralContainerStatuses ?? []).find((s) => s.name === name)?.state;
+}
+
+/** A POSIX sh script that sends `sig` to the session's entry shell (all: every process). */
+export function killScript(sig: string, all: boolean): string {
+  const match = all
+    ? "kill -" + sig + ' "$p"'
+    : `case "$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)" in
+    *" dbg-entry "*) kill -${sig} "$p" ;;
+  esac`;
+  return `c=$(cat /proc/self/cgroup)
+for d in /proc/[0-9]*; do
+  p=\${d#/proc/}
+  [ "$p" = "$$" ] && continue
+  [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
+  [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)" = "$$" ] && continue
+  ${match}
+done`;
+}
+
+/** The dbg container of one session. */
+export class K8sSidecar implements Sidecar {
+  readonly id: string;
+  readonly name: string;
+  readonly removesItself = true;
+  #o: K8sSidecarOptions;
+  #plan: DebugPlan;
+  #socket?: ChannelSocket;
+  #bound = Promise.withResolvers<ChannelSocket | null>();
+  #out = new TransformStream<OutputChunk, OutputChunk>();
+  #exit = Promise.withResolvers<number>();
+  #closed = false;
+
+  constructor(plan: DebugPlan, o: K8sSidecarOptions) {
+    this.#plan = plan;
+    this.#o = o;
+    this.name = o.container?.name ?? plan.sidecar.existing ?? plan.sidecar.name;
+    this.id = `${o.namespace}/${o.pod}/${this.name}`;
+    this.#exit.promise.catch(() => {});
+    this.#bound.promise.catch(() => {});
+  }
+
+  attach(): Promise<Attachment> {
+    const bound = this.#bound.promise;
+    return Promise.resolve({
+      output: this.#out.readable,
+      write: async (data: Uint8Array) => {
+        (await bound)?.send(STDIN, data);
+      },
+      closeWrite: async () => {
+        (await bound)?.closeStdin();
+      },
+      close: () => {
+        this.#closed = true;
+        this.#bound.resolve(null);
+        this.#socket?.close();
+      },
+    });
+  }
+
+  beginWait(): Promise<{ exit: Promise<number> }> {
+    return Promise.resolve({ exit: this.#exit.promise });
+  }
+
+  async start(): Promise<void> {
+    const { kube, namespace, pod } = this.#o;
+    let rv: string | undefined;
+    if (this.#o.container) {
+      const body = { spec: { ephemeralContainers: [this.#o.container] } };
+      const patched = await kube.call(
+        { verb: "patch", resource: "pods/ephemeralcontainers", name: pod, namespace },
+        () =>
+          kube.core.patchNamespacedPodEphemeralcontainers(
+            { name: pod, namespace, body },
+            k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
+          ),
+      );
+      rv = patched.metadata?.resourceVersion;
+      this.#o.debug(`added ephemeral container ${this.name} to pod ${pod}`);
+    }
+    const state = await this.#waitStarted(rv);
+    if (state.terminated) {
+      // Ended before anyone could attach: its log holds the output.
+      this.#o.debug(`${this.name} already terminated: reading its log`);
+      await this.#replayLog();
+      this.#exit.resolve(state.terminated.exitCode);
+      this.#bound.resolve(null);
+      return;
+    }
+    const socket = await this.#openAttach();
+    this.#socket = socket;
+    this.#o.debug(`attached to ${this.name} (${socket.protocol})`);
+    if (this.#plan.sidecar.tty) {
+      const { columns, rows } = consoleSize();
+      // kubectl's redraw trick: a different size first, then the real one.
+      socket.resize(rows + 1, columns + 1);
+      socket.resize(rows, columns);
+    }
+    if (this.#o.container) socket.send(STDIN, new TextEncoder().encode("\n"));
+    if (!this.#plan.sidecar.stdin) socket.closeStdin();
+    this.#bound.resolve(socket);
+    socket.output.pipeTo(this.#out.writable).catch(() => {});
+    socket.closed.then((st) => this.#finish(st)).catch((e) => this.#exit.reject(e));
+  }
+
+  async resize(rows: number, cols: number): Promise<void> {
+    (await this.#bound.promise)?.resize(rows, cols);
+  }
+
+  async signal(signal: Deno.Signal): Promise<void> {
+    await this.#exec(killScript(signal.replace(/^SIG/, ""), false));
+  }
+
+  /**
+   * Ephemeral containers cannot be deleted: make sure that nothing of the session runs on. A
+   * container still running gets its processes killed through exec; if even that is not
+   * allowed, the error says how to end it by hand.
+   */
+  async remove(): Promise<void> {
+    const { kube, namespace, pod } = this.#o;
+    const now = await kube.call(
+      { verb: "get", resource: "pods", name: pod, namespace },
+      () => kube.core.readNamespacedPod({ name: pod, namespace }),
+    );
+    if (!ecState(now, this.name)?.running) return;
+    try {
+      await this.#exec(killScript("TERM", false));
+      if (await this.#terminatedWithin(3000)) return;
+      await this.#exec(killScript("KILL", true));
+      if (await this.#terminatedWithin(5000)) return;
+      throw new Error("still running after SIGKILL");
+    } catch (e) {
+      throw new DbgError(`${this.name} is still running in pod ${pod}`, {
+        hint: `ephemeral containers cannot be removed; end it from inside: ` +
+          `dbg k8s -n ${namespace} ${pod} --attach ${this.name}, then exit (${errText(e)})`,
+        cause: e,
+      });
+    }
+  }
+
+  /** Watch the pod until the container runs or ended; say why it waits; fail on timeout. */
+  async #waitStarted(rv: string | undefined): Promise<k8s.V1ContainerState> {
+    const { kube, namespace, pod, timeoutMs } = this.#o;
+    const done = Promise.withResolvers<k8s.V1ContainerState>();
+    let last = "";
+    const seen = (p: k8s.V1Pod) => {
+      const st = ecState(p, this.name);
+      if (st?.running || st?.terminated) return done.resolve(st);
+      const w = st?.waiting;
+      const why = w?.reason ? `${w.reason}${w.message ? `: ${w.message}` : ""}` : "";
+      if (why && why !== last && !ROUTINE.includes(w?.reason ?? "")) {
+        last = why;
+        this.#o.notice(`dbg: ${this.name} is waiting: ${why}`);
+        if (PERMANENT.includes(w?.reason ?? "")) {
+          done.reject(
+            new DbgError(`${this.name} cannot start: ${why}`, { hint: hintFor(w?.reason) }),
+          );
+        }
+      }
+    };
+    // A watch from the PATCH's version sees every change after it; a read covers the rest.
+    let stop = () => {};
+    try {
+      stop = await kube.watchPod(namespace, pod, rv, (type, p) => {
+        if (type === "DELETED") {
+          done.reject(new DbgError(`Pod ${pod} was deleted`, { hint: "Debug another pod" }));
+        } else seen(p);
+      }, () => {});
+    } catch (e) {
+      this.#o.debug(`watch failed (${errText(e)}): polling`);
+    }
+    let waiting = true;
+    const poll = (async () => {
+      while (waiting) {
+        const p = await kube.call(
+          { verb: "get", resource: "pods", name: pod, namespace },
+          () => kube.core.readNamespacedPod({ name: pod, namespace }),
+        );
+        seen(p);
+        await delay(1000);
+      }
+    })();
+    poll.catch((e) => done.reject(e));
+    const timer = setTimeout(() => {
+      const s = Math.round(timeoutMs / 1000);
+      done.reject(
+        new DbgError(
+          `${this.name} did not start within ${s}s${last ? ` (last: ${last})` : ""}`,
+          { hint: hintFor(last.split(":")[0]) ?? "Give it longer with --timeout" },
+        ),
+      );
+    }, timeoutMs);
+    try {
+      return await done.promise;
+    } finally {
+      waiting = false;
+      stop();
+      clearTimeout(timer);
+    }
+  }
+
+  async #openAttach(): Promise<ChannelSocket> {
+    const { kube, namespace, pod } = this.#o;
+    const tty = this.#plan.sidecar.tty;
+    const q = new URLSearchParams({
+      container: this.name,
+      stdin: "true",
+      stdout: "true",
+      stderr: String(!tty),
+      tty: String(tty),
+    });
+    const target = await kube.socket(namespace, pod, "attach", q);
+    try {
+      return await ChannelSocket.open(target);
+    } catch (e) {
+      const why = await upgradeRefusal(target.url, target.headers, target.client);
+      throw new DbgError(`Cannot attach to ${this.name} in pod ${pod}: ${why ?? errText(e)}`, {
+        hint: why?.startsWith("forbidden")
+          ? `Ask for "get" and "create" on "pods/attach" (kubectl auth can-i create pods/attach` +
+            ` -n ${namespace}); ${this.name} ends by itself within two minutes`
+          : "Check that the API server can reach the node's kubelet (kubectl logs works?)",
+        cause: e,
+      });
+    }
+  }
+
+  /** After the attach ends: the exit code from the status (it lags the exit by a second). */
+  async #finish(st: StreamStatus | undefined): Promise<void> {
+    if (st && st.status === "Failure") this.#o.debug(`attach status: ${JSON.stringify(st)}`);
+    const deadline = Date.now() + 30_000;
+    const { kube, namespace, pod } = this.#o;
+    while (Date.now() < deadline) {
+      const p = await kube.call(
+        { verb: "get", resource: "pods", name: pod, namespace },
+        () => kube.core.readNamespacedPod({ name: pod, namespace }),
+      ).catch((e) => {
+        this.#exit.reject(e);
+        throw e;
+      });
+      const t = ecState(p, this.name)?.terminated;
+      if (t) return this.#exit.resolve(t.exitCode);
+      if (this.#closed) break;
+      await delay(200);
+    }
+    this.#exit.reject(
+      new DbgError(`The attach to ${this.name} ended, but it is still running`, {
+        hint: `Reattach with: dbg k8s -n ${namespace} ${pod} --attach ${this.name}`,
+      }),
+    );
+  }
+
+  async #terminatedWithin(ms: number): Promise<boolean> {
+    const { kube, namespace, pod } = this.#o;
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      const p = await kube.core.readNamespacedPod({ name: pod, namespace });
+      if (ecState(p, this.name)?.terminated) return true;
+      await delay(250);
+    }
+    return false;
+  }
+
+  async #replayLog(): Promise<void> {
+    const { kube, namespace, pod } = this.#o;
+    const text = await kube.call(
+      { verb: "get", resource: "pods/log", name: pod, namespace },
+      () => kube.core.readNamespacedPodLog({ name: pod, namespace, container: this.name }),
+    );
+    const w = this.#out.writable.getWriter();
+    if (text) await w.write({ stream: 1, data: new TextEncoder().encode(text) });
+    await w.close();
+  }
+
+  /** Run a short script in the sidecar's container (exec), for signals. */
+  async #exec(script: string): Promise<void> {
+    const { kube, namespace, pod } = this.#o;
+    const q = new URLSearchParams({ container: this.name, stdout: "true", stderr: "true" });
+    for (const a of ["sh", "-c", script]) q.append("command", a);
+    const target = await kube.socket(namespace, pod, "exec", q);
+    let socket: ChannelSocket;
+    try {
+      socket = await ChannelSocket.open(target);
+    } catch (e) {
+      const why = await upgradeRefusal(target.url, target.headers, target.client);
+      throw new Error(`exec into ${this.name}: ${why ?? errText(e)}`, { cause: e });
+    }
+    socket.output.pipeTo(new WritableStream()).catch(() => {});
+    const st = await socket.closed;
+    if (st && st.status !== "Success") this.#o.debug(`exec status: ${JSON.stringify(st)}`);
+  }
+}
+
+function consoleSize(): { columns: number; rows: number } {
+  try {
+    return Deno.consoleSize();
+  } catch {
+    return { columns: 80, rows: 24 };
+  }
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function hintFor(reason: string | undefined): string | undefined {
+  switch (reason) {
+    case "ErrImagePull":
+    case "ImagePullBackOff":
+      return "Check the --image name and that the node can pull it (registry, credentials)";
+    case "ErrImageNeverPull":
+      return "The image is not on the node and --pull never forbids pulling: drop --pull never";
+    case "InvalidImageName":
+      return "Check the --image reference";
+    case "CreateContainerConfigError":
+      return "The pod's security settings refuse the container: try --profile restricted";
+  }
+  return undefined;
+}
+
+/**
+ * Why a WebSocket upgrade failed: the same URL as a plain HTTPS GET answers with the API
+ * server's status (403 with the RBAC message, say). Undefined when that says nothing more.
+ */
+async function upgradeRefusal(
+  url: string,
+  headers: Record<string, string>,
+  client?: Deno.HttpClient,
+): Promise<string | undefined> {
+  try {
+    const res = await fetch(url.replace(/^ws/, "http"), { headers, client });
+    const text = await res.text();
+    if (res.status === 403) return `forbidden (${statusMessage(text)})`;
+    if (res.status === 401) return "the API server refused the credentials";
+    if (res.status === 404) return "not found";
+    if (res.status >= 500) return statusMessage(text);
+  } catch {
+    // nothing more to say
+  }
+  return undefined;
+}
+
+function statusMessage(text: string): string {
+  try {
+    return JSON.parse(text).message ?? text;
+  } catch {
+    return text.trim();
+  }
+}

@@ -1,0 +1,217 @@
+/**
+ * Resolving `dbg k8s` targets: `POD[/CONTAINER]`, `pod/POD[/C]`, `deploy/NAME[/C]`,
+ * `sts/NAME[/C]`, to one running container of one pod, and the TargetFacts of it.
+ *
+ * @module
+ */
+
+import type * as k8s from "@kubernetes/client-node";
+import type { TargetFacts } from "../../lib/adapter.ts";
+import { DbgError, targetNotRunning, usageError } from "../../lib/errors.ts";
+import type { Kube } from "./api.ts";
+
+/** A parsed target reference. */
+export interface TargetRef {
+  kind: "pod" | "deployment" | "statefulset";
+  name: string;
+  container?: string;
+}
+
+const KINDS: Record<string, TargetRef["kind"]> = {
+  pod: "pod",
+  pods: "pod",
+  po: "pod",
+  deploy: "deployment",
+  deployment: "deployment",
+  deployments: "deployment",
+  sts: "statefulset",
+  statefulset: "statefulset",
+  statefulsets: "statefulset",
+};
+
+/** Parse `POD[/C]` or `KIND/NAME[/C]`. */
+export function parseTarget(text: string): TargetRef {
+  const parts = text.split("/");
+  const bad = () =>
+    usageError(
+      `Bad target "${text}": expected POD[/CONTAINER], pod/POD[/C], deploy/NAME[/C] or sts/NAME[/C]`,
+    );
+  if (parts.some((p) => p === "") || parts.length > 3) throw bad();
+  const kind = KINDS[parts[0].toLowerCase()];
+  if (parts.length === 3 || (parts.length === 2 && kind && kind !== "pod")) {
+    if (!kind) throw bad();
+    return { kind, name: parts[1], container: parts[2] };
+  }
+  if (parts.length === 2 && kind === "pod") return { kind, name: parts[1] };
+  // POD/CONTAINER: a pod can be called "deploy", but then deploy/NAME means the deployment.
+  return { kind: "pod", name: parts[0], container: parts[1] };
+}
+
+/** kubectl's default container: the annotation, else the first. */
+export const DEFAULT_CONTAINER_ANNOTATION = "kubectl.kubernetes.io/default-container";
+
+/** Pick the target container of a pod (explicit name, annotation, else the first). */
+export function pickContainer(pod: k8s.V1Pod, wanted?: string): k8s.V1Container {
+  const containers = pod.spec?.containers ?? [];
+  const name = wanted ?? pod.metadata?.annotations?.[DEFAULT_CONTAINER_ANNOTATION];
+  if (name === undefined) return containers[0];
+  const c = containers.find((c) => c.name === name);
+  if (c) return c;
+  const names = containers.map((c) => c.name).join(", ");
+  throw new DbgError(`Pod ${pod.metadata?.name} has no container "${name}" (it has: ${names})`, {
+    hint: `Pick one: dbg k8s ${pod.metadata?.name}/${containers[0]?.name ?? "CONTAINER"}`,
+  });
+}
+
+/** Whether a pod is Running and Ready. */
+export function podReady(pod: k8s.V1Pod): boolean {
+  return pod.status?.phase === "Running" &&
+    (pod.status?.conditions ?? []).some((c) => c.type === "Ready" && c.status === "True");
+}
+
+/** The first ready pod (oldest first, then by name), else the first running one. */
+export function pickPod(pods: k8s.V1Pod[]): k8s.V1Pod | undefined {
+  const live = pods.filter((p) => !p.metadata?.deletionTimestamp);
+  const sorted = [...live].sort((a, b) =>
+    String(a.metadata?.creationTimestamp ?? "").localeCompare(
+      String(b.metadata?.creationTimestamp ?? ""),
+    ) || String(a.metadata?.name).localeCompare(String(b.metadata?.name))
+  );
+  return sorted.find(podReady) ?? sorted.find((p) => p.status?.phase === "Running");
+}
+
+/** The user a container runs as, from its and the pod's securityContext. */
+function securityOf(pod: k8s.V1Pod, c: k8s.V1Container) {
+  const ps = pod.spec?.securityContext ?? {};
+  const cs = c.securityContext ?? {};
+  const uid = cs.runAsUser ?? ps.runAsUser;
+  const gid = cs.runAsGroup ?? ps.runAsGroup;
+  return {
+    uid: uid === undefined ? undefined : Number(uid),
+    gid: gid === undefined ? undefined : Number(gid),
+    runAsNonRoot: !!(cs.runAsNonRoot ?? ps.runAsNonRoot),
+  };
+}
+
+/** The Pod Security levels dbg knows (`enforce` label values). */
+const PSA_LEVELS = ["privileged", "baseline", "restricted"] as const;
+
+/**
+ * TargetFacts of container `c` of `pod`. The ephemeral container joins the target's PID
+ * namespace (targetContainerName), so the target is PID 1 there, unless the pod shares one
+ * namespace among its containers (then PID 1 is the pause process and the entry script finds
+ * the target by its container id in /proc/<pid>/cgroup).
+ */
+export function factsOf(pod: k8s.V1Pod, c: k8s.V1Container, psaLabel?: string): TargetFacts {
+  const status = (pod.status?.containerStatuses ?? []).find((s) => s.name === c.name);
+  const state = status?.state?.running
+    ? "running"
+    : status?.state?.terminated
+    ? "terminated"
+    : status?.state?.waiting
+    ? `waiting (${status.state.waiting.reason ?? "?"})`
+    : "unknown";
+  const sec = securityOf(pod, c);
+  const shared = !!pod.spec?.shareProcessNamespace;
+  const psa = (PSA_LEVELS as readonly string[]).includes(psaLabel ?? "")
+    ? psaLabel as typeof PSA_LEVELS[number]
+    : "";
+  return {
+    id: (status?.containerID ?? "").replace(/^[a-z0-9-]+:\/\//, ""),
+    name: `${pod.metadata?.name}/${c.name}`,
+    running: pod.status?.phase === "Running" && state === "running",
+    state,
+    pid: shared ? 0 : 1,
+    pidNamespace: shared ? "shared" : "private",
+    user: sec.uid === undefined ? "" : `${sec.uid}${sec.gid === undefined ? "" : `:${sec.gid}`}`,
+    readOnlyRootfs: !!c.securityContext?.readOnlyRootFilesystem,
+    privileged: !!c.securityContext?.privileged,
+    cwd: c.workingDir ?? "",
+    ipc: "private",
+    security: { psa, runAsNonRoot: sec.runAsNonRoot, ...(sec.uid ? { uid: sec.uid } : {}) },
+  };
+}
+
+/** A resolved target. */
+export interface ResolvedTarget {
+  pod: k8s.V1Pod;
+  container: k8s.V1Container;
+  namespace: string;
+  facts: TargetFacts;
+  /** Said to the user when dbg picked the pod (deploy/, sts/). */
+  picked?: string;
+}
+
+/** Resolve the user's reference to a running container, or fail with what to do. */
+export async function resolveTarget(kube: Kube, text: string): Promise<ResolvedTarget> {
+  const ref = parseTarget(text);
+  const namespace = kube.namespace;
+  let pod: k8s.V1Pod;
+  let picked: string | undefined;
+  if (ref.kind === "pod") {
+    pod = await kube.call(
+      { verb: "get", resource: "pods", name: ref.name, namespace },
+      () => kube.core.readNamespacedPod({ name: ref.name, namespace }),
+    );
+  } else {
+    const short = ref.kind === "deployment" ? "deploy" : "sts";
+    const resource = `${ref.kind}s.apps`;
+    const ctx = { verb: "get", resource, name: ref.name, namespace };
+    const workload = ref.kind === "deployment"
+      ? await kube.call(
+        ctx,
+        () => kube.apps.readNamespacedDeployment({ name: ref.name, namespace }),
+      )
+      : await kube.call(
+        ctx,
+        () => kube.apps.readNamespacedStatefulSet({ name: ref.name, namespace }),
+      );
+    const labels = workload.spec?.selector?.matchLabels ?? {};
+    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
+    const list = await kube.call(
+      { verb: "list", resource: "pods", namespace },
+      () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),
+    );
+    const chosen = pickPod(list.items);
+    if (!chosen) {
+      throw new DbgError(`${short}/${ref.name} has no running pod in namespace ${namespace}`, {
+        hint: `Check it with: kubectl -n ${namespace} get pods -l ${selector}`,
+      });
+    }
+    pod = chosen;
+    picked = `dbg: ${short}/${ref.name}: using pod ${pod.metadata?.name}`;
+  }
+  const podName = pod.metadata?.name ?? ref.name;
+  const phase = pod.status?.phase ?? "Unknown";
+  if (phase !== "Running") {
+    throw new DbgError(`Pod ${podName} is not running (phase ${phase})`, {
+      hint: phase === "Pending"
+        ? `Wait until it runs (kubectl -n ${namespace} get pod ${podName} -w)`
+        : "A finished pod cannot be debugged; debug a running one (kubectl get pods)",
+    });
+  }
+  const container = pickContainer(pod, ref.container);
+  const psa = await namespaceLevel(kube, namespace);
+  const facts = factsOf(pod, container, psa);
+  if (!facts.running) {
+    throw targetNotRunning(
+      facts.name,
+      facts.state,
+      `see why: kubectl -n ${namespace} describe pod ${podName}`,
+    );
+  }
+  return { pod, container, namespace, facts, picked };
+}
+
+/**
+ * The namespace's Pod Security `enforce` level. Reading namespaces takes a permission many users
+ * lack; then the level is unknown (""), and a rejection names the fix when it comes.
+ */
+async function namespaceLevel(kube: Kube, name: string): Promise<string> {
+  try {
+    const ns = await kube.core.readNamespace({ name });
+    return ns.metadata?.labels?.["pod-security.kubernetes.io/enforce"] ?? "";
+  } catch {
+    return "";
+  }
+}
