@@ -95,6 +95,8 @@ export interface Sidecar {
    * so a session that ended with the sidecar's exit need not remove it.
    */
   readonly removesItself: boolean;
+  /** How long after the sidecar's process ends the engine can report it (default 0). */
+  readonly exitLagMs?: number;
   /** Remove the sidecar (force). Safe when it is already gone. */
   remove(): Promise<void>;
 }

@@ -124,7 +124,8 @@ export function nonRootConstraint(
   user?: string,
 ): { user: string; reason: string } | undefined {
   const uid = facts.security?.uid;
-  const pick = user && !runsAsRoot(user) ? user : uid ? String(uid) : "65534";
+  const target = !runsAsRoot(facts.user) ? facts.user : uid ? String(uid) : "65534";
+  const pick = user && !runsAsRoot(user) ? user : target;
   if (profile === "restricted") {
     return { user: pick, reason: "the restricted profile runs as non-root" };
   }

@@ -198,14 +198,15 @@ async function stopSidecar(
   const exited = exit.then(() => true, () => true);
   try {
     await sidecar.signal(signal);
-    if (plan.sidecar.tty && !await Promise.race([exited, delay(STOP_GRACE_MS / 3)])) {
+    const answer = STOP_GRACE_MS / 3 + (sidecar.exitLagMs ?? 0);
+    if (plan.sidecar.tty && !await Promise.race([exited, delay(answer)])) {
       // No watcher took the SIGSTOP (it came during the script's setup): let the script go on
       // and end through its TERM trap, which undoes the setup.
       io.debug("no watcher answered: SIGCONT and SIGTERM");
       await sidecar.signal("SIGCONT");
       await sidecar.signal("SIGTERM");
     }
-    await Promise.race([exited, delay(STOP_GRACE_MS)]);
+    await Promise.race([exited, delay(STOP_GRACE_MS + (sidecar.exitLagMs ?? 0))]);
   } catch (e) {
     io.debug(`stopping: ${e}`);
   }

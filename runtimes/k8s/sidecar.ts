@@ -46,21 +46,23 @@ function ecState(pod: k8s.V1Pod, name: string): k8s.V1ContainerState | undefined
   return (pod.status?.ephemeralContainerStatuses ?? []).find((s) => s.name === name)?.state;
 }
 
-/** A POSIX sh script that sends `sig` to the session's entry shell (all: every process). */
+/**
+ * A POSIX sh script, run by exec in the sidecar's container, that sends `sig` to the session's
+ * entry shell, or with `all` to every process of the container. The entry shell is the
+ * container's main process: the one in this container's cgroup whose parent is outside the PID
+ * namespace (PPid 0). Its forks (such as the TTY watcher) have it as their parent.
+ */
 export function killScript(sig: string, all: boolean): string {
-  const match = all
-    ? "kill -" + sig + ' "$p"'
-    : `case "$(tr '\\0' ' ' < "$d/cmdline" 2>/dev/null)" in
-    *" dbg-entry "*) kill -${sig} "$p" ;;
-  esac`;
   return `c=$(cat /proc/self/cgroup)
 for d in /proc/[0-9]*; do
   p=\${d#/proc/}
   [ "$p" = "$$" ] && continue
   [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
-  [ "$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)" = "$$" ] && continue
-  ${match}
-done`;
+  pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
+  [ "$pp" = "$$" ] && continue
+  ${all ? "" : '[ "$pp" = 0 ] && '}kill -${sig} "$p" 2>/dev/null
+done
+true`;
 }
 
 /** The dbg container of one session. */
@@ -68,6 +70,8 @@ export class K8sSidecar implements Sidecar {
   readonly id: string;
   readonly name: string;
   readonly removesItself = true;
+  /** The kubelet reports an exit in its status a second or two after it happens. */
+  readonly exitLagMs = 2500;
   #o: K8sSidecarOptions;
   #plan: DebugPlan;
   #socket?: ChannelSocket;

@@ -21,6 +21,14 @@ const PULL_POLICY: Record<DebugPlan["pull"], string> = {
   never: "Never",
 };
 
+/**
+ * Kubernetes expands `$(NAME)` in a container's command, args and env values, and turns `$$`
+ * into `$`. The entry script and the user's command must arrive as written: double every `$`.
+ */
+export function literal(text: string): string {
+  return text.replaceAll("$", "$$$$");
+}
+
 /** `UID[:GID]` from the plan's user; Kubernetes takes numbers only. */
 export function numericUser(user: string): { uid: number; gid?: number } {
   const [u, g] = user.split(":");
@@ -80,7 +88,7 @@ export function ephemeralContainer(
 ): { container: k8s.V1EphemeralContainer; skippedMounts: string[] } {
   const env = plan.sidecar.env.map((kv) => {
     const eq = kv.indexOf("=");
-    return { name: kv.slice(0, eq), value: kv.slice(eq + 1) };
+    return { name: kv.slice(0, eq), value: literal(kv.slice(eq + 1)) };
   });
   env.push({ name: "DBG_GO", value: String(GO_TIMEOUT_S) });
   env.push({ name: SESSION_ENV, value: plan.runId });
@@ -89,7 +97,7 @@ export function ephemeralContainer(
     name: plan.sidecar.name,
     image: plan.image.ref,
     imagePullPolicy: PULL_POLICY[plan.pull],
-    command: plan.sidecar.argv,
+    command: plan.sidecar.argv.map(literal),
     env,
     targetContainerName: target.name,
     // stdin always: the entry script waits for dbg's go line on it. Without a TTY, stdinOnce

@@ -80,12 +80,18 @@ export function pickPod(pods: k8s.V1Pod[]): k8s.V1Pod | undefined {
   return sorted.find(podReady) ?? sorted.find((p) => p.status?.phase === "Running");
 }
 
-/** The user a container runs as, from its and the pod's securityContext. */
+/**
+ * The user a container runs as: the ids the runtime reports (`status.user`, where the runtime
+ * supports it), else its and the pod's securityContext. Without a runAsGroup the runtime takes
+ * the group from the image's /etc/passwd; dbg assumes it equals the uid, as it does in most
+ * images (65532:65532 in distroless), since reading the target's files as its user takes both.
+ */
 function securityOf(pod: k8s.V1Pod, c: k8s.V1Container) {
   const ps = pod.spec?.securityContext ?? {};
   const cs = c.securityContext ?? {};
-  const uid = cs.runAsUser ?? ps.runAsUser;
-  const gid = cs.runAsGroup ?? ps.runAsGroup;
+  const live = (pod.status?.containerStatuses ?? []).find((s) => s.name === c.name)?.user?.linux;
+  const uid = live?.uid ?? cs.runAsUser ?? ps.runAsUser;
+  const gid = live?.gid ?? cs.runAsGroup ?? ps.runAsGroup ?? (uid ? uid : undefined);
   return {
     uid: uid === undefined ? undefined : Number(uid),
     gid: gid === undefined ? undefined : Number(gid),

@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import type * as k8s from "@kubernetes/client-node";
+import { resolveImage } from "../../images/catalog.ts";
+import { validateOptions } from "../../lib/options.ts";
+import { makePlan } from "../../lib/plan.ts";
+import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
+import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";
+import { factsOf, parseTarget, pickContainer, pickPod } from "./target.ts";
+
+const pod = (extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
+  metadata: { name: "web", annotations: {} },
+  spec: { containers: [{ name: "api", image: "x" }, { name: "side", image: "y" }] },
+  status: {
+    phase: "Running",
+    conditions: [{ type: "Ready", status: "True" }],
+    containerStatuses: [{
+      name: "api",
+      containerID: "containerd://abc",
+      image: "x",
+      imageID: "",
+      ready: true,
+      restartCount: 0,
+      state: { running: {} },
+    }],
+  },
+  ...extra,
+});
+
+const opts = (raw = {}, command: string[] = []) =>
+  validateOptions({ runtime: "k8s", target: "web", command }, raw, {
+    io: { stdinIsTerminal: false },
+    supports: { keep: false, privileged: true, name: false },
+  });
+
+Deno.test("parseTarget() reads POD[/C], pod/, deploy/ and sts/ forms", () => {
+  assert.deepEqual(parseTarget("web"), { kind: "pod", name: "web", container: undefined });
+  assert.deepEqual(parseTarget("web/api"), { kind: "pod", name: "web", container: "api" });
+  assert.deepEqual(parseTarget("pod/web"), { kind: "pod", name: "web" });
+  assert.deepEqual(parseTarget("pod/web/api"), { kind: "pod", name: "web", container: "api" });
+  assert.deepEqual(parseTarget("deploy/web"), {
+    kind: "deployment",
+    name: "web",
+    container: undefined,
+  });
+  assert.deepEqual(parseTarget("sts/db/pg"), { kind: "statefulset", name: "db", container: "pg" });
+  assert.throws(() => parseTarget("a/b/c/d"), /Bad target/);
+  assert.throws(() => parseTarget("web/"), /Bad target/);
+});
+
+Deno.test("pickContainer() follows the default-container annotation and lists on a miss", () => {
+  assert.equal(pickContainer(pod()).name, "api");
+  const annotated = pod({
+    metadata: { name: "web", annotations: { "kubectl.kubernetes.io/default-container": "side" } },
+  });
+  assert.equal(pickContainer(annotated).name, "side");
+  assert.throws(
+    () => pickContainer(pod(), "nope"),
+    /has no container "nope" \(it has: api, side\)/,
+  );
+});
+
+Deno.test("pickPod() prefers the oldest ready pod and skips terminating ones", () => {
+  const a = pod({ metadata: { name: "a", creationTimestamp: new Date(2000) } });
+  const b = pod({ metadata: { name: "b", creationTimestamp: new Date(1000) } });
+  const gone = pod({
+    metadata: { name: "c", creationTimestamp: new Date(0), deletionTimestamp: new Date() },
+  });
+  assert.equal(pickPod([a, b, gone])?.metadata?.name, "b");
+  assert.equal(pickPod([]), undefined);
+});
+
+Deno.test("factsOf() reads the container id, user, PID namespace and Pod Security level", () => {
+  const f = factsOf(pod(), pod().spec!.containers[0], "restricted");
+  assert.equal(f.id, "abc");
+  assert.equal(f.pid, 1);
+  assert.deepEqual(f.security, { psa: "restricted", runAsNonRoot: false });
+  const shared = pod({
+    spec: {
+      shareProcessNamespace: true,
+      securityContext: { runAsNonRoot: true, runAsUser: 1000 },
+      containers: [{ name: "api", securityContext: { readOnlyRootFilesystem: true } }],
+    },
+  });
+  const s = factsOf(shared, shared.spec!.containers[0]);
+  assert.equal(s.pid, 0);
+  assert.equal(s.pidNamespace, "shared");
+  assert.equal(s.user, "1000:1000"); // no runAsGroup: assumed equal to the uid
+  assert.equal(s.readOnlyRootfs, true);
+  assert.deepEqual(s.security, { psa: "", runAsNonRoot: true, uid: 1000 });
+});
+
+Deno.test("profiles: auto follows Pod Security; runAsNonRoot forces plain mode as the target's uid", () => {
+  const base = factsOf(pod(), pod().spec!.containers[0]);
+  const general = makePlan(opts(), { ...base, user: "1000" }, resolveImage(undefined));
+  assert.equal(general.sidecar.profile, "general");
+  assert.deepEqual(general.sidecar.capAdd, ["SYS_PTRACE"]);
+  const restricted = makePlan(
+    opts(),
+    { ...base, security: { psa: "restricted", runAsNonRoot: false } },
+    resolveImage(undefined),
+  );
+  assert.equal(restricted.mode, "plain");
+  assert.equal(restricted.sidecar.user, "65534");
+  assert.deepEqual(securityContext(restricted), {
+    runAsUser: 65534,
+    runAsNonRoot: true,
+    allowPrivilegeEscalation: false,
+    capabilities: { drop: ["ALL"] },
+    seccompProfile: { type: "RuntimeDefault" },
+  });
+  const nonroot = makePlan(
+    opts(),
+    { ...base, user: "1000", security: { psa: "", runAsNonRoot: true, uid: 1000 } },
+    resolveImage(undefined),
+  );
+  assert.equal(nonroot.mode, "plain");
+  assert.match(nonroot.modeReason, /runAsNonRoot/);
+  assert.equal(nonroot.sidecar.user, "1000");
+  assert.deepEqual(nonroot.sidecar.capAdd, []);
+  const net = makePlan(opts({ profile: "netadmin" }), base, resolveImage(undefined));
+  assert.deepEqual(securityContext(net), {
+    runAsUser: 0,
+    capabilities: { add: ["NET_ADMIN", "NET_RAW"] },
+  });
+  const sys = makePlan(opts({ profile: "sysadmin" }), base, resolveImage(undefined));
+  assert.deepEqual(securityContext(sys), { privileged: true });
+});
+
+Deno.test("ephemeralContainer() keeps $ literal, waits for dbg, and skips subPath mounts", () => {
+  const base = factsOf(pod(), pod().spec!.containers[0]);
+  const plan = makePlan(opts({}, ["sh", "-c", "echo $$ $(HOME)"]), base, resolveImage(undefined));
+  const target: k8s.V1Container = {
+    name: "api",
+    volumeMounts: [{ name: "a", mountPath: "/data" }, {
+      name: "b",
+      mountPath: "/cfg",
+      subPath: "x",
+    }],
+  };
+  const { container, skippedMounts } = ephemeralContainer(plan, target);
+  assert.equal(container.targetContainerName, "api");
+  assert.equal(container.stdin, true);
+  assert.equal(container.stdinOnce, true);
+  assert.equal(container.imagePullPolicy, "IfNotPresent");
+  assert.ok(container.command!.includes("echo $$$$ $$(HOME)"));
+  assert.ok(container.env!.some((e) => e.name === "DBG_GO"));
+  assert.deepEqual(container.volumeMounts, [{ name: "a", mountPath: "/data" }]);
+  assert.deepEqual(skippedMounts, ["/cfg"]);
+  assert.equal(literal("a$b"), "a$$b");
+});
+
+Deno.test("channel frames: channel byte first, resize JSON, exit codes from the status", () => {
+  const f = encodeFrame(0, new Uint8Array([104, 105]));
+  assert.deepEqual([...f], [0, 104, 105]);
+  assert.deepEqual(decodeFrame(f.buffer), { channel: 0, payload: new Uint8Array([104, 105]) });
+  assert.equal(decodeFrame(new ArrayBuffer(0)), null);
+  const r = resizeFrame(24, 80);
+  assert.equal(r[0], 4);
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(r.subarray(1))), { Width: 80, Height: 24 });
+  const status = new TextEncoder().encode(JSON.stringify({
+    status: "Failure",
+    reason: "NonZeroExitCode",
+    details: { causes: [{ reason: "ExitCode", message: "3" }] },
+  }));
+  assert.equal(parseStatus(status).exitCode, 3);
+  assert.equal(parseStatus(new TextEncoder().encode("oops")).status, "Failure");
+});
+
+Deno.test("sessionRows() lists only dbg's ephemeral containers with their state", () => {
+  const p = pod({
+    spec: {
+      containers: [{ name: "api" }],
+      ephemeralContainers: [
+        { name: "dbg-1", image: "busybox:musl", targetContainerName: "api" },
+        { name: "debugger-x", image: "busybox" },
+      ],
+    },
+    status: {
+      ephemeralContainerStatuses: [{
+        name: "dbg-1",
+        image: "",
+        imageID: "",
+        ready: false,
+        restartCount: 0,
+        state: { terminated: { exitCode: 3 } },
+      }],
+    },
+  });
+  const rows = sessionRows(p);
+  assert.equal(rows.length, 1);
+  assert.equal(rows[0].state, "exited (3)");
+});
