@@ -2,7 +2,8 @@
  * `deno task bench [--runs N]`: how long `dbg docker app -- true` takes next to the closest plain
  * docker command, `docker run --rm --pid container:app --net container:app busybox:musl true`,
  * then the same for `dbg containerd app -- true` next to `ctr run --rm --with-ns …` (see
- * _bench_containerd.ts).
+ * _bench_containerd.ts), and `dbg k8s web -- true` next to `kubectl debug --attach` on a private
+ * cluster (see _bench_k8s.ts).
  *
  * Each section runs against a private daemon (never the system one) with the local test images,
  * runs the two commands alternately (2 warm-ups, then N pairs, order flipped every pair so drift
@@ -34,6 +35,8 @@ import {
   parseRuns,
 } from "./_bench_measure.ts";
 import { benchContainerd } from "./_bench_containerd.ts";
+import { benchK8s } from "./_bench_k8s.ts";
+import { startCluster } from "../tests/helpers/cluster.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -69,7 +72,9 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
     return out;
   };
   try {
-    const include = ["--include", "runtimes/docker.ts", "--include", "runtimes/containerd.ts"];
+    const include = ["docker", "containerd", "k8s"].flatMap((
+      r,
+    ) => ["--include", `runtimes/${r}.ts`]);
     const dbg = await compile(`${tmp}/dbg`, MAIN, include);
     const noop = await compile(`${tmp}/noop`, noopFile, []);
     return { dbg: [dbg], noop: [noop], how: `deno compile works (denort: ${denort})` };
@@ -171,6 +176,9 @@ async function main(): Promise<number> {
     checkAborted();
     console.log("\n== containerd ==");
     await withDaemon("containerd", startContainerd, (c) => benchContainerd(c, runs, deno));
+    checkAborted();
+    console.log("\n== k8s ==");
+    await withDaemon("Kubernetes cluster", startCluster, (c) => benchK8s(c, runs, deno));
     return 0;
   } catch (e) {
     if (abort.signal.aborted || e instanceof Interrupted) {

@@ -248,14 +248,10 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
     });
   }
   if (code === 403) {
-    const sub = ctx.resource;
+    const res = ctx.resource;
     return new DbgError(
-      `Forbidden: you may not ${ctx.verb} ${sub}${ctx.name ? ` ${ctx.name}` : ""}${where}`,
-      {
-        hint: `Ask for "${ctx.verb}" on "${sub}" (check: kubectl auth can-i ${ctx.verb} ${sub}` +
-          `${ctx.namespace ? ` -n ${ctx.namespace}` : ""})`,
-        cause: e,
-      },
+      `Forbidden: you may not ${ctx.verb} ${res}${ctx.name ? ` ${ctx.name}` : ""}${where}`,
+      { hint: `Ask for "${ctx.verb}" on "${res}" (check: ${canI(ctx)})`, cause: e },
     );
   }
   if (code === 404 && ctx.resource === "pods/ephemeralcontainers" && !status.details?.name) {
@@ -283,6 +279,13 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
     hint: "Run again with --debug for details",
     cause: e,
   });
+}
+
+/** The kubectl command that checks a permission (`pods/x` is `pods --subresource x`). */
+export function canI(ctx: Pick<CallContext, "verb" | "resource" | "namespace">): string {
+  const [res, sub] = ctx.resource.split("/");
+  return `kubectl auth can-i ${ctx.verb} ${res}${sub ? ` --subresource ${sub}` : ""}` +
+    (ctx.namespace ? ` -n ${ctx.namespace}` : "");
 }
 
 function firstLine(s: string): string {

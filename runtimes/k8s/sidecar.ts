@@ -19,7 +19,7 @@ import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
-import type { Kube } from "./api.ts";
+import { canI, type Kube } from "./api.ts";
 import { ChannelSocket, STDIN, type StreamStatus } from "./channel.ts";
 
 /** Waiting reasons that are the normal way to start, not worth a line. */
@@ -199,12 +199,11 @@ export class K8sSidecar implements Sidecar {
       const why = w?.reason ? `${w.reason}${w.message ? `: ${w.message}` : ""}` : "";
       if (why && why !== last && !ROUTINE.includes(w?.reason ?? "")) {
         last = why;
-        this.#o.notice(`dbg: ${this.name} is waiting: ${why}`);
         if (PERMANENT.includes(w?.reason ?? "")) {
           done.reject(
             new DbgError(`${this.name} cannot start: ${why}`, { hint: hintFor(w?.reason) }),
           );
-        }
+        } else this.#o.notice(`dbg: ${this.name} is waiting: ${why}`);
       }
     };
     // A watch from the PATCH's version sees every change after it; a read covers the rest.
@@ -265,8 +264,9 @@ export class K8sSidecar implements Sidecar {
       const why = await upgradeRefusal(target.url, target.headers, target.client);
       throw new DbgError(`Cannot attach to ${this.name} in pod ${pod}: ${why ?? errText(e)}`, {
         hint: why?.startsWith("forbidden")
-          ? `Ask for "get" and "create" on "pods/attach" (kubectl auth can-i create pods/attach` +
-            ` -n ${namespace}); ${this.name} ends by itself within two minutes`
+          ? `Ask for "get" and "create" on "pods/attach" (check: ` +
+            `${canI({ verb: "create", resource: "pods/attach", namespace })}); ` +
+            `${this.name} ends by itself within two minutes`
           : "Check that the API server can reach the node's kubelet (kubectl logs works?)",
         cause: e,
       });

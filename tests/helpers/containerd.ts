@@ -223,7 +223,7 @@ async function containerCgroups(dir: string): Promise<string[]> {
 }
 
 /** PIDs of processes in any of the cgroup `paths` (or below them), in any hierarchy. */
-async function pidsInCgroups(paths: string[]): Promise<number[]> {
+export async function pidsInCgroups(paths: string[]): Promise<number[]> {
   const pids: number[] = [];
   for await (const e of Deno.readDir("/proc")) {
     const pid = Number(e.name);
@@ -243,7 +243,7 @@ async function pidsInCgroups(paths: string[]): Promise<number[]> {
 }
 
 /** Removes the (empty) cgroup dirs at and below each of `paths`, in every hierarchy. */
-async function removeCgroups(paths: string[]): Promise<void> {
+export async function removeCgroups(paths: string[]): Promise<void> {
   const roots = ["/sys/fs/cgroup"];
   try {
     for await (const e of Deno.readDir("/sys/fs/cgroup")) {
@@ -301,16 +301,63 @@ function reapStale(): Promise<void> {
   return reapStaleDirs(DIR_PREFIX, "containerd.pid", teardownDir);
 }
 
-function configToml(dir: string, address: string): string {
+/** Options of {@link startContainerd}. */
+export interface ContainerdOptions {
+  /**
+   * Enables the CRI plugin (off by default: slow to start), for a kubelet: stream server on
+   * 127.0.0.1 (random port), CNI dirs `cni/bin` and `cni/conf` (empty: the caller may add a
+   * plugin), network namespaces and runc root in the instance dir, the helper's snapshotter,
+   * cgroupfs. `sandboxImage` is the pod sandbox (pause) image, which the caller imports into
+   * namespace `k8s.io`.
+   */
+  cri?: { sandboxImage: string };
+  /** Snapshotter (default: `DBG_TEST_SNAPSHOTTER`, else overlayfs falling back to native). */
+  snapshotter?: string;
+}
+
+/** The CRI plugin's section of the config (see {@link ContainerdOptions.cri}). */
+function criToml(dir: string, snapshotter: string, sandboxImage: string): string[] {
+  const q = JSON.stringify;
+  const cri = '[plugins."io.containerd.grpc.v1.cri"';
+  return [
+    `${cri}]`,
+    '  stream_server_address = "127.0.0.1"',
+    '  stream_server_port = "0"',
+    `  sandbox_image = ${q(sandboxImage)}`,
+    "  enable_selinux = false",
+    "  disable_apparmor = true",
+    "  restrict_oom_score_adj = true",
+    "  netns_mounts_under_state_dir = true", // else /var/run/netns
+    `  ${cri}.cni]`,
+    `    bin_dir = ${q(`${dir}/cni/bin`)}`,
+    `    conf_dir = ${q(`${dir}/cni/conf`)}`,
+    `  ${cri}.containerd]`,
+    `    snapshotter = ${q(snapshotter)}`,
+    '    default_runtime_name = "runc"',
+    `    ${cri}.containerd.runtimes.runc]`,
+    '      runtime_type = "io.containerd.runc.v2"',
+    `      ${cri}.containerd.runtimes.runc.options]`,
+    "        SystemdCgroup = false",
+    `        Root = ${q(`${dir}/runc`)}`,
+    "",
+  ];
+}
+
+function configToml(
+  dir: string,
+  address: string,
+  snapshotter: string,
+  cri?: ContainerdOptions["cri"],
+): string {
   const q = JSON.stringify; // a JSON string is a TOML basic string for these plain paths
   return [
     "version = 2",
     `root = ${q(`${dir}/root`)}`,
     `state = ${q(`${dir}/state`)}`,
     `temp = ${q(`${dir}/tmp`)}`,
-    // CRI: slow to start, not needed. aufs would run modprobe; the others are skipped anyway.
+    // CRI: slow to start, only on request. aufs would run modprobe; the others are skipped.
     "disabled_plugins = [",
-    '  "io.containerd.grpc.v1.cri",',
+    ...(cri ? [] : ['  "io.containerd.grpc.v1.cri",']),
     '  "io.containerd.snapshotter.v1.aufs",',
     '  "io.containerd.snapshotter.v1.btrfs",',
     '  "io.containerd.snapshotter.v1.devmapper",',
@@ -330,6 +377,7 @@ function configToml(dir: string, address: string): string {
     '[plugins."io.containerd.internal.v1.opt"]',
     `  path = ${q(`${dir}/opt`)}`,
     "",
+    ...(cri ? criToml(dir, snapshotter, cri.sandboxImage) : []),
   ].join("\n");
 }
 
@@ -348,18 +396,26 @@ async function snapshotterStatus(
 
 /**
  * Starts a private containerd and waits (up to 20 s) until `ctr version` answers. Uses the
- * overlayfs snapshotter, or native when overlayfs did not load (`DBG_TEST_SNAPSHOTTER` forces
- * one). Also reaps instances left by crashed runs.
+ * overlayfs snapshotter, or native when overlayfs did not load (`DBG_TEST_SNAPSHOTTER` or
+ * `options.snapshotter` forces one). `options.cri` enables the CRI plugin. Also reaps instances
+ * left by crashed runs.
  */
-export async function startContainerd(): Promise<PrivateContainerd> {
+export async function startContainerd(
+  options: ContainerdOptions = {},
+): Promise<PrivateContainerd> {
   await reapStale();
+  const forced = options.snapshotter || Deno.env.get("DBG_TEST_SNAPSHOTTER");
+  let snapshotter = forced || "overlayfs";
   const dir = await Deno.makeTempDir({ dir: "/tmp", prefix: DIR_PREFIX });
   await Deno.writeTextFile(`${dir}/owner.pid`, `${Deno.pid}\n`);
   for (const d of ["logs", "fifo", "runc", "tmp"]) await Deno.mkdir(`${dir}/${d}`);
+  if (options.cri) {
+    for (const d of ["cni/bin", "cni/conf"]) await Deno.mkdir(`${dir}/${d}`, { recursive: true });
+  }
   const address = `${dir}/containerd.sock`;
   if (address.length + ".ttrpc".length > 100) throw new Error(`socket path too long: ${address}`);
   const config = `${dir}/config.toml`;
-  await Deno.writeTextFile(config, configToml(dir, address));
+  await Deno.writeTextFile(config, configToml(dir, address, snapshotter, options.cri));
   const log = `${dir}/containerd.log`;
   const child = spawnLogged([
     ...[CONTAINERD, "--config", config, "--address", address],
@@ -372,8 +428,6 @@ export async function startContainerd(): Promise<PrivateContainerd> {
     return s;
   });
 
-  const forced = Deno.env.get("DBG_TEST_SNAPSHOTTER");
-  let snapshotter = forced || "overlayfs";
   let env = ctrEnv(snapshotter);
   let runs = 0;
   const ctrCommand = (args: string[], opts: Pick<CtrOptions, "namespace"> = {}) => {
@@ -421,6 +475,11 @@ export async function startContainerd(): Promise<PrivateContainerd> {
     if (plugins[snapshotter] !== "ok") {
       if (forced) throw new Error(`snapshotter ${forced} is ${plugins[forced] ?? "missing"}`);
       console.warn(`WARNING: containerd overlayfs snapshotter unavailable; using native`);
+      if (options.cri) {
+        // The CRI plugin's snapshotter is in the config: start again with native.
+        await stop();
+        return await startContainerd({ ...options, snapshotter: "native" });
+      }
       snapshotter = "native";
       env = ctrEnv(snapshotter);
       if (plugins[snapshotter] !== "ok") throw new Error("native snapshotter did not load");

@@ -1,0 +1,400 @@
+/**
+ * `dbg k8s` end to end on a real single-node Kubernetes (etcd, kube-apiserver and kubelet built
+ * from their Go modules, containerd's CRI; tests/helpers/cluster.ts). Pods use a fixed node name,
+ * and hostNetwork unless Pod Security forbids it (then a loopback-only CNI plugin gives them a
+ * network namespace of their own).
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { clusterOrSkip, type PrivateCluster } from "../helpers/cluster.ts";
+import { cleanEnv } from "../helpers/dockerd.ts";
+import { dbgArgv, runDbg } from "../helpers/dbg.ts";
+import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+
+const TARGET = "docker.io/dbg-test/target:latest";
+
+/** A target container spec: the shell-less test program, never pulled. */
+function app(name: string, extra: Record<string, unknown> = {}) {
+  return { name, image: TARGET, imagePullPolicy: "Never", ...extra };
+}
+
+/** State of every dbg ephemeral container in a pod: name → running|terminated|waiting. */
+async function dbgStates(
+  c: PrivateCluster,
+  pod: string,
+  ns = "default",
+): Promise<Record<string, string>> {
+  const r = await c.kubectl(["-n", ns, "get", "pod", pod, "-o", "json"]);
+  const statuses = JSON.parse(r.stdout).status?.ephemeralContainerStatuses ?? [];
+  const out: Record<string, string> = {};
+  for (const s of statuses) {
+    if (s.name.startsWith("dbg-")) out[s.name] = Object.keys(s.state ?? {})[0] ?? "?";
+  }
+  return out;
+}
+
+/** Zombies (state Z) among the processes of the PID namespace of `pid`. */
+function zombiesBeside(pid: number): string[] {
+  const ns = Deno.readLinkSync(`/proc/${pid}/ns/pid`);
+  const found: string[] = [];
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      if (Deno.readLinkSync(`/proc/${e.name}/ns/pid`) !== ns) continue;
+      const st = Deno.readTextFileSync(`/proc/${e.name}/status`);
+      if (/^State:\s+Z/m.test(st)) found.push(st.split("\n")[0]);
+    } catch { /* gone */ }
+  }
+  return found;
+}
+
+Deno.test({
+  name: "dbg k8s end to end (real kube-apiserver, etcd, kubelet and containerd)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const c = await clusterOrSkip();
+    if (!c) return;
+    const dbg = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) =>
+      runDbg(["k8s", "--kubeconfig", c.kubeconfig.admin, ...args], opts);
+    try {
+      const envOf = (who: string) => ({ env: [{ name: "WHO", value: who }] });
+      await Promise.all([
+        c.applyPod({ metadata: { name: "web" }, spec: { containers: [app("api", envOf("api"))] } }),
+        c.applyPod({
+          metadata: { name: "nonroot" },
+          spec: {
+            securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000 },
+            containers: [app("app")],
+          },
+        }),
+        c.applyPod({
+          metadata: { name: "readonly" },
+          spec: { containers: [app("app", { securityContext: { readOnlyRootFilesystem: true } })] },
+        }),
+        c.applyPod({
+          metadata: {
+            name: "shared",
+            annotations: { "kubectl.kubernetes.io/default-container": "app" },
+          },
+          spec: {
+            shareProcessNamespace: true,
+            containers: [app("first", envOf("first")), app("app", envOf("app"))],
+          },
+        }),
+      ]);
+      const webPid = await targetPid(c, "web", "api");
+
+      await t.step("-- cmd: output, exit codes and separate stdout/stderr", async () => {
+        const r = await dbg([
+          "-q",
+          "web/api",
+          "--",
+          "sh",
+          "-c",
+          "cat /marker.txt; echo e >&2; exit 3",
+        ]);
+        assert.equal(r.code, 3, r.stderr);
+        assert.equal(r.stdout, "target-rootfs-marker\n");
+        assert.equal(r.stderr, "e\n");
+        const ok = await dbg(["-q", "web", "--", "sh", "-c", 'echo "$WHO $$"']);
+        assert.equal(ok.code, 0, ok.stderr);
+        assert.match(ok.stdout, /^api \d+\n$/); // the target's env; $ reaches the shell as is
+      });
+
+      await t.step("piped stdin reaches the command and ends with EOF", async () => {
+        const r = await dbg(["-q", "-i", "web", "--", "sh", "-c", "cat; echo done"], {
+          stdin: "one\ntwo\n",
+        });
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "one\ntwo\ndone\n");
+      });
+
+      await t.step(
+        "SIGINT to dbg reaches the command: 130, and nothing keeps running",
+        async () => {
+          const [deno, ...rest] = dbgArgv([
+            ...["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web", "--", "sleep", "300"],
+          ]);
+          const child = new Deno.Command(deno, {
+            args: rest,
+            env: cleanEnv({ NO_COLOR: "1" }),
+            clearEnv: true,
+            stdin: "null",
+            stdout: "piped",
+            stderr: "piped",
+          }).spawn();
+          await poll("the dbg container running", async () => {
+            const states = Object.values(await dbgStates(c, "web"));
+            return states.includes("running") ? true : null;
+          }, 30_000);
+          await new Promise((r) => setTimeout(r, 500));
+          child.kill("SIGINT");
+          const out = await child.output();
+          assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
+          assert.ok(!Object.values(await dbgStates(c, "web")).includes("running"));
+        },
+      );
+
+      await t.step("the TTY path: prompt, the target's root, resize, exit code", async () => {
+        const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "web"]);
+        const tty = await Tty.start(
+          `sh -c ${q(`${argv.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
+          {
+            cols: 100,
+            rows: 30,
+          },
+        );
+        try {
+          await tty.waitFor(/^\[dbg\] \/ #\s*$/m, 40_000);
+          await tty.send("ls /; stty size", "Enter");
+          await tty.waitFor(/marker\.txt[\s\S]*30 100/, 10_000);
+          await tty.resize(120, 40);
+          await new Promise((r) => setTimeout(r, 500));
+          await tty.send("stty size", "Enter");
+          await tty.waitFor(/40 120/, 10_000);
+          await tty.send("exit 3", "Enter");
+          await tty.waitFor(/EXIT=3/, 15_000);
+        } finally {
+          await tty.kill();
+        }
+      });
+
+      await t.step(
+        "a runAsNonRoot target: plain mode as the target's uid, and says so",
+        async () => {
+          const r = await dbg([
+            "nonroot",
+            "--",
+            "sh",
+            "-c",
+            'id -u; cat "$DBG_TARGET_ROOT/marker.txt"',
+          ]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "1000\ntarget-rootfs-marker\n");
+          assert.match(r.stderr, /plain mode \(the pod requires runAsNonRoot/);
+        },
+      );
+
+      await t.step("a read-only target: chroot works, writes fail", async () => {
+        const r = await dbg(["-q", "readonly", "--", "sh", "-c", "cat /marker.txt; touch /x"]);
+        assert.equal(r.code, 1);
+        assert.equal(r.stdout, "target-rootfs-marker\n");
+        assert.match(r.stderr, /Read-only file system/);
+      });
+
+      await t.step(
+        "shareProcessNamespace: the default container is found, PID 1 is pause",
+        async () => {
+          const r = await dbg([
+            "-q",
+            "shared",
+            "--",
+            "sh",
+            "-c",
+            'echo "$WHO"; tr "\\0" " " < /proc/1/cmdline',
+          ]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "app\n/pause ");
+        },
+      );
+
+      await t.step("deploy/NAME: a running pod of the deployment, and which one", async () => {
+        const labels = { "app.kubernetes.io/name": "shop" };
+        await c.kubectl(["apply", "-f", "-"], {
+          stdin: JSON.stringify({
+            apiVersion: "apps/v1",
+            kind: "Deployment",
+            metadata: { name: "shop" },
+            spec: {
+              selector: { matchLabels: labels },
+              template: { metadata: { labels }, spec: { containers: [app("shop")] } },
+            },
+          }),
+        });
+        // No controller manager runs: the test plays the ReplicaSet's part.
+        await c.applyPod({
+          metadata: { name: "shop-1", labels },
+          spec: { containers: [app("shop")] },
+        });
+        const r = await dbg(["deploy/shop", "--", "cat", "/marker.txt"]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.match(r.stderr, /^dbg: deploy\/shop: using pod shop-1$/m);
+        assert.equal(r.stdout, "target-rootfs-marker\n");
+      });
+
+      await t.step("Pod Security restricted: auto picks the restricted profile", async () => {
+        await c.createNamespace("locked", { "pod-security.kubernetes.io/enforce": "restricted" });
+        await c.applyPod({
+          metadata: { name: "app", namespace: "locked" },
+          spec: {
+            hostNetwork: false,
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 1000,
+              seccompProfile: { type: "RuntimeDefault" },
+            },
+            containers: [app("app", {
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+            })],
+          },
+        }, "locked");
+        const r = await dbg([
+          "-n",
+          "locked",
+          "app",
+          "--",
+          "sh",
+          "-c",
+          'cat "$DBG_TARGET_ROOT/marker.txt"',
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "target-rootfs-marker\n");
+        assert.match(r.stderr, /restricted profile/);
+        const refused = await dbg(["-n", "locked", "--profile", "general", "app", "--", "true"]);
+        assert.equal(refused.code, 125);
+        assert.match(refused.stderr, /^dbg: Pod Security admission rejected the debug container/m);
+        assert.match(refused.stderr, /Hint: .*--profile restricted/);
+      });
+
+      await t.step(
+        "errors: RBAC, unknown container, missing pod, image pull, timeout",
+        async () => {
+          const limited = await runDbg([
+            "k8s",
+            "--kubeconfig",
+            c.kubeconfig.limited,
+            "web",
+            "--",
+            "true",
+          ]);
+          assert.equal(limited.code, 125);
+          assert.match(
+            limited.stderr,
+            /^dbg: Forbidden: you may not patch pods\/ephemeralcontainers web in namespace default/m,
+          );
+          assert.match(
+            limited.stderr,
+            /kubectl auth can-i patch pods --subresource ephemeralcontainers -n default/,
+          );
+          const nope = await dbg(["web/nope"]);
+          assert.equal(nope.code, 125);
+          assert.match(nope.stderr, /^dbg: Pod web has no container "nope" \(it has: api\)/m);
+          const none = await dbg(["ghost"]);
+          assert.match(none.stderr, /^dbg: No such pod: ghost in namespace default/m);
+          // A pod of its own: a pod whose containers failed before is synced with a back-off.
+          await c.applyPod({ metadata: { name: "pull" }, spec: { containers: [app("app")] } });
+          const pull = await dbg([
+            ...["pull", "--image", "127.0.0.1:1/nope:1", "--timeout", "15s", "--", "true"],
+          ]);
+          assert.equal(pull.code, 125);
+          assert.match(pull.stderr, /is waiting: ErrImagePull/);
+          assert.match(
+            pull.stderr,
+            /did not start within 15s \(last: (ErrImagePull|ImagePullBackOff)/,
+          );
+          const never = await dbg([
+            "web",
+            "--image",
+            "nosuch/img:1",
+            "--pull",
+            "never",
+            "--",
+            "true",
+          ]);
+          assert.match(never.stderr, /cannot start: ErrImageNeverPull/);
+        },
+      );
+
+      await t.step("a session left running can be listed and reattached", async () => {
+        const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web"]);
+        // exec: the pane's process is dbg itself, so that it can be killed alone.
+        const first = await Tty.start(`sh -c ${q(`exec ${argv.map(q).join(" ")}`)}`, {});
+        let name = "";
+        try {
+          await first.waitFor(/^\[dbg\] \/ #\s*$/m, 40_000);
+          // dbg dies without a word: its container keeps running.
+          const pid = await first.panePid();
+          Deno.kill(pid, "SIGKILL");
+          const states = await dbgStates(c, "web");
+          name = Object.entries(states).find(([, s]) => s === "running")?.[0] ?? "";
+          assert.ok(name, JSON.stringify(states));
+        } finally {
+          await first.kill();
+        }
+        const listed = await dbg(["web", "--sessions"]);
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.match(listed.stdout, new RegExp(`^${name}\\s+api\\s+running`, "m"));
+        const again = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "web", "--attach", name]);
+        const tty = await Tty.start(
+          `sh -c ${q(`${again.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
+          {},
+        );
+        try {
+          await tty.waitFor(/reattaching to dbg-/, 20_000);
+          await tty.send("echo back-$((40+2))", "Enter");
+          await tty.waitFor(/back-42/, 10_000);
+          await tty.send("exit 4", "Enter");
+          await tty.waitFor(/EXIT=4/, 15_000);
+        } finally {
+          await tty.kill();
+        }
+      });
+
+      await t.step("KUBECONFIG with two files: kubectl's merge", async () => {
+        const dir = await Deno.makeTempDir({ prefix: "dbg-kcfg-" });
+        try {
+          const full = JSON.parse(
+            (await c.kubectl(["config", "view", "--raw", "-o", "json"])).stdout,
+          );
+          const a = { ...full, contexts: [], "current-context": "" };
+          const b = {
+            apiVersion: "v1",
+            kind: "Config",
+            contexts: full.contexts,
+            "current-context": full["current-context"],
+          };
+          await Deno.writeTextFile(`${dir}/a`, JSON.stringify(a));
+          await Deno.writeTextFile(`${dir}/b`, JSON.stringify(b));
+          const r = await runDbg(["k8s", "-q", "web", "--", "true"], {
+            env: { KUBECONFIG: `${dir}/b:${dir}/a` },
+          });
+          assert.equal(r.code, 0, r.stderr);
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+
+      await t.step("no leftovers: no dbg container runs, no zombies in the target", async () => {
+        for (const pod of ["web", "nonroot", "readonly", "shared"]) {
+          const states: Record<string, string> = await dbgStates(c, pod);
+          const running = Object.entries(states).filter(([, s]) => s === "running");
+          assert.deepEqual(running, [], pod);
+        }
+        assert.deepEqual(zombiesBeside(webPid), []);
+      });
+    } finally {
+      await c.stop();
+    }
+  },
+});
+
+/** Host PID of a container's main process (its task, through the CRI's containerd). */
+async function targetPid(c: PrivateCluster, pod: string, container: string): Promise<number> {
+  const r = await c.kubectl([
+    "get",
+    "pod",
+    pod,
+    "-o",
+    `jsonpath={.status.containerStatuses[?(@.name=="${container}")].containerID}`,
+  ]);
+  const id = r.stdout.replace(/^.*:\/\//, "").trim();
+  const tasks = await c.containerd.ctr(["tasks", "ls"], { namespace: "k8s.io" });
+  for (const line of tasks.stdout.split("\n")) {
+    const [task, pid] = line.trim().split(/\s+/);
+    if (task === id) return Number(pid);
+  }
+  throw new Error(`no task ${id}`);
+}
