@@ -273,4 +273,7 @@ fi
 C=
 [ -z "$got" ] || [ "$rc" -le 128 ] || rc=$got
 cleanup
+# Kubernetes reports an exit code a second or more after the fact: hand it to dbg at once, as
+# the last bytes of the stream, in an OSC sequence that dbg strips (and terminals ignore).
+[ -z "$go" ] || printf '\033]5379;dbg-exit=%s\007' "$rc" >&2
 exit $rc

@@ -98,6 +98,10 @@ class K8sAdapter implements RuntimeAdapter {
           `mounts (the files are still under the target's root)`,
       );
     }
+    common.notice(
+      `dbg: ${container.name} stays in the pod afterwards (ephemeral containers cannot be ` +
+        `removed; see --sessions)`,
+    );
     return Promise.resolve(new K8sSidecar(plan, { ...common, container }));
   }
 

@@ -38,17 +38,32 @@ export function stats(samples: number[]): Stats {
   return { median, p90: s[Math.ceil(0.9 * s.length) - 1], min: s[0] };
 }
 
-/** Parses `--runs N` / `--runs=N` (default 15, 1..200); returns an error text when bad. */
-export function parseRuns(args: string[]): number | string {
+/** The bench's sections, in the order they run. */
+export const SECTIONS = ["docker", "containerd", "k8s"] as const;
+export type SectionName = typeof SECTIONS[number];
+
+/**
+ * Parses `[--runs N] [SECTION...]` (runs default 15, 1..200; sections default all); returns an
+ * error text when bad.
+ */
+export function parseArgs(
+  args: string[],
+): { runs: number; sections: SectionName[] } | string {
   let runs = 15;
+  const sections: SectionName[] = [];
+  const usage = `(usage: deno task bench [--runs N] [${SECTIONS.join("|")}...])`;
   for (let i = 0; i < args.length; i++) {
     const a = args[i];
+    if ((SECTIONS as readonly string[]).includes(a)) {
+      sections.push(a as SectionName);
+      continue;
+    }
     const v = a === "--runs" ? args[++i] : a.startsWith("--runs=") ? a.slice(7) : undefined;
-    if (v === undefined) return `unknown argument: ${a} (usage: deno task bench [--runs N])`;
+    if (v === undefined) return `unknown argument: ${a} ${usage}`;
     runs = Number(v);
     if (!Number.isInteger(runs) || runs < 1 || runs > 200) return `--runs wants 1..200, got ${v}`;
   }
-  return runs;
+  return { runs, sections: sections.length > 0 ? sections : [...SECTIONS] };
 }
 
 /** Aborted on Ctrl-C (SIGINT), SIGTERM or SIGHUP; bench.ts wires the signals. */

@@ -32,7 +32,7 @@ import {
   type DenoCommands,
   Interrupted,
   measure,
-  parseRuns,
+  parseArgs,
 } from "./_bench_measure.ts";
 import { benchContainerd } from "./_bench_containerd.ts";
 import { benchK8s } from "./_bench_k8s.ts";
@@ -41,7 +41,7 @@ import { startCluster } from "../tests/helpers/cluster.ts";
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
 
-export { parseRuns, type Stats, stats } from "./_bench_measure.ts";
+export { parseArgs, type Stats, stats } from "./_bench_measure.ts";
 
 /**
  * The dbg and no-op commands: compiled binaries when `deno compile` can work offline (it needs
@@ -146,11 +146,12 @@ async function withDaemon<D extends { stop(): Promise<void> }>(
 }
 
 async function main(): Promise<number> {
-  const runs = parseRuns(Deno.args);
-  if (typeof runs === "string") {
-    console.error(`bench: ${runs}`);
+  const parsed = parseArgs(Deno.args);
+  if (typeof parsed === "string") {
+    console.error(`bench: ${parsed}`);
     return 1;
   }
+  const { runs, sections } = parsed;
   if (Deno.uid() !== 0) {
     console.error(
       "bench: needs root: it starts a private dockerd and containerd (never the system ones)",
@@ -171,14 +172,20 @@ async function main(): Promise<number> {
     const deno = await denoCommands(tmp);
     console.log(deno.how);
     console.log(await machine(deno.dbg));
-    console.log("\n== docker ==");
-    await withDaemon("dockerd", startDockerd, (d) => benchDocker(d, runs, deno));
-    checkAborted();
-    console.log("\n== containerd ==");
-    await withDaemon("containerd", startContainerd, (c) => benchContainerd(c, runs, deno));
-    checkAborted();
-    console.log("\n== k8s ==");
-    await withDaemon("Kubernetes cluster", startCluster, (c) => benchK8s(c, runs, deno));
+    if (sections.includes("docker")) {
+      console.log("\n== docker ==");
+      await withDaemon("dockerd", startDockerd, (d) => benchDocker(d, runs, deno));
+      checkAborted();
+    }
+    if (sections.includes("containerd")) {
+      console.log("\n== containerd ==");
+      await withDaemon("containerd", startContainerd, (c) => benchContainerd(c, runs, deno));
+      checkAborted();
+    }
+    if (sections.includes("k8s")) {
+      console.log("\n== k8s ==");
+      await withDaemon("Kubernetes cluster", startCluster, (c) => benchK8s(c, runs, deno));
+    }
     return 0;
   } catch (e) {
     if (abort.signal.aborted || e instanceof Interrupted) {

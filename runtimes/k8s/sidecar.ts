@@ -148,8 +148,15 @@ export class K8sSidecar implements Sidecar {
     if (this.#o.container) socket.send(STDIN, new TextEncoder().encode("\n"));
     if (!this.#plan.sidecar.stdin) socket.closeStdin();
     this.#bound.resolve(socket);
-    socket.output.pipeTo(this.#out.writable).catch(() => {});
-    socket.closed.then((st) => this.#finish(st)).catch((e) => this.#exit.reject(e));
+    let code: number | undefined;
+    const trailer = exitTrailer((n) => (code = n));
+    socket.output.pipeThrough(trailer).pipeTo(this.#out.writable).catch(() => {});
+    socket.closed.then(async (st) => {
+      // The output is done once the socket is: the trailer, if any, has been seen.
+      await delay(0);
+      if (code !== undefined) this.#exit.resolve(code);
+      else await this.#finish(st);
+    }).catch((e) => this.#exit.reject(e));
   }
 
   async resize(rows: number, cols: number): Promise<void> {
@@ -337,6 +344,31 @@ export class K8sSidecar implements Sidecar {
     const st = await socket.closed;
     if (st && st.status !== "Success") this.#o.debug(`exec status: ${JSON.stringify(st)}`);
   }
+}
+
+/** The entry script's last bytes on Kubernetes: its exit code (lib/entry.sh). */
+const EXIT_TRAILER = /\x1b\]5379;dbg-exit=(\d+)\x07/;
+
+/**
+ * Strips the entry script's exit-code trailer from the output and reports the code. It is one
+ * short write, the session's last, so it arrives whole in one chunk.
+ */
+export function exitTrailer(onCode: (code: number) => void): TransformStream<OutputChunk> {
+  const dec = new TextDecoder("latin1");
+  return new TransformStream<OutputChunk>({
+    transform(chunk, ctl) {
+      const text = dec.decode(chunk.data);
+      const m = EXIT_TRAILER.exec(text);
+      if (!m) return ctl.enqueue(chunk);
+      onCode(Number(m[1]));
+      const at = m.index;
+      const rest = new Uint8Array([
+        ...chunk.data.subarray(0, at),
+        ...chunk.data.subarray(at + m[0].length),
+      ]);
+      if (rest.length > 0) ctl.enqueue({ stream: chunk.stream, data: rest });
+    },
+  });
 }
 
 function consoleSize(): { columns: number; rows: number } {

@@ -134,7 +134,9 @@ Deno.test({
           child.kill("SIGINT");
           const out = await child.output();
           assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
-          assert.ok(!Object.values(await dbgStates(c, "web")).includes("running"));
+          await poll("the dbg container ended", async () => {
+            return Object.values(await dbgStates(c, "web")).includes("running") ? null : true;
+          }, 10_000);
         },
       );
 
@@ -368,10 +370,13 @@ Deno.test({
       });
 
       await t.step("no leftovers: no dbg container runs, no zombies in the target", async () => {
+        // dbg returns when the command has ended; the pod's status says so a moment later.
         for (const pod of ["web", "nonroot", "readonly", "shared"]) {
-          const states: Record<string, string> = await dbgStates(c, pod);
-          const running = Object.entries(states).filter(([, s]) => s === "running");
-          assert.deepEqual(running, [], pod);
+          const running = async () =>
+            Object.entries(await dbgStates(c, pod)).filter(([, s]) => s === "running");
+          await poll(`no running dbg container in ${pod}`, async () => {
+            return (await running()).length === 0 ? true : null;
+          }, 10_000).catch(async () => assert.deepEqual(await running(), [], pod));
         }
         assert.deepEqual(zombiesBeside(webPid), []);
       });
