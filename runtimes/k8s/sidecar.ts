@@ -347,6 +347,7 @@ export class K8sSidecar implements Sidecar {
 }
 
 /** The entry script's last bytes on Kubernetes: its exit code (lib/entry.sh). */
+// deno-lint-ignore no-control-regex
 const EXIT_TRAILER = /\x1b\]5379;dbg-exit=(\d+)\x07/;
 
 /**
