@@ -3,6 +3,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
+import { exitTrailer, killScript } from "./sidecar.ts";
 import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
 import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";
 import { factsOf, parseTarget, pickContainer, pickPod } from "./target.ts";
@@ -189,4 +190,25 @@ Deno.test("sessionRows() lists only dbg's ephemeral containers with their state"
   const rows = sessionRows(p);
   assert.equal(rows.length, 1);
   assert.equal(rows[0].state, "exited (3)");
+});
+
+Deno.test("exitTrailer() strips the entry script's exit code and passes the rest", async () => {
+  let code: number | undefined;
+  const enc = new TextEncoder();
+  const out: string[] = [];
+  await ReadableStream.from([
+    { stream: 1 as const, data: enc.encode("hello\n") },
+    { stream: 2 as const, data: enc.encode("oops\n\x1b]5379;dbg-exit=3\x07") },
+  ]).pipeThrough(exitTrailer((n) => (code = n))).pipeTo(
+    new WritableStream({
+      write: (c) => void out.push(`${c.stream}:${new TextDecoder().decode(c.data)}`),
+    }),
+  );
+  assert.equal(code, 3);
+  assert.deepEqual(out, ["1:hello\n", "2:oops\n"]);
+});
+
+Deno.test("killScript() signals the entry shell only (PPid 0), or all with `all`", () => {
+  assert.match(killScript("STOP", false), /\[ "\$pp" = 0 \] && kill -STOP "\$p"/);
+  assert.match(killScript("KILL", true), /^  kill -KILL "\$p"/m);
 });
