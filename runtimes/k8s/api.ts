@@ -71,7 +71,8 @@ export class Kube {
       kc.loadFromCluster();
       opts.debug("kubeconfig: in-cluster service account");
     } else {
-      throw new DbgError("No Kubernetes configuration found", {
+      const tried = files.length > 0 ? ` (no ${files.join(", ")})` : "";
+      throw new DbgError(`No Kubernetes configuration found${tried}`, {
         hint: "Point KUBECONFIG (or --kubeconfig) at a kubeconfig file, or run dbg in a pod",
       });
     }
