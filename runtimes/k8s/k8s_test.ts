@@ -210,5 +210,5 @@ Deno.test("exitTrailer() strips the entry script's exit code and passes the rest
 
 Deno.test("killScript() signals the entry shell only (PPid 0), or all with `all`", () => {
   assert.match(killScript("STOP", false), /\[ "\$pp" = 0 \] && kill -STOP "\$p"/);
-  assert.match(killScript("KILL", true), /^  kill -KILL "\$p"/m);
+  assert.match(killScript("KILL", true), /^ {2}kill -KILL "\$p"/m);
 });

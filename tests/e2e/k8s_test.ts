@@ -203,7 +203,7 @@ Deno.test({
         },
       );
 
-      await t.step("deploy/NAME: a running pod of the deployment, and which one", async () => {
+      await t.step("deploy/ and sts/: a running pod of the workload, and which one", async () => {
         const labels = { "app.kubernetes.io/name": "shop" };
         await c.kubectl(["apply", "-f", "-"], {
           stdin: JSON.stringify({
@@ -225,6 +225,26 @@ Deno.test({
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stderr, /^dbg: deploy\/shop: using pod shop-1$/m);
         assert.equal(r.stdout, "target-rootfs-marker\n");
+        const dbLabels = { "app.kubernetes.io/name": "db" };
+        await c.kubectl(["apply", "-f", "-"], {
+          stdin: JSON.stringify({
+            apiVersion: "apps/v1",
+            kind: "StatefulSet",
+            metadata: { name: "db" },
+            spec: {
+              serviceName: "db",
+              selector: { matchLabels: dbLabels },
+              template: { metadata: { labels: dbLabels }, spec: { containers: [app("pg")] } },
+            },
+          }),
+        });
+        await c.applyPod({
+          metadata: { name: "db-0", labels: dbLabels },
+          spec: { containers: [app("pg")] },
+        });
+        const s = await dbg(["sts/db/pg", "--", "true"]);
+        assert.equal(s.code, 0, s.stderr);
+        assert.match(s.stderr, /^dbg: sts\/db: using pod db-0$/m);
       });
 
       await t.step("Pod Security restricted: auto picks the restricted profile", async () => {
@@ -297,6 +317,31 @@ Deno.test({
             pull.stderr,
             /did not start within 15s \(last: (ErrImagePull|ImagePullBackOff)/,
           );
+          await c.kubectl(["apply", "-f", "-"], {
+            stdin: JSON.stringify({
+              apiVersion: "v1",
+              kind: "Pod",
+              metadata: { name: "done" },
+              spec: {
+                nodeName: "localhost",
+                hostNetwork: true,
+                restartPolicy: "Never",
+                containers: [{
+                  name: "once",
+                  image: "docker.io/library/busybox:musl",
+                  imagePullPolicy: "Never",
+                  command: ["true"],
+                }],
+              },
+            }),
+          });
+          await poll("pod done to succeed", async () => {
+            const r = await c.kubectl(["get", "pod", "done", "-o", "jsonpath={.status.phase}"]);
+            return r.stdout === "Succeeded" ? true : null;
+          }, 30_000);
+          const done = await dbg(["done"]);
+          assert.equal(done.code, 125);
+          assert.match(done.stderr, /^dbg: Pod done is not running \(phase Succeeded\)/m);
           const never = await dbg([
             "web",
             "--image",
@@ -345,7 +390,7 @@ Deno.test({
         }
       });
 
-      await t.step("KUBECONFIG with two files: kubectl's merge", async () => {
+      await t.step("KUBECONFIG with several files, --context, an exec credential plugin", async () => {
         const dir = await Deno.makeTempDir({ prefix: "dbg-kcfg-" });
         try {
           const full = JSON.parse(
@@ -364,6 +409,45 @@ Deno.test({
             env: { KUBECONFIG: `${dir}/b:${dir}/a` },
           });
           assert.equal(r.code, 0, r.stderr);
+          // A third file: a user whose token comes from an exec credential plugin, picked with
+          // --context; the attach's WebSocket carries the same credentials.
+          const plugin = `${dir}/plugin.sh`;
+          const cred = {
+            apiVersion: "client.authentication.k8s.io/v1",
+            kind: "ExecCredential",
+            status: { token: c.tokens.admin },
+          };
+          await Deno.writeTextFile(plugin, `#!/bin/sh\necho '${JSON.stringify(cred)}'\n`);
+          await Deno.chmod(plugin, 0o755);
+          const execCfg = {
+            apiVersion: "v1",
+            kind: "Config",
+            users: [{
+              name: "via-plugin",
+              user: {
+                exec: {
+                  apiVersion: "client.authentication.k8s.io/v1",
+                  command: plugin,
+                  interactiveMode: "Never",
+                },
+              },
+            }],
+            contexts: [{
+              name: "plugin",
+              context: { cluster: full.clusters[0].name, user: "via-plugin" },
+            }],
+          };
+          await Deno.writeTextFile(`${dir}/c`, JSON.stringify(execCfg));
+          const viaPlugin = await runDbg(
+            ["k8s", "-q", "--context", "plugin", "web", "--", "sh", "-c", "cat /marker.txt"],
+            { env: { KUBECONFIG: `${dir}/b:${dir}/a:${dir}/c` } },
+          );
+          assert.equal(viaPlugin.code, 0, viaPlugin.stderr);
+          assert.equal(viaPlugin.stdout, "target-rootfs-marker\n");
+          const noCtx = await runDbg(["k8s", "--context", "nope", "web"], {
+            env: { KUBECONFIG: `${dir}/b:${dir}/a:${dir}/c` },
+          });
+          assert.match(noCtx.stderr, /^dbg: No context "nope" in the kubeconfig \(contexts: /m);
         } finally {
           await Deno.remove(dir, { recursive: true });
         }
