@@ -390,68 +390,71 @@ Deno.test({
         }
       });
 
-      await t.step("KUBECONFIG with several files, --context, an exec credential plugin", async () => {
-        const dir = await Deno.makeTempDir({ prefix: "dbg-kcfg-" });
-        try {
-          const full = JSON.parse(
-            (await c.kubectl(["config", "view", "--raw", "-o", "json"])).stdout,
-          );
-          const a = { ...full, contexts: [], "current-context": "" };
-          const b = {
-            apiVersion: "v1",
-            kind: "Config",
-            contexts: full.contexts,
-            "current-context": full["current-context"],
-          };
-          await Deno.writeTextFile(`${dir}/a`, JSON.stringify(a));
-          await Deno.writeTextFile(`${dir}/b`, JSON.stringify(b));
-          const r = await runDbg(["k8s", "-q", "web", "--", "true"], {
-            env: { KUBECONFIG: `${dir}/b:${dir}/a` },
-          });
-          assert.equal(r.code, 0, r.stderr);
-          // A third file: a user whose token comes from an exec credential plugin, picked with
-          // --context; the attach's WebSocket carries the same credentials.
-          const plugin = `${dir}/plugin.sh`;
-          const cred = {
-            apiVersion: "client.authentication.k8s.io/v1",
-            kind: "ExecCredential",
-            status: { token: c.tokens.admin },
-          };
-          await Deno.writeTextFile(plugin, `#!/bin/sh\necho '${JSON.stringify(cred)}'\n`);
-          await Deno.chmod(plugin, 0o755);
-          const execCfg = {
-            apiVersion: "v1",
-            kind: "Config",
-            users: [{
-              name: "via-plugin",
-              user: {
-                exec: {
-                  apiVersion: "client.authentication.k8s.io/v1",
-                  command: plugin,
-                  interactiveMode: "Never",
+      await t.step(
+        "KUBECONFIG with several files, --context, an exec credential plugin",
+        async () => {
+          const dir = await Deno.makeTempDir({ prefix: "dbg-kcfg-" });
+          try {
+            const full = JSON.parse(
+              (await c.kubectl(["config", "view", "--raw", "-o", "json"])).stdout,
+            );
+            const a = { ...full, contexts: [], "current-context": "" };
+            const b = {
+              apiVersion: "v1",
+              kind: "Config",
+              contexts: full.contexts,
+              "current-context": full["current-context"],
+            };
+            await Deno.writeTextFile(`${dir}/a`, JSON.stringify(a));
+            await Deno.writeTextFile(`${dir}/b`, JSON.stringify(b));
+            const r = await runDbg(["k8s", "-q", "web", "--", "true"], {
+              env: { KUBECONFIG: `${dir}/b:${dir}/a` },
+            });
+            assert.equal(r.code, 0, r.stderr);
+            // A third file: a user whose token comes from an exec credential plugin, picked with
+            // --context; the attach's WebSocket carries the same credentials.
+            const plugin = `${dir}/plugin.sh`;
+            const cred = {
+              apiVersion: "client.authentication.k8s.io/v1",
+              kind: "ExecCredential",
+              status: { token: c.tokens.admin },
+            };
+            await Deno.writeTextFile(plugin, `#!/bin/sh\necho '${JSON.stringify(cred)}'\n`);
+            await Deno.chmod(plugin, 0o755);
+            const execCfg = {
+              apiVersion: "v1",
+              kind: "Config",
+              users: [{
+                name: "via-plugin",
+                user: {
+                  exec: {
+                    apiVersion: "client.authentication.k8s.io/v1",
+                    command: plugin,
+                    interactiveMode: "Never",
+                  },
                 },
-              },
-            }],
-            contexts: [{
-              name: "plugin",
-              context: { cluster: full.clusters[0].name, user: "via-plugin" },
-            }],
-          };
-          await Deno.writeTextFile(`${dir}/c`, JSON.stringify(execCfg));
-          const viaPlugin = await runDbg(
-            ["k8s", "-q", "--context", "plugin", "web", "--", "sh", "-c", "cat /marker.txt"],
-            { env: { KUBECONFIG: `${dir}/b:${dir}/a:${dir}/c` } },
-          );
-          assert.equal(viaPlugin.code, 0, viaPlugin.stderr);
-          assert.equal(viaPlugin.stdout, "target-rootfs-marker\n");
-          const noCtx = await runDbg(["k8s", "--context", "nope", "web"], {
-            env: { KUBECONFIG: `${dir}/b:${dir}/a:${dir}/c` },
-          });
-          assert.match(noCtx.stderr, /^dbg: No context "nope" in the kubeconfig \(contexts: /m);
-        } finally {
-          await Deno.remove(dir, { recursive: true });
-        }
-      });
+              }],
+              contexts: [{
+                name: "plugin",
+                context: { cluster: full.clusters[0].name, user: "via-plugin" },
+              }],
+            };
+            await Deno.writeTextFile(`${dir}/c`, JSON.stringify(execCfg));
+            const viaPlugin = await runDbg(
+              ["k8s", "-q", "--context", "plugin", "web", "--", "sh", "-c", "cat /marker.txt"],
+              { env: { KUBECONFIG: `${dir}/b:${dir}/a:${dir}/c` } },
+            );
+            assert.equal(viaPlugin.code, 0, viaPlugin.stderr);
+            assert.equal(viaPlugin.stdout, "target-rootfs-marker\n");
+            const noCtx = await runDbg(["k8s", "--context", "nope", "web"], {
+              env: { KUBECONFIG: `${dir}/b:${dir}/a:${dir}/c` },
+            });
+            assert.match(noCtx.stderr, /^dbg: No context "nope" in the kubeconfig \(contexts: /m);
+          } finally {
+            await Deno.remove(dir, { recursive: true });
+          }
+        },
+      );
 
       await t.step("no leftovers: no dbg container runs, no zombies in the target", async () => {
         // dbg returns when the command has ended; the pod's status says so a moment later.
