@@ -199,8 +199,9 @@ export class K8sSidecar implements Sidecar {
     const { kube, namespace, pod, timeoutMs } = this.#o;
     const done = Promise.withResolvers<k8s.V1ContainerState>();
     let last = "";
-    const seen = (p: k8s.V1Pod) => {
+    const seen = (p: k8s.V1Pod, via: string) => {
       const st = ecState(p, this.name);
+      this.#o.debug(`${via}: ${this.name} ${st ? Object.keys(st).join(",") : "no status yet"}`);
       if (st?.running || st?.terminated) return done.resolve(st);
       const w = st?.waiting;
       const why = w?.reason ? `${w.reason}${w.message ? `: ${w.message}` : ""}` : "";
@@ -219,8 +220,8 @@ export class K8sSidecar implements Sidecar {
       stop = await kube.watchPod(namespace, pod, rv, (type, p) => {
         if (type === "DELETED") {
           done.reject(new DbgError(`Pod ${pod} was deleted`, { hint: "Debug another pod" }));
-        } else seen(p);
-      }, () => {});
+        } else seen(p, `watch ${type}`);
+      }, (err) => this.#o.debug(`watch ended${err ? `: ${errText(err)}` : ""}`));
     } catch (e) {
       this.#o.debug(`watch failed (${errText(e)}): polling`);
     }
@@ -231,7 +232,7 @@ export class K8sSidecar implements Sidecar {
           { verb: "get", resource: "pods", name: pod, namespace },
           () => kube.core.readNamespacedPod({ name: pod, namespace }),
         );
-        seen(p);
+        seen(p, "poll");
         await delay(1000);
       }
     })();

@@ -309,7 +309,16 @@ Deno.test({
           // A pod of its own: a pod whose containers failed before is synced with a back-off.
           await c.applyPod({ metadata: { name: "pull" }, spec: { containers: [app("app")] } });
           const pull = await dbg([
-            ...["pull", "--image", "127.0.0.1:1/nope:1", "--timeout", "15s", "--", "true"],
+            ...[
+              "--debug",
+              "pull",
+              "--image",
+              "127.0.0.1:1/nope:1",
+              "--timeout",
+              "15s",
+              "--",
+              "true",
+            ],
           ]);
           assert.equal(pull.code, 125);
           if (!/is waiting: ErrImagePull/.test(pull.stderr)) {
