@@ -60,7 +60,7 @@ class K8sAdapter implements RuntimeAdapter {
     return Promise.resolve();
   }
 
-  createSidecar(plan: DebugPlan): Promise<Sidecar> {
+  async createSidecar(plan: DebugPlan): Promise<Sidecar> {
     const t = this.#needTarget();
     const opts = this.#opts!;
     const common = {
@@ -89,7 +89,7 @@ class K8sAdapter implements RuntimeAdapter {
           { hint: ec.tty ? "Reattach from a terminal" : "Reattach with -T (no TTY)" },
         );
       }
-      return Promise.resolve(new K8sSidecar(plan, common));
+      return new K8sSidecar(plan, common);
     }
     const { container, skippedMounts } = ephemeralContainer(plan, t.container);
     if (skippedMounts.length > 0) {
@@ -98,11 +98,13 @@ class K8sAdapter implements RuntimeAdapter {
           `mounts (the files are still under the target's root)`,
       );
     }
+    const sidecar = new K8sSidecar(plan, { ...common, container });
+    await sidecar.add();
     common.notice(
       `dbg: ${container.name} stays in the pod afterwards (ephemeral containers cannot be ` +
         `removed; see --sessions)`,
     );
-    return Promise.resolve(new K8sSidecar(plan, { ...common, container }));
+    return sidecar;
   }
 
   /** `--sessions`: the dbg containers of the target's pod. */

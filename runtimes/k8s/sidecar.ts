@@ -2,10 +2,10 @@
  * The sidecar on Kubernetes: an ephemeral container in the target's pod.
  *
  * Kubernetes starts an ephemeral container as soon as it is added, so nobody can attach before
- * it starts. The lifecycle's order still holds: `attach()` hands out streams at once and binds
- * them to the WebSocket in `start()`, which adds the container, waits until it runs, attaches,
- * and then sends the go line that the entry script waits for (lib/entry.sh), so that no output
- * is lost. A container that ended before the attach (an early failure) is read from its log.
+ * it starts. The lifecycle's order still holds: creating the sidecar adds the container, whose
+ * entry script then waits for a go line (lib/entry.sh); `attach()` hands out streams at once and
+ * binds them to the WebSocket in `start()`, which waits until the container runs, attaches, and
+ * sends the go line, so that no output is lost. A container that ended before the attach (an early failure) is read from its log.
  *
  * Ephemeral containers can be neither signalled nor deleted through the API. dbg signals the
  * entry shell with a short `exec` into the container, and on an unclean end makes sure that
@@ -79,6 +79,7 @@ export class K8sSidecar implements Sidecar {
   #out = new TransformStream<OutputChunk, OutputChunk>();
   #exit = Promise.withResolvers<number>();
   #closed = false;
+  #rv?: string;
 
   constructor(plan: DebugPlan, o: K8sSidecarOptions) {
     this.#plan = plan;
@@ -111,22 +112,28 @@ export class K8sSidecar implements Sidecar {
     return Promise.resolve({ exit: this.#exit.promise });
   }
 
+  /**
+   * Add the ephemeral container to the pod (a strategic-merge PATCH of the subresource). It
+   * starts at once, and its entry script waits for the go line that `start()` sends.
+   */
+  async add(): Promise<void> {
+    const { kube, namespace, pod, container } = this.#o;
+    if (!container) return;
+    const body = { spec: { ephemeralContainers: [container] } };
+    const patched = await kube.call(
+      { verb: "patch", resource: "pods/ephemeralcontainers", name: pod, namespace },
+      () =>
+        kube.core.patchNamespacedPodEphemeralcontainers(
+          { name: pod, namespace, body },
+          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
+        ),
+    );
+    this.#rv = patched.metadata?.resourceVersion;
+    this.#o.debug(`added ephemeral container ${this.name} to pod ${pod}`);
+  }
+
   async start(): Promise<void> {
-    const { kube, namespace, pod } = this.#o;
-    let rv: string | undefined;
-    if (this.#o.container) {
-      const body = { spec: { ephemeralContainers: [this.#o.container] } };
-      const patched = await kube.call(
-        { verb: "patch", resource: "pods/ephemeralcontainers", name: pod, namespace },
-        () =>
-          kube.core.patchNamespacedPodEphemeralcontainers(
-            { name: pod, namespace, body },
-            k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
-          ),
-      );
-      rv = patched.metadata?.resourceVersion;
-      this.#o.debug(`added ephemeral container ${this.name} to pod ${pod}`);
-    }
+    const rv = this.#rv;
     const state = await this.#waitStarted(rv);
     if (state.terminated) {
       // Ended before anyone could attach: its log holds the output.
