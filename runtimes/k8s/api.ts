@@ -134,18 +134,54 @@ export class Kube {
    * Follow one pod with a watch (`fieldSelector=metadata.name=…`), calling `onPod` for every
    * version of it; returns a function that stops the watch.
    */
-  async watchPod(
+  watchPod(
     namespace: string,
     name: string,
     resourceVersion: string | undefined,
     onPod: (type: string, pod: k8s.V1Pod) => void,
     onEnd: (err: unknown) => void,
   ): Promise<() => void> {
+    return this.#watch(
+      `/api/v1/namespaces/${enc(namespace)}/pods`,
+      `metadata.name=${name}`,
+      resourceVersion,
+      (type, obj) => onPod(type, obj as k8s.V1Pod),
+      onEnd,
+    );
+  }
+
+  /**
+   * Follow the events of one pod (the kubelet's pull failures come here at once, and into the
+   * pod's status only at its next sync of the pod, seconds later).
+   */
+  watchPodEvents(
+    namespace: string,
+    pod: string,
+    resourceVersion: string | undefined,
+    onEvent: (event: k8s.CoreV1Event) => void,
+    onEnd: (err: unknown) => void,
+  ): Promise<() => void> {
+    return this.#watch(
+      `/api/v1/namespaces/${enc(namespace)}/events`,
+      `involvedObject.kind=Pod,involvedObject.name=${pod}`,
+      resourceVersion,
+      (type, obj) => type !== "DELETED" && onEvent(obj as k8s.CoreV1Event),
+      onEnd,
+    );
+  }
+
+  async #watch(
+    path: string,
+    fieldSelector: string,
+    resourceVersion: string | undefined,
+    onObject: (type: string, obj: unknown) => void,
+    onEnd: (err: unknown) => void,
+  ): Promise<() => void> {
     const w = new k8s.Watch(this.kc);
     const ctl = await w.watch(
-      `/api/v1/namespaces/${enc(namespace)}/pods`,
-      { fieldSelector: `metadata.name=${name}`, resourceVersion, allowWatchBookmarks: false },
-      (type, obj) => onPod(type, obj as k8s.V1Pod),
+      path,
+      { fieldSelector, resourceVersion, allowWatchBookmarks: false },
+      onObject,
       onEnd,
     );
     return () => ctl.abort();

@@ -232,7 +232,21 @@ export class K8sSidecar implements Sidecar {
     } catch (e) {
       this.#o.debug(`watch failed (${errText(e)}): polling`);
     }
+    // Events name a failure (a pull, say) before the status does. Reading them takes a
+    // permission some users lack: then the status alone tells.
     let waiting = true;
+    let stopEvents = () => {};
+    const field = `spec.ephemeralContainers{${this.name}}`;
+    kube.watchPodEvents(namespace, pod, rv, (ev) => {
+      if (ev.involvedObject?.fieldPath !== field || ev.type !== "Warning") return;
+      const why = ev.message ?? ev.reason ?? "";
+      if (!why || why === last || why.startsWith("Error: ")) return;
+      last = why;
+      this.#o.notice(`dbg: ${this.name}: ${why}`);
+    }, () => {}).then(
+      (s) => waiting ? (stopEvents = s) : s(),
+      (e) => this.#o.debug(`events: ${errText(e)}`),
+    );
     const poll = (async () => {
       while (waiting) {
         const p = await kube.call(
@@ -249,7 +263,7 @@ export class K8sSidecar implements Sidecar {
       done.reject(
         new DbgError(
           `${this.name} did not start within ${s}s${last ? ` (last: ${last})` : ""}`,
-          { hint: hintFor(last.split(":")[0]) ?? "Give it longer with --timeout" },
+          { hint: hintFor(reasonIn(last)) ?? "Give it longer with --timeout" },
         ),
       );
     }, timeoutMs);
@@ -258,6 +272,7 @@ export class K8sSidecar implements Sidecar {
     } finally {
       waiting = false;
       stop();
+      stopEvents();
       clearTimeout(timer);
     }
   }
@@ -390,6 +405,12 @@ function consoleSize(): { columns: number; rows: number } {
 
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
+}
+
+/** The waiting reason a status or event text names. */
+function reasonIn(text: string): string | undefined {
+  if (/ErrImagePull|ImagePullBackOff|Failed to pull image/.test(text)) return "ErrImagePull";
+  return text.split(":")[0] || undefined;
 }
 
 function hintFor(reason: string | undefined): string | undefined {
