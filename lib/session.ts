@@ -236,6 +236,7 @@ async function cleanup(
     return undefined;
   } catch (e) {
     io.debug(`removing sidecar ${sidecar.name}: ${e}`);
+    if (e instanceof DbgError) return e; // the adapter said what is left and what to do
     return new DbgError(`Could not remove sidecar ${sidecar.name}`, {
       hint: `remove it once the engine is back (label dbg.session=${plan.runId})`,
       cause: e,

@@ -21,6 +21,7 @@ import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
 import { canI, type Kube } from "./api.ts";
 import { ChannelSocket, STDIN, type StreamStatus } from "./channel.ts";
+import { GO_TIMEOUT_S } from "./spec.ts";
 
 /** Waiting reasons that are the normal way to start, not worth a line. */
 const ROUTINE = ["ContainerCreating", "PodInitializing"];
@@ -80,6 +81,8 @@ export class K8sSidecar implements Sidecar {
   #exit = Promise.withResolvers<number>();
   #closed = false;
   #rv?: string;
+  /** The entry script got its go line (before that it ends by itself after GO_TIMEOUT_S). */
+  #went = false;
 
   constructor(plan: DebugPlan, o: K8sSidecarOptions) {
     this.#plan = plan;
@@ -153,6 +156,7 @@ export class K8sSidecar implements Sidecar {
       socket.resize(rows, columns);
     }
     if (this.#o.container) socket.send(STDIN, new TextEncoder().encode("\n"));
+    this.#went = true;
     if (!this.#plan.sidecar.stdin) socket.closeStdin();
     this.#bound.resolve(socket);
     let code: number | undefined;
@@ -193,6 +197,11 @@ export class K8sSidecar implements Sidecar {
       if (await this.#terminatedWithin(5000)) return;
       throw new Error("still running after SIGKILL");
     } catch (e) {
+      if (!this.#went && this.#o.container) {
+        // Never started its session: it gives up waiting for dbg by itself.
+        this.#o.debug(`${this.name} waits for dbg in vain and ends within ${GO_TIMEOUT_S}s`);
+        return;
+      }
       throw new DbgError(`${this.name} is still running in pod ${pod}`, {
         hint: `ephemeral containers cannot be removed; end it from inside: ` +
           `dbg k8s -n ${namespace} ${pod} --attach ${this.name}, then exit (${errText(e)})`,
@@ -296,7 +305,7 @@ export class K8sSidecar implements Sidecar {
         hint: why?.startsWith("forbidden")
           ? `Ask for "get" and "create" on "pods/attach" (check: ` +
             `${canI({ verb: "create", resource: "pods/attach", namespace })}); ` +
-            `${this.name} ends by itself within two minutes`
+            `${this.name} ends by itself within ${GO_TIMEOUT_S / 60} minutes`
           : "Check that the API server can reach the node's kubelet (kubectl logs works?)",
         cause: e,
       });

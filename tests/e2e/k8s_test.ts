@@ -359,6 +359,52 @@ Deno.test({
         },
       );
 
+      await t.step("a user who may add but not attach is told which permission", async () => {
+        await c.kubectl(["apply", "-f", "-"], {
+          stdin: JSON.stringify({
+            apiVersion: "v1",
+            kind: "List",
+            items: [{
+              apiVersion: "rbac.authorization.k8s.io/v1",
+              kind: "ClusterRole",
+              metadata: { name: "dbg-noattach" },
+              rules: [
+                { apiGroups: [""], resources: ["pods"], verbs: ["get", "list", "watch"] },
+                { apiGroups: [""], resources: ["pods/ephemeralcontainers"], verbs: ["patch"] },
+              ],
+            }, {
+              apiVersion: "rbac.authorization.k8s.io/v1",
+              kind: "ClusterRoleBinding",
+              metadata: { name: "dbg-noattach" },
+              roleRef: {
+                apiGroup: "rbac.authorization.k8s.io",
+                kind: "ClusterRole",
+                name: "dbg-noattach",
+              },
+              subjects: [{ apiGroup: "rbac.authorization.k8s.io", kind: "User", name: "noattach" }],
+            }],
+          }),
+        });
+        await c.applyPod({ metadata: { name: "lonely" }, spec: { containers: [app("app")] } });
+        // The admin impersonates the user (kubeconfig `as`), on the WebSocket too.
+        const cfg = JSON.parse((await c.kubectl(["config", "view", "--raw", "-o", "json"])).stdout);
+        cfg.users[0].user.as = "noattach";
+        const file = await Deno.makeTempFile({ prefix: "dbg-kcfg-" });
+        try {
+          await Deno.writeTextFile(file, JSON.stringify(cfg));
+          const r = await runDbg(["k8s", "-q", "lonely", "--", "true"], {
+            env: { KUBECONFIG: file },
+          });
+          assert.equal(r.code, 125);
+          assert.match(r.stderr, /^dbg: Cannot attach to dbg-\w+ in pod lonely: forbidden/m);
+          assert.match(r.stderr, /kubectl auth can-i create pods --subresource attach -n default/);
+          // The container never got its go line: it gives up waiting for dbg by itself.
+          assert.match(r.stderr, /dbg-\w+ ends by itself within 2 minutes$/m);
+        } finally {
+          await Deno.remove(file);
+        }
+      });
+
       await t.step("a session left running can be listed and reattached", async () => {
         const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web"]);
         // exec: the pane's process is dbg itself, so that it can be killed alone.
