@@ -72,6 +72,17 @@ export class ImageNotPresent extends DbgError {
   }
 }
 
+/**
+ * `remove()` could not remove the sidecar, and the adapter knows better than the lifecycle what
+ * is left and what to do about it (a Kubernetes ephemeral container, which no API removes).
+ */
+export class LeftBehind extends DbgError {
+  constructor(message: string, opts: { hint: string; cause?: unknown }) {
+    super(message, opts);
+    this.name = "LeftBehind";
+  }
+}
+
 /** The registry refused the pull (auth or access). Never includes credentials. */
 export function pullRefused(image: string, detail: string): DbgError {
   return new DbgError(`Pull of ${image} was refused: ${detail}`, {

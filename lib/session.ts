@@ -6,7 +6,7 @@
  */
 
 import type { PullProgress, RuntimeAdapter, Sidecar } from "./adapter.ts";
-import { DbgError, ImageNotPresent } from "./errors.ts";
+import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
 import type { DebugPlan } from "./plan.ts";
 import { followResize } from "./resize.ts";
 import { delay, signalExit } from "./signals.ts";
@@ -236,7 +236,7 @@ async function cleanup(
     return undefined;
   } catch (e) {
     io.debug(`removing sidecar ${sidecar.name}: ${e}`);
-    if (e instanceof DbgError) return e; // the adapter said what is left and what to do
+    if (e instanceof LeftBehind) return e; // the adapter says what is left and what to do
     return new DbgError(`Could not remove sidecar ${sidecar.name}`, {
       hint: `remove it once the engine is back (label dbg.session=${plan.runId})`,
       cause: e,

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Attachment, OutputChunk, RuntimeAdapter, Sidecar } from "./adapter.ts";
 import type { DebugPlan } from "./plan.ts";
+import { DbgError, LeftBehind } from "./errors.ts";
 import { runSession, type SessionIo } from "./session.ts";
 
 /** A fake adapter with one function per method, recording the order of calls. */
@@ -190,4 +191,20 @@ Deno.test("runSession() removes the sidecar when the engine is lost mid-session"
   const { adapter, calls } = fakeAdapter({ exit: Promise.reject(new Error("lost")) });
   await assert.rejects(() => runSession(adapter, plan({ stdin: false }), io().sio), /lost/);
   assert.equal(calls.at(-1), "remove");
+});
+
+Deno.test("runSession() reports what an adapter left behind, in the adapter's words", async () => {
+  const { adapter } = fakeAdapter({ exit: Promise.reject(new DbgError("attach refused")) });
+  const sidecar = await adapter.createSidecar(plan());
+  sidecar.remove = () =>
+    Promise.reject(new LeftBehind("dbg-fake is still running", { hint: "reattach and exit" }));
+  adapter.createSidecar = () => Promise.resolve(sidecar);
+  await assert.rejects(
+    () => runSession(adapter, plan({ stdin: false }), io().sio),
+    (e: DbgError) => {
+      assert.equal(e.message, "attach refused");
+      assert.equal(e.hint, "dbg-fake is still running: reattach and exit");
+      return true;
+    },
+  );
 });

@@ -16,7 +16,7 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
-import { DbgError } from "../../lib/errors.ts";
+import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
 import { canI, type Kube } from "./api.ts";
@@ -202,7 +202,7 @@ export class K8sSidecar implements Sidecar {
         this.#o.debug(`${this.name} waits for dbg in vain and ends within ${GO_TIMEOUT_S}s`);
         return;
       }
-      throw new DbgError(`${this.name} is still running in pod ${pod}`, {
+      throw new LeftBehind(`${this.name} is still running in pod ${pod}`, {
         hint: `ephemeral containers cannot be removed; end it from inside: ` +
           `dbg k8s -n ${namespace} ${pod} --attach ${this.name}, then exit (${errText(e)})`,
         cause: e,
