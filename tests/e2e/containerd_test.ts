@@ -27,6 +27,12 @@ Deno.test({
     if (!c) return;
     const dbg = (args: string[], stdin?: string) =>
       runDbg(["containerd", "--address", c.address, ...args], { stdin });
+    /** dbg's FIFO dirs in /tmp (a crashed earlier run may have left some: not ours). */
+    const fifoDirs = () =>
+      [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("dbg-fifo-")).map((e) =>
+        e.name
+      );
+    const fifosBefore = new Set(fifoDirs());
     /** Resources a session may leave: containers, snapshots and leases named dbg-. */
     const leftovers = async () => {
       const out: string[] = [];
@@ -262,8 +268,7 @@ Deno.test({
         "no leftovers: tasks, containers, snapshots, leases and FIFOs are gone",
         async () => {
           assert.deepEqual(await leftovers(), []);
-          const fifos = [...Deno.readDirSync("/tmp")].filter((e) => e.name.startsWith("dbg-fifo-"));
-          assert.deepEqual(fifos.map((e) => e.name), []);
+          assert.deepEqual(fifoDirs().filter((n) => !fifosBefore.has(n)), []);
           assert.ok(app.pid > 0);
           // Nothing is left in the target's PID namespace: no process of dbg's, no zombie.
           const ns = await Deno.readLink(`/proc/${app.pid}/ns/pid`);
