@@ -188,7 +188,13 @@ export class K8sSidecar implements Sidecar {
     const now = await kube.call(
       { verb: "get", resource: "pods", name: pod, namespace },
       () => kube.core.readNamespacedPod({ name: pod, namespace }),
-    );
+    ).catch((e) => {
+      throw new LeftBehind(`${this.name} may still run in pod ${pod}`, {
+        hint: `dbg could not check (${errText(e)}); see: dbg k8s -n ${namespace} ${pod} ` +
+          `--sessions`,
+        cause: e,
+      });
+    });
     if (!ecState(now, this.name)?.running) return;
     try {
       await this.#exec(killScript("TERM", false));

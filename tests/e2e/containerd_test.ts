@@ -5,7 +5,12 @@
  */
 
 import assert from "node:assert/strict";
-import { containerdOrSkip, loadImagesInto, runCtrTarget } from "../helpers/containerd.ts";
+import {
+  containerdOrSkip,
+  loadImagesInto,
+  runCtrTarget,
+  upperListing,
+} from "../helpers/containerd.ts";
 import { dbgArgv, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv, startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
@@ -301,22 +306,3 @@ Deno.test({
     }
   },
 });
-
-/** Every path in the upper (written) layer of a container's rootfs snapshot. */
-async function upperListing(
-  c: { ctr(args: string[], o?: { namespace?: string }): Promise<{ stdout: string }> },
-  id: string,
-): Promise<string[]> {
-  const mounts = (await c.ctr(["snapshots", "mounts", "/mnt", id])).stdout;
-  const upper = /upperdir=([^,\s]+)/.exec(mounts)?.[1];
-  assert.ok(upper, `no upperdir in: ${mounts}`);
-  const out: string[] = [];
-  const walk = (dir: string, rel: string) => {
-    for (const e of Deno.readDirSync(dir)) {
-      out.push(`${rel}/${e.name}`);
-      if (e.isDirectory) walk(`${dir}/${e.name}`, `${rel}/${e.name}`);
-    }
-  };
-  walk(upper, "");
-  return out.sort();
-}

@@ -9,6 +9,7 @@
 
 import assert from "node:assert/strict";
 import { clusterOrSkip, type PrivateCluster } from "../helpers/cluster.ts";
+import { upperListing } from "../helpers/containerd.ts";
 import { cleanEnv } from "../helpers/dockerd.ts";
 import { dbgArgv, runDbg } from "../helpers/dbg.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
@@ -86,6 +87,9 @@ Deno.test({
         }),
       ]);
       const webPid = await targetPid(c, "web", "api");
+      // The target's rootfs snapshot (its id is the container's): what was written to it.
+      const webId = await containerId(c, "web", "api");
+      const upperBefore = await upperListing(c.containerd, webId, "k8s.io");
 
       await t.step("-- cmd: output, exit codes and separate stdout/stderr", async () => {
         const r = await dbg([
@@ -516,6 +520,8 @@ Deno.test({
           }, 10_000).catch(async () => assert.deepEqual(await running(), [], pod));
         }
         assert.deepEqual(zombiesBeside(webPid), []);
+        // Nothing was written into the target by any of the sessions on it.
+        assert.deepEqual(await upperListing(c.containerd, webId, "k8s.io"), upperBefore);
       });
     } finally {
       await c.stop();
@@ -523,8 +529,8 @@ Deno.test({
   },
 });
 
-/** Host PID of a container's main process (its task, through the CRI's containerd). */
-async function targetPid(c: PrivateCluster, pod: string, container: string): Promise<number> {
+/** The runtime's id of a pod's container (containerd's container and snapshot id). */
+async function containerId(c: PrivateCluster, pod: string, container: string): Promise<string> {
   const r = await c.kubectl([
     "get",
     "pod",
@@ -532,7 +538,12 @@ async function targetPid(c: PrivateCluster, pod: string, container: string): Pro
     "-o",
     `jsonpath={.status.containerStatuses[?(@.name=="${container}")].containerID}`,
   ]);
-  const id = r.stdout.replace(/^.*:\/\//, "").trim();
+  return r.stdout.replace(/^.*:\/\//, "").trim();
+}
+
+/** Host PID of a container's main process (its task, through the CRI's containerd). */
+async function targetPid(c: PrivateCluster, pod: string, container: string): Promise<number> {
+  const id = await containerId(c, pod, container);
   const tasks = await c.containerd.ctr(["tasks", "ls"], { namespace: "k8s.io" });
   for (const line of tasks.stdout.split("\n")) {
     const [task, pid] = line.trim().split(/\s+/);

@@ -688,3 +688,23 @@ export async function runCtrTarget(
     await sleep(50);
   }
 }
+
+/** Every path in the upper (written) layer of a container's rootfs snapshot. */
+export async function upperListing(
+  c: { ctr(args: string[], o?: { namespace?: string }): Promise<{ stdout: string }> },
+  id: string,
+  namespace = "default",
+): Promise<string[]> {
+  const mounts = (await c.ctr(["snapshots", "mounts", "/mnt", id], { namespace })).stdout;
+  const upper = /upperdir=([^,\s]+)/.exec(mounts)?.[1];
+  if (!upper) throw new Error(`no upperdir in: ${mounts}`);
+  const out: string[] = [];
+  const walk = (dir: string, rel: string) => {
+    for (const e of Deno.readDirSync(dir)) {
+      out.push(`${rel}/${e.name}`);
+      if (e.isDirectory) walk(`${dir}/${e.name}`, `${rel}/${e.name}`);
+    }
+  };
+  walk(upper, "");
+  return out.sort();
+}
