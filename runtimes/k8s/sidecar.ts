@@ -190,8 +190,7 @@ export class K8sSidecar implements Sidecar {
       () => kube.core.readNamespacedPod({ name: pod, namespace }),
     ).catch((e) => {
       throw new LeftBehind(`${this.name} may still run in pod ${pod}`, {
-        hint: `dbg could not check (${errText(e)}); see: dbg k8s -n ${namespace} ${pod} ` +
-          `--sessions`,
+        hint: `once the API server answers, see: dbg k8s -n ${namespace} ${pod} --sessions`,
         cause: e,
       });
     });

@@ -523,6 +523,37 @@ Deno.test({
         // Nothing was written into the target by any of the sessions on it.
         assert.deepEqual(await upperListing(c.containerd, webId, "k8s.io"), upperBefore);
       });
+
+      // Last: it kills the API server.
+      await t.step("the API server dies mid-session: dbg ends at once with 125", async () => {
+        const [deno, ...rest] = dbgArgv(
+          ["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web", "--", "sleep", "300"],
+        );
+        const child = new Deno.Command(deno, {
+          args: rest,
+          env: cleanEnv({ NO_COLOR: "1" }),
+          clearEnv: true,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        await poll("the dbg container running", async () => {
+          const states = Object.values(await dbgStates(c, "web"));
+          return states.includes("running") ? true : null;
+        }, 30_000);
+        const apiserver = Number(await Deno.readTextFile(`${c.dir}/kube-apiserver.pid`));
+        const t0 = Date.now();
+        Deno.kill(apiserver, "SIGKILL");
+        const out = await child.output();
+        const stderr = new TextDecoder().decode(out.stderr);
+        assert.equal(out.code, 125, stderr);
+        assert.ok(Date.now() - t0 < 10_000, `took ${Date.now() - t0} ms`);
+        assert.match(
+          stderr,
+          /^dbg: Cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:/m,
+        );
+        assert.match(stderr, /dbg-\w+ may still run in pod web: once the API server answers/);
+      });
     } finally {
       await c.stop();
     }
