@@ -12,10 +12,17 @@ unset DBG_ENTRY DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS D
   DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_GO
 # Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
 # line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
+# (A shell without `read -t`, such as dash, waits without that limit.) A go line "nostdin" says
+# that dbg cannot end the command's input (an old cluster): the command gets /dev/null.
 if [ -n "$go" ]; then
   [ "$tty" != 1 ] || stty -echo 2>/dev/null
-  read -r -t "$go" _dbg_go || { echo "dbg: nobody attached within ${go}s" >&2; exit 125; }
+  if echo | read -r -t 1 _dbg_go 2>/dev/null; then
+    read -r -t "$go" _dbg_go || { echo "dbg: nobody attached within ${go}s" >&2; exit 125; }
+  else
+    read -r _dbg_go || exit 125
+  fi
   [ "$tty" != 1 ] || stty echo 2>/dev/null
+  [ "$_dbg_go" != nostdin ] || exec </dev/null
 fi
 K=; KU=; W=; C=; link=; TR=; UTR=; got=; ug=
 

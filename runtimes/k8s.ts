@@ -78,7 +78,7 @@ class K8sAdapter implements RuntimeAdapter {
       if (!ec || !st?.state?.running) {
         throw new DbgError(
           `${existing} is not a running container of pod ${common.pod}` +
-            (ec ? " (it has ended)" : ""),
+            (!ec ? "" : st?.state?.terminated ? " (it has ended)" : " (it has not started)"),
           { hint: `List the sessions with: dbg k8s -n ${t.namespace} ${common.pod} --sessions` },
         );
       }

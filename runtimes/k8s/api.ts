@@ -54,9 +54,10 @@ export class Kube {
    */
   static load(opts: KubeOptions): Kube {
     const kc = new k8s.KubeConfig();
-    const list = opts.kubeconfig ?? opts.env("KUBECONFIG") ?? "";
+    // --kubeconfig is one file, as in kubectl; KUBECONFIG is a ':'-separated list.
     const home = opts.env("HOME") ?? "";
-    const files = list.split(":").filter(Boolean);
+    const files = opts.kubeconfig ? [opts.kubeconfig] : (opts.env("KUBECONFIG") ?? "").split(":")
+      .filter(Boolean);
     if (files.length === 0 && home) files.push(`${home}/.kube/config`);
     const present = files.filter((f) => exists(f));
     if (opts.kubeconfig && present.length < files.length) {
@@ -112,6 +113,19 @@ export class Kube {
     sub: string,
     query: URLSearchParams,
   ): Promise<SocketTarget> {
+    const cluster = this.kc.getCurrentCluster();
+    const unsupported = [
+      cluster?.skipTLSVerify && "insecure-skip-tls-verify",
+      cluster?.tlsServerName && "tls-server-name",
+      cluster?.proxyUrl && "proxy-url",
+    ].filter(Boolean);
+    if (unsupported.length > 0) {
+      throw new DbgError(
+        `dbg cannot attach with this kubeconfig's ${unsupported.join(", ")} (cluster ` +
+          `${cluster?.name})`,
+        { hint: "Use a context whose cluster has a CA and a direct address" },
+      );
+    }
     const opts: { headers?: Record<string, string>; ca?: unknown; cert?: unknown; key?: unknown } =
       {};
     await this.kc.applyToHTTPSOptions(opts as never);
@@ -127,7 +141,12 @@ export class Kube {
       : undefined;
     const base = this.server.replace(/^http/, "ws").replace(/\/$/, "");
     const path = `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/${sub}`;
-    return { url: `${base}${path}?${query}`, headers: { ...(opts.headers ?? {}) }, client };
+    const headers = { ...(opts.headers ?? {}) };
+    const user = this.kc.getCurrentUser();
+    if (!headers.Authorization && user?.username && user?.password) {
+      headers.Authorization = `Basic ${btoa(`${user.username}:${user.password}`)}`;
+    }
+    return { url: `${base}${path}?${query}`, headers, client };
   }
 
   /**
@@ -209,6 +228,7 @@ function mergeFiles(kc: k8s.KubeConfig, files: string[]): void {
   let current = "";
   for (const file of files) {
     const one = new k8s.KubeConfig();
+    if (Deno.statSync(file).size === 0) continue; // kubectl takes an empty file as empty
     try {
       one.loadFromFile(file);
     } catch (e) {
@@ -264,6 +284,17 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
   const where = ctx.namespace ? ` in namespace ${ctx.namespace}` : "";
   if (!st) {
     const msg = e instanceof Error ? e.message : String(e);
+    const detail = `${msg} ${(e as { cause?: unknown })?.cause ?? ""}`;
+    if (
+      !/fetch failed|ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|socket|connect|TLS|certificate/i
+        .test(detail)
+    ) {
+      return new DbgError(`The Kubernetes request for ${ctx.resource} failed: ${firstLine(msg)}`, {
+        hint: "Check the kubeconfig user's credentials (an exec plugin such as " +
+          "gke-gcloud-auth-plugin or aws must run and be logged in)",
+        cause: e,
+      });
+    }
     return new DbgError(`Cannot reach the Kubernetes API server at ${server}: ${firstLine(msg)}`, {
       hint: "Check the cluster address and your network (kubectl cluster-info), or pick " +
         "another --context",
@@ -281,6 +312,12 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
   if (code === 403 && /PodSecurity/.test(message)) {
     return new DbgError(`Pod Security admission rejected the debug container: ${message}`, {
       hint: "Use a profile the namespace allows: --profile restricted (or --profile baseline)",
+      cause: e,
+    });
+  }
+  if (code === 403 && !/ cannot \S+ resource /.test(message)) {
+    return new DbgError(`The API server refused to ${ctx.verb} ${ctx.resource}: ${message}`, {
+      hint: "An admission policy of the cluster refused it; ask its owners what it allows",
       cause: e,
     });
   }

@@ -98,14 +98,21 @@ export class ChannelSocket {
     const done = Promise.withResolvers<StreamStatus | undefined>();
     this.closed = done.promise;
     let ctl!: ReadableStreamDefaultController<OutputChunk>;
-    this.output = new ReadableStream<OutputChunk>({ start: (c) => void (ctl = c) });
     let open = true;
+    this.output = new ReadableStream<OutputChunk>({
+      start: (c) => void (ctl = c),
+      cancel: () => void (open = false), // nobody reads any more: drop what comes
+    });
+    let finished = false;
     const end = () => {
-      if (!open) return;
-      open = false;
-      try {
-        ctl.close();
-      } catch { /* cancelled by the reader */ }
+      if (finished) return;
+      finished = true;
+      if (open) {
+        open = false;
+        try {
+          ctl.close();
+        } catch { /* cancelled by the reader */ }
+      }
       done.resolve(this.#status);
     };
     ws.onmessage = (ev) => {
@@ -113,7 +120,12 @@ export class ChannelSocket {
       const f = decodeFrame(ev.data);
       if (!f || f.payload.length === 0) return; // the ready signal, or a keep-alive
       if (f.channel === STDOUT || f.channel === STDERR) {
-        if (open) ctl.enqueue({ stream: f.channel, data: f.payload.slice() });
+        if (!open) return;
+        try {
+          ctl.enqueue({ stream: f.channel, data: f.payload.slice() });
+        } catch {
+          open = false; // cancelled meanwhile
+        }
       } else if (f.channel === STATUS) {
         this.#status = parseStatus(f.payload);
       }

@@ -6,7 +6,7 @@ import { makePlan } from "../../lib/plan.ts";
 import { exitTrailer, killScript } from "./sidecar.ts";
 import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
 import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";
-import { factsOf, parseTarget, pickContainer, pickPod } from "./target.ts";
+import { factsOf, labelSelector, parseTarget, pickContainer, pickPod } from "./target.ts";
 
 const pod = (extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
   metadata: { name: "web", annotations: {} },
@@ -124,7 +124,7 @@ Deno.test("profiles: auto follows Pod Security; runAsNonRoot forces plain mode a
     capabilities: { add: ["NET_ADMIN", "NET_RAW"] },
   });
   const sys = makePlan(opts({ profile: "sysadmin" }), base, resolveImage(undefined));
-  assert.deepEqual(securityContext(sys), { privileged: true });
+  assert.deepEqual(securityContext(sys), { runAsUser: 0, privileged: true });
 });
 
 Deno.test("ephemeralContainer() keeps $ literal, waits for dbg, and skips subPath mounts", () => {
@@ -211,4 +211,18 @@ Deno.test("exitTrailer() strips the entry script's exit code and passes the rest
 Deno.test("killScript() signals the entry shell only (PPid 0), or all with `all`", () => {
   assert.match(killScript("STOP", false), /\[ "\$pp" = 0 \] && kill -STOP "\$p"/);
   assert.match(killScript("KILL", true), /^ {2}kill -KILL "\$p"/m);
+});
+
+Deno.test("labelSelector() writes matchLabels and matchExpressions in query syntax", () => {
+  assert.equal(
+    labelSelector({
+      matchLabels: { app: "web" },
+      matchExpressions: [
+        { key: "tier", operator: "In", values: ["a", "b"] },
+        { key: "canary", operator: "DoesNotExist" },
+      ],
+    }),
+    "app=web,tier in (a,b),!canary",
+  );
+  assert.equal(labelSelector(undefined), "");
 });

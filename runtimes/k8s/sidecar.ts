@@ -83,6 +83,8 @@ export class K8sSidecar implements Sidecar {
   #rv?: string;
   /** The entry script got its go line (before that it ends by itself after GO_TIMEOUT_S). */
   #went = false;
+  /** The attach broke while the session went on: left running for a reattach. */
+  #detached = false;
 
   constructor(plan: DebugPlan, o: K8sSidecarOptions) {
     this.#plan = plan;
@@ -138,33 +140,57 @@ export class K8sSidecar implements Sidecar {
   async start(): Promise<void> {
     const rv = this.#rv;
     const state = await this.#waitStarted(rv);
+    if (this.#closed) return; // the session was stopped meanwhile
     if (state.terminated) {
       // Ended before anyone could attach: its log holds the output.
       this.#o.debug(`${this.name} already terminated: reading its log`);
-      await this.#replayLog();
-      this.#exit.resolve(state.terminated.exitCode);
+      const text = await this.#replayLog();
+      const t = state.terminated;
+      if (!text && t.exitCode !== 0 && this.#o.container) {
+        const why = [t.reason, t.message].filter(Boolean).join(": ") || `exit code ${t.exitCode}`;
+        throw new DbgError(`${this.name} ended before dbg could attach: ${why}`, {
+          hint: "Check that the --image has a POSIX /bin/sh (dbg's entry script needs one)",
+        });
+      }
+      this.#exit.resolve(t.exitCode);
       this.#bound.resolve(null);
       return;
     }
     const socket = await this.#openAttach();
+    if (this.#closed) return socket.close();
     this.#socket = socket;
     this.#o.debug(`attached to ${this.name} (${socket.protocol})`);
-    if (this.#plan.sidecar.tty) {
+    const tty = this.#plan.sidecar.tty;
+    if (tty) {
       const { columns, rows } = consoleSize();
       // kubectl's redraw trick: a different size first, then the real one.
       socket.resize(rows + 1, columns + 1);
       socket.resize(rows, columns);
+      // An idle shell sends nothing; proxies drop quiet connections. A resize to the same size
+      // is a no-op for the terminal and keeps the connection alive.
+      const keep = setInterval(() => {
+        const { columns, rows } = consoleSize();
+        socket.resize(rows, columns);
+      }, 30_000);
+      socket.closed.finally(() => clearInterval(keep));
     }
-    if (this.#o.container) socket.send(STDIN, new TextEncoder().encode("\n"));
+    // Before v5 stdin cannot be half-closed: then a command without input gets /dev/null.
+    const noInput = !this.#plan.sidecar.stdin && !socket.canCloseStdin;
+    if (this.#o.container) {
+      socket.send(STDIN, new TextEncoder().encode(noInput ? "nostdin\n" : "\n"));
+    }
     this.#went = true;
     if (!this.#plan.sidecar.stdin) socket.closeStdin();
+    else if (!socket.canCloseStdin && !tty) {
+      this.#o.debug(`${socket.protocol}: the end of your input cannot reach the command`);
+    }
     this.#bound.resolve(socket);
     let code: number | undefined;
     const trailer = exitTrailer((n) => (code = n));
-    socket.output.pipeThrough(trailer).pipeTo(this.#out.writable).catch(() => {});
+    const piped = socket.output.pipeThrough(trailer).pipeTo(this.#out.writable).catch(() => {});
     socket.closed.then(async (st) => {
-      // The output is done once the socket is: the trailer, if any, has been seen.
-      await delay(0);
+      // The trailer, if any, has been seen once the output has been passed on.
+      await Promise.race([piped, delay(2000)]);
       if (code !== undefined) this.#exit.resolve(code);
       else await this.#finish(st);
     }).catch((e) => this.#exit.reject(e));
@@ -185,16 +211,18 @@ export class K8sSidecar implements Sidecar {
    */
   async remove(): Promise<void> {
     const { kube, namespace, pod } = this.#o;
+    if (this.#detached) return;
     const now = await kube.call(
       { verb: "get", resource: "pods", name: pod, namespace },
       () => kube.core.readNamespacedPod({ name: pod, namespace }),
     ).catch((e) => {
+      if (e instanceof DbgError && e.message.startsWith("No such pod")) return null;
       throw new LeftBehind(`${this.name} may still run in pod ${pod}`, {
         hint: `once the API server answers, see: dbg k8s -n ${namespace} ${pod} --sessions`,
         cause: e,
       });
     });
-    if (!ecState(now, this.name)?.running) return;
+    if (!now || !ecState(now, this.name)?.running) return; // gone with its pod, or ended
     try {
       await this.#exec(killScript("TERM", false));
       if (await this.#terminatedWithin(3000)) return;
@@ -202,6 +230,8 @@ export class K8sSidecar implements Sidecar {
       if (await this.#terminatedWithin(5000)) return;
       throw new Error("still running after SIGKILL");
     } catch (e) {
+      // An exec into a container that has just ended fails too: the status may only lag.
+      if (await this.#terminatedWithin(5000).catch(() => false)) return;
       if (!this.#went && this.#o.container) {
         // Never started its session: it gives up waiting for dbg by itself.
         this.#o.debug(`${this.name} waits for dbg in vain and ends within ${GO_TIMEOUT_S}s`);
@@ -236,19 +266,18 @@ export class K8sSidecar implements Sidecar {
       }
     };
     // A watch from the PATCH's version sees every change after it; a read covers the rest.
-    let stop = () => {};
-    try {
-      stop = await kube.watchPod(namespace, pod, rv, (type, p) => {
-        if (type === "DELETED") {
-          done.reject(new DbgError(`Pod ${pod} was deleted`, { hint: "Debug another pod" }));
-        } else seen(p, `watch ${type}`);
-      }, (err) => this.#o.debug(`watch ended${err ? `: ${errText(err)}` : ""}`));
-    } catch (e) {
-      this.#o.debug(`watch failed (${errText(e)}): polling`);
-    }
+    let waiting = true;
+    let unwatch = () => {};
+    kube.watchPod(namespace, pod, rv, (type, p) => {
+      if (type === "DELETED") {
+        done.reject(new DbgError(`Pod ${pod} was deleted`, { hint: "Debug another pod" }));
+      } else seen(p, `watch ${type}`);
+    }, (err) => this.#o.debug(`watch ended${err ? `: ${errText(err)}` : ""}`)).then(
+      (u) => waiting ? (unwatch = u) : u(),
+      (e) => this.#o.debug(`watch failed (${errText(e)}): polling`),
+    );
     // Events name a failure (a pull, say) before the status does. Reading them takes a
     // permission some users lack: then the status alone tells.
-    let waiting = true;
     let stopEvents = () => {};
     const field = `spec.ephemeralContainers{${this.name}}`;
     kube.watchPodEvents(namespace, pod, rv, (ev) => {
@@ -262,12 +291,18 @@ export class K8sSidecar implements Sidecar {
       (e) => this.#o.debug(`events: ${errText(e)}`),
     );
     const poll = (async () => {
+      let failures = 0; // a blip (429, 503) is no reason to give up while the watch is fine
       while (waiting) {
-        const p = await kube.call(
-          { verb: "get", resource: "pods", name: pod, namespace },
-          () => kube.core.readNamespacedPod({ name: pod, namespace }),
-        );
-        seen(p, "poll");
+        try {
+          const p = await kube.call(
+            { verb: "get", resource: "pods", name: pod, namespace },
+            () => kube.core.readNamespacedPod({ name: pod, namespace }),
+          );
+          failures = 0;
+          seen(p, "poll");
+        } catch (e) {
+          if (++failures >= 3) throw e;
+        }
         await delay(1000);
       }
     })();
@@ -285,7 +320,7 @@ export class K8sSidecar implements Sidecar {
       return await done.promise;
     } finally {
       waiting = false;
-      stop();
+      unwatch();
       stopEvents();
       clearTimeout(timer);
     }
@@ -332,9 +367,13 @@ export class K8sSidecar implements Sidecar {
       });
       const t = ecState(p, this.name)?.terminated;
       if (t) return this.#exit.resolve(t.exitCode);
-      if (this.#closed) break;
+      // The session let go of the container itself (a stop): remove() sees to it.
+      if (this.#closed) return this.#exit.reject(new Error(`${this.name}: attachment closed`));
       await delay(200);
     }
+    // The connection broke (a proxy's idle timeout, the kubelet's stream limit): the session
+    // goes on in the pod, so it is left alone for a reattach.
+    this.#detached = true;
     this.#exit.reject(
       new DbgError(`The attach to ${this.name} ended, but it is still running`, {
         hint: `Reattach with: dbg k8s -n ${namespace} ${pod} --attach ${this.name}`,
@@ -353,7 +392,7 @@ export class K8sSidecar implements Sidecar {
     return false;
   }
 
-  async #replayLog(): Promise<void> {
+  async #replayLog(): Promise<string> {
     const { kube, namespace, pod } = this.#o;
     const text = await kube.call(
       { verb: "get", resource: "pods/log", name: pod, namespace },
@@ -362,6 +401,7 @@ export class K8sSidecar implements Sidecar {
     const w = this.#out.writable.getWriter();
     if (text) await w.write({ stream: 1, data: new TextEncoder().encode(text) });
     await w.close();
+    return text ?? "";
   }
 
   /** Run a short script in the sidecar's container (exec), for signals. */

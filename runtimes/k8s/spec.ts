@@ -47,7 +47,6 @@ export function numericUser(user: string): { uid: number; gid?: number } {
  */
 export function securityContext(plan: DebugPlan): k8s.V1SecurityContext {
   const s = plan.sidecar;
-  if (s.privileged) return { privileged: true };
   const sc: k8s.V1SecurityContext = {};
   if (s.user !== undefined) {
     const { uid, gid } = numericUser(s.user);
@@ -55,6 +54,7 @@ export function securityContext(plan: DebugPlan): k8s.V1SecurityContext {
     if (gid !== undefined) sc.runAsGroup = gid;
     if (uid !== 0) sc.runAsNonRoot = true;
   }
+  if (s.privileged) return { ...sc, privileged: true };
   if (s.profile === "restricted") {
     return {
       ...sc,
@@ -76,7 +76,11 @@ export function usableMounts(
   const skipped: string[] = [];
   for (const m of target.volumeMounts ?? []) {
     if (m.subPath || m.subPathExpr) skipped.push(m.mountPath);
-    else mounts.push({ ...m });
+    // Bidirectional propagation is for privileged containers only: the default serves here.
+    else {
+      const { mountPropagation: _, ...rest } = m;
+      mounts.push(rest);
+    }
   }
   return { mounts, skipped };
 }

@@ -138,6 +138,19 @@ export function factsOf(pod: k8s.V1Pod, c: k8s.V1Container, psaLabel?: string): 
   };
 }
 
+/** A workload's selector in the `labelSelector` query syntax (matchLabels and expressions). */
+export function labelSelector(sel: k8s.V1LabelSelector | undefined): string {
+  const parts = Object.entries(sel?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`);
+  for (const e of sel?.matchExpressions ?? []) {
+    const values = (e.values ?? []).join(",");
+    if (e.operator === "In") parts.push(`${e.key} in (${values})`);
+    else if (e.operator === "NotIn") parts.push(`${e.key} notin (${values})`);
+    else if (e.operator === "Exists") parts.push(e.key);
+    else if (e.operator === "DoesNotExist") parts.push(`!${e.key}`);
+  }
+  return parts.join(",");
+}
+
 /** A resolved target. */
 export interface ResolvedTarget {
   pod: k8s.V1Pod;
@@ -172,8 +185,12 @@ export async function resolveTarget(kube: Kube, text: string): Promise<ResolvedT
         ctx,
         () => kube.apps.readNamespacedStatefulSet({ name: ref.name, namespace }),
       );
-    const labels = workload.spec?.selector?.matchLabels ?? {};
-    const selector = Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(",");
+    const selector = labelSelector(workload.spec?.selector);
+    if (!selector) {
+      throw new DbgError(`${short}/${ref.name} has an empty pod selector`, {
+        hint: "Name the pod instead: dbg k8s POD",
+      });
+    }
     const list = await kube.call(
       { verb: "list", resource: "pods", namespace },
       () => kube.core.listNamespacedPod({ namespace, labelSelector: selector }),

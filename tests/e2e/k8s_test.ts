@@ -120,7 +120,17 @@ Deno.test({
         "SIGINT to dbg reaches the command: 130, and nothing keeps running",
         async () => {
           const [deno, ...rest] = dbgArgv([
-            ...["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web", "--", "sleep", "300"],
+            ...[
+              "k8s",
+              "--kubeconfig",
+              c.kubeconfig.admin,
+              "-q",
+              "--debug",
+              "web",
+              "--",
+              "sleep",
+              "300",
+            ],
           ]);
           const child = new Deno.Command(deno, {
             args: rest,
@@ -517,7 +527,16 @@ Deno.test({
             Object.entries(await dbgStates(c, pod)).filter(([, s]) => s === "running");
           await poll(`no running dbg container in ${pod}`, async () => {
             return (await running()).length === 0 ? true : null;
-          }, 10_000).catch(async () => assert.deepEqual(await running(), [], pod));
+          }, 10_000).catch(async () => {
+            const spec = JSON.parse((await c.kubectl(["get", "pod", pod, "-o", "json"])).stdout);
+            const left = await running();
+            const cmds = (spec.spec.ephemeralContainers ?? []).filter((e: { name: string }) =>
+              left.some(([n]) => n === e.name)
+            ).map((e: { name: string; command: string[]; tty?: boolean }) =>
+              `${e.name} tty=${!!e.tty} ${e.command.slice(4).join(" ")}`
+            );
+            assert.deepEqual(cmds, [], pod);
+          });
         }
         assert.deepEqual(zombiesBeside(webPid), []);
         // Nothing was written into the target by any of the sessions on it.
@@ -527,7 +546,7 @@ Deno.test({
       // Last: it kills the API server.
       await t.step("the API server dies mid-session: dbg ends at once with 125", async () => {
         const [deno, ...rest] = dbgArgv(
-          ["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web", "--", "sleep", "300"],
+          ["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "--debug", "web", "--", "sleep", "300"],
         );
         const child = new Deno.Command(deno, {
           args: rest,
