@@ -86,7 +86,11 @@ export interface Sidecar {
    * once registered; the returned promise resolves with the exit code.
    */
   beginWait(): Promise<{ exit: Promise<number> }>;
-  start(): Promise<void>;
+  /**
+   * Start the sidecar. `stop` is aborted when the session is stopped meanwhile: an adapter whose
+   * start takes long (Kubernetes waits for the container) gives up waiting then.
+   */
+  start(stop?: AbortSignal): Promise<void>;
   resize(rows: number, cols: number): Promise<void>;
   /** Send a signal to the sidecar's main process. */
   signal(signal: Deno.Signal): Promise<void>;

@@ -143,7 +143,15 @@ async function attachAndRun(
     const early = await Promise.race([stop.promise, Promise.resolve(undefined)]);
     if (early !== undefined) return early;
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
-      await sidecar.start();
+      const stopping = new AbortController();
+      stop.promise.then(() => stopping.abort());
+      try {
+        await sidecar.start(stopping.signal);
+      } catch (e) {
+        if (!stopping.signal.aborted) throw e;
+        io.debug("stopped while starting");
+        return await stop.promise;
+      }
       onStarted();
       io.debug("sidecar started");
       const stopResize = plan.sidecar.tty ? followResize((h, w) => sidecar.resize(h, w)) : noop;

@@ -137,9 +137,9 @@ export class K8sSidecar implements Sidecar {
     this.#o.debug(`added ephemeral container ${this.name} to pod ${pod}`);
   }
 
-  async start(): Promise<void> {
+  async start(stop?: AbortSignal): Promise<void> {
     const rv = this.#rv;
-    const state = await this.#waitStarted(rv);
+    const state = await this.#waitStarted(rv, stop);
     if (this.#closed) return; // the session was stopped meanwhile
     if (state.terminated) {
       // Ended before anyone could attach: its log holds the output.
@@ -222,7 +222,17 @@ export class K8sSidecar implements Sidecar {
         cause: e,
       });
     });
-    if (!now || !ecState(now, this.name)?.running) return; // gone with its pod, or ended
+    if (!now) return; // gone with its pod
+    let state = ecState(now, this.name);
+    if (!state?.running && !state?.terminated && this.#o.container) {
+      // Stopped while it was being created: it would wait for dbg for minutes once it runs.
+      state = await this.#settled(3000);
+      if (!state?.running) {
+        this.#o.debug(`${this.name} has not started; it ends within ${GO_TIMEOUT_S}s if it does`);
+        return;
+      }
+    }
+    if (!state?.running) return; // ended
     try {
       await this.#exec(killScript("TERM", false));
       if (await this.#terminatedWithin(3000)) return;
@@ -246,9 +256,15 @@ export class K8sSidecar implements Sidecar {
   }
 
   /** Watch the pod until the container runs or ended; say why it waits; fail on timeout. */
-  async #waitStarted(rv: string | undefined): Promise<k8s.V1ContainerState> {
+  async #waitStarted(
+    rv: string | undefined,
+    stop?: AbortSignal,
+  ): Promise<k8s.V1ContainerState> {
     const { kube, namespace, pod, timeoutMs } = this.#o;
     const done = Promise.withResolvers<k8s.V1ContainerState>();
+    const onStop = () => done.reject(new Error("stopped while waiting for the container"));
+    if (stop?.aborted) onStop();
+    stop?.addEventListener("abort", onStop);
     let last = "";
     const seen = (p: k8s.V1Pod, via: string) => {
       const st = ecState(p, this.name);
@@ -323,6 +339,7 @@ export class K8sSidecar implements Sidecar {
       unwatch();
       stopEvents();
       clearTimeout(timer);
+      stop?.removeEventListener("abort", onStop);
     }
   }
 
@@ -379,6 +396,19 @@ export class K8sSidecar implements Sidecar {
         hint: `Reattach with: dbg k8s -n ${namespace} ${pod} --attach ${this.name}`,
       }),
     );
+  }
+
+  /** The container's state once it runs or ended, within `ms` (else the last one seen). */
+  async #settled(ms: number): Promise<k8s.V1ContainerState | undefined> {
+    const { kube, namespace, pod } = this.#o;
+    const end = Date.now() + ms;
+    let st: k8s.V1ContainerState | undefined;
+    while (Date.now() < end) {
+      st = ecState(await kube.core.readNamespacedPod({ name: pod, namespace }), this.name);
+      if (st?.running || st?.terminated) break;
+      await delay(250);
+    }
+    return st;
   }
 
   async #terminatedWithin(ms: number): Promise<boolean> {

@@ -119,6 +119,8 @@ Deno.test({
       await t.step(
         "SIGINT to dbg reaches the command: 130, and nothing keeps running",
         async () => {
+          // Containers of earlier steps may still show as running for a moment.
+          const before = new Set(Object.keys(await dbgStates(c, "web")));
           const [deno, ...rest] = dbgArgv([
             ...[
               "k8s",
@@ -140,9 +142,9 @@ Deno.test({
             stdout: "piped",
             stderr: "piped",
           }).spawn();
-          await poll("the dbg container running", async () => {
-            const states = Object.values(await dbgStates(c, "web"));
-            return states.includes("running") ? true : null;
+          await poll("the session's container running", async () => {
+            const states = Object.entries(await dbgStates(c, "web"));
+            return states.some(([n, st]) => !before.has(n) && st === "running") ? true : null;
           }, 30_000);
           await new Promise((r) => setTimeout(r, 500));
           child.kill("SIGINT");
@@ -335,6 +337,25 @@ Deno.test({
           );
           assert.match(pull.stderr, /did not start within 8s \(last: Failed to pull image/);
           assert.match(pull.stderr, /Hint: Check the --image name/);
+          // A stop ends the wait at once, not after --timeout.
+          const [deno, ...rest] = dbgArgv([
+            ...["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "pull"],
+            ...["--image", "127.0.0.1:1/nope:2", "--timeout", "60s", "--", "true"],
+          ]);
+          const waiter = new Deno.Command(deno, {
+            args: rest,
+            env: cleanEnv({ NO_COLOR: "1" }),
+            clearEnv: true,
+            stdin: "null",
+            stdout: "null",
+            stderr: "piped",
+          }).spawn();
+          await new Promise((r) => setTimeout(r, 3000));
+          const t0 = Date.now();
+          waiter.kill("SIGTERM");
+          const waited = await waiter.output();
+          assert.equal(waited.code, 143, new TextDecoder().decode(waited.stderr));
+          assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
           await c.kubectl(["apply", "-f", "-"], {
             stdin: JSON.stringify({
               apiVersion: "v1",
