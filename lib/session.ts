@@ -142,18 +142,20 @@ async function attachAndRun(
     // A stop that came while attaching: the sidecar never starts (cleanup removes it).
     const early = await Promise.race([stop.promise, Promise.resolve(undefined)]);
     if (early !== undefined) return early;
+    // The terminal goes raw once the sidecar has started: until then Ctrl-C stops dbg (a start
+    // can take long: Kubernetes waits for the container), and the sidecar reads no input yet.
+    const stopping = new AbortController();
+    stop.promise.then(() => stopping.abort());
+    try {
+      await sidecar.start(stopping.signal);
+    } catch (e) {
+      if (!stopping.signal.aborted) throw e;
+      io.debug("stopped while starting");
+      return await stop.promise;
+    }
+    onStarted();
+    io.debug("sidecar started");
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
-      const stopping = new AbortController();
-      stop.promise.then(() => stopping.abort());
-      try {
-        await sidecar.start(stopping.signal);
-      } catch (e) {
-        if (!stopping.signal.aborted) throw e;
-        io.debug("stopped while starting");
-        return await stop.promise;
-      }
-      onStarted();
-      io.debug("sidecar started");
       const stopResize = plan.sidecar.tty ? followResize((h, w) => sidecar.resize(h, w)) : noop;
       try {
         if (plan.sidecar.stdin) {
