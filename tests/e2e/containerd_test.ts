@@ -11,8 +11,8 @@ import {
   runCtrTarget,
   upperListing,
 } from "../helpers/containerd.ts";
-import { dbgArgv, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
-import { cleanEnv, startDockerd } from "../helpers/dockerd.ts";
+import { dbgArgv, runDbg, runDbgAsNobody, spawnDbg } from "../helpers/dbg.ts";
+import { startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
@@ -242,7 +242,7 @@ Deno.test({
       });
 
       await t.step("SIGTERM to dbg ends the session with 143 and removes the sidecar", async () => {
-        const [deno, ...rest] = dbgArgv([
+        const child = spawnDbg([
           "containerd",
           "--address",
           c.address,
@@ -252,14 +252,6 @@ Deno.test({
           "sleep",
           "100",
         ]);
-        const child = new Deno.Command(deno, {
-          args: rest,
-          env: cleanEnv({ NO_COLOR: "1" }),
-          clearEnv: true,
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
         await poll("the sidecar task", async () => {
           const r = await c.ctr(["tasks", "ls"], { check: false });
           return /dbg-\w+\s+\d+\s+RUNNING/.test(r.stdout) ? true : null;

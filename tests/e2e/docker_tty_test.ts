@@ -6,14 +6,8 @@
  */
 
 import assert from "node:assert/strict";
-import { dbgArgv } from "../helpers/dbg.ts";
-import {
-  cleanEnv,
-  dockerdOrSkip,
-  pidAlive,
-  type PrivateDockerd,
-  startDockerd,
-} from "../helpers/dockerd.ts";
+import { dbgArgv, spawnDbg } from "../helpers/dbg.ts";
+import { dockerdOrSkip, pidAlive, type PrivateDockerd, startDockerd } from "../helpers/dockerd.ts";
 import {
   BUSYBOX_IMAGE,
   diffTarget,
@@ -91,19 +85,6 @@ function assertCooked(screen: string): void {
   assert.match(after, /(^|\s)icanon(\s|$)/m, `icanon after dbg:\n${after}`);
   assert.match(after, /(^|\s)echo(\s|$)/m, `echo after dbg:\n${after}`);
   assert.doesNotMatch(after, /-icanon|(^|\s)-echo(\s|$)/m, `raw mode left on:\n${after}`);
-}
-
-/** A dbg run spawned without a terminal (stdin /dev/null), to be signalled. */
-function spawnDbg(host: string, args: string[]): Deno.ChildProcess {
-  const [cmd, ...rest] = dbgDockerArgv(host, args);
-  return new Deno.Command(cmd, {
-    args: rest,
-    env: cleanEnv({ NO_COLOR: "1" }),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
 }
 
 function killQuietly(pid: number): void {
@@ -278,7 +259,17 @@ Deno.test({
               await ended(label, name);
             }
             const name = marker();
-            const child = spawnDbg(d.host, ["--name", name, "app", "--", "sleep", "100"]);
+            const child = spawnDbg([
+              "docker",
+              "-H",
+              d.host,
+              "--name",
+              name,
+              "app",
+              "--",
+              "sleep",
+              "100",
+            ]);
             children.push(child);
             await sidecarRuns(d, name, "sleep 100");
             const started = Date.now();
@@ -322,7 +313,17 @@ Deno.test({
 
       await t.step("SIGINT without a TTY is forwarded: dbg exits 130", async () => {
         const name = marker();
-        const child = spawnDbg(d.host, ["--name", name, "app", "--", "sleep", "100"]);
+        const child = spawnDbg([
+          "docker",
+          "-H",
+          d.host,
+          "--name",
+          name,
+          "app",
+          "--",
+          "sleep",
+          "100",
+        ]);
         children.push(child);
         await sidecarRuns(d, name, "sleep 100");
         const started = Date.now();
@@ -337,7 +338,18 @@ Deno.test({
         "dbg killed with SIGKILL: the sidecar ends with its command and goes",
         async () => {
           const name = marker();
-          const child = spawnDbg(d.host, ["-q", "--name", name, "app", "--", "sleep", "2"]);
+          const child = spawnDbg([
+            "docker",
+            "-H",
+            d.host,
+            "-q",
+            "--name",
+            name,
+            "app",
+            "--",
+            "sleep",
+            "2",
+          ]);
           children.push(child);
           await sidecarRuns(d, name, "sleep 2");
           child.kill("SIGKILL");
@@ -393,7 +405,7 @@ Deno.test({
           const inspect = await d2.docker(["inspect", "-f", "{{.State.Pid}}", "app2"]);
           targetPid = Number(inspect.stdout.trim());
           const name = marker();
-          child = spawnDbg(d2.host, ["--name", name, "app2", "--", "sleep", "100"]);
+          child = spawnDbg(["docker", "-H", d2.host, "--name", name, "app2", "--", "sleep", "100"]);
           await sidecarRuns(d2, name, "sleep 100");
           const daemon = Number((await Deno.readTextFile(`${d2.dir}/docker.pid`)).trim());
           const started = Date.now();

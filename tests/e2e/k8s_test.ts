@@ -10,8 +10,7 @@
 import assert from "node:assert/strict";
 import { clusterOrSkip, type PrivateCluster } from "../helpers/cluster.ts";
 import { upperListing } from "../helpers/containerd.ts";
-import { cleanEnv } from "../helpers/dockerd.ts";
-import { dbgArgv, runDbg } from "../helpers/dbg.ts";
+import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 const TARGET = "docker.io/dbg-test/target:latest";
@@ -121,7 +120,7 @@ Deno.test({
         async () => {
           // Containers of earlier steps may still show as running for a moment.
           const before = new Set(Object.keys(await dbgStates(c, "web")));
-          const [deno, ...rest] = dbgArgv([
+          const child = spawnDbg([
             ...[
               "k8s",
               "--kubeconfig",
@@ -134,14 +133,6 @@ Deno.test({
               "300",
             ],
           ]);
-          const child = new Deno.Command(deno, {
-            args: rest,
-            env: cleanEnv({ NO_COLOR: "1" }),
-            clearEnv: true,
-            stdin: "null",
-            stdout: "piped",
-            stderr: "piped",
-          }).spawn();
           await poll("the session's container running", async () => {
             const states = Object.entries(await dbgStates(c, "web"));
             return states.some(([n, st]) => !before.has(n) && st === "running") ? true : null;
@@ -338,18 +329,10 @@ Deno.test({
           assert.match(pull.stderr, /did not start within 8s \(last: Failed to pull image/);
           assert.match(pull.stderr, /Hint: Check the --image name/);
           // A stop ends the wait at once, not after --timeout.
-          const [deno, ...rest] = dbgArgv([
+          const waiter = spawnDbg([
             ...["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "pull"],
             ...["--image", "127.0.0.1:1/nope:2", "--timeout", "60s", "--", "true"],
           ]);
-          const waiter = new Deno.Command(deno, {
-            args: rest,
-            env: cleanEnv({ NO_COLOR: "1" }),
-            clearEnv: true,
-            stdin: "null",
-            stdout: "null",
-            stderr: "piped",
-          }).spawn();
           await new Promise((r) => setTimeout(r, 3000));
           const t0 = Date.now();
           waiter.kill("SIGTERM");
@@ -566,17 +549,9 @@ Deno.test({
 
       // Last: it kills the API server.
       await t.step("the API server dies mid-session: dbg ends at once with 125", async () => {
-        const [deno, ...rest] = dbgArgv(
+        const child = spawnDbg(
           ["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "--debug", "web", "--", "sleep", "300"],
         );
-        const child = new Deno.Command(deno, {
-          args: rest,
-          env: cleanEnv({ NO_COLOR: "1" }),
-          clearEnv: true,
-          stdin: "null",
-          stdout: "piped",
-          stderr: "piped",
-        }).spawn();
         await poll("the dbg container running", async () => {
           const states = Object.values(await dbgStates(c, "web"));
           return states.includes("running") ? true : null;

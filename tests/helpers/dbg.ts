@@ -22,6 +22,22 @@ export interface DbgRun {
   env?: Record<string, string>;
 }
 
+/**
+ * `dbg <args>` spawned without a terminal (stdin /dev/null, output piped) and with a clean
+ * environment, for tests that signal it while it runs.
+ */
+export function spawnDbg(args: string[]): Deno.ChildProcess {
+  const [cmd, ...rest] = dbgArgv(args);
+  return new Deno.Command(cmd, {
+    args: rest,
+    env: cleanEnv({ NO_COLOR: "1" }),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
 /** `dbg <args>` with a clean environment; never throws on a non-zero exit. */
 export function runDbg(args: string[], opts: DbgRun = {}): Promise<ShResult> {
   return sh(dbgArgv(args), {
