@@ -226,7 +226,7 @@ export class K8sSidecar implements Sidecar {
     let state = ecState(now, this.name);
     if (!state?.running && !state?.terminated && this.#o.container) {
       // Stopped while it was being created: it would wait for dbg for minutes once it runs.
-      state = await this.#settled(3000);
+      state = await this.#stateWithin(3000, (st) => !!(st?.running || st?.terminated));
       if (!state?.running) {
         this.#o.debug(`${this.name} has not started; it ends within ${GO_TIMEOUT_S}s if it does`);
         return;
@@ -398,28 +398,24 @@ export class K8sSidecar implements Sidecar {
     );
   }
 
-  /** The container's state once it runs or ended, within `ms` (else the last one seen). */
-  async #settled(ms: number): Promise<k8s.V1ContainerState | undefined> {
+  /** The container's state, read every 250 ms until `enough` says so or `ms` have passed. */
+  async #stateWithin(
+    ms: number,
+    enough: (st: k8s.V1ContainerState | undefined) => boolean,
+  ): Promise<k8s.V1ContainerState | undefined> {
     const { kube, namespace, pod } = this.#o;
     const end = Date.now() + ms;
     let st: k8s.V1ContainerState | undefined;
     while (Date.now() < end) {
       st = ecState(await kube.core.readNamespacedPod({ name: pod, namespace }), this.name);
-      if (st?.running || st?.terminated) break;
+      if (enough(st)) break;
       await delay(250);
     }
     return st;
   }
 
   async #terminatedWithin(ms: number): Promise<boolean> {
-    const { kube, namespace, pod } = this.#o;
-    const end = Date.now() + ms;
-    while (Date.now() < end) {
-      const p = await kube.core.readNamespacedPod({ name: pod, namespace });
-      if (ecState(p, this.name)?.terminated) return true;
-      await delay(250);
-    }
-    return false;
+    return !!(await this.#stateWithin(ms, (st) => !!st?.terminated))?.terminated;
   }
 
   async #replayLog(): Promise<string> {
