@@ -35,6 +35,18 @@ async function dbgStates(
   return out;
 }
 
+/**
+ * Waits until a dbg container of `pod` that is not in `before` runs (containers of earlier runs
+ * may still show as running for a moment), then gives dbg half a second to attach to it.
+ */
+async function sessionAttached(c: PrivateCluster, pod: string, before: Set<string>) {
+  await poll("the session's container running", async () => {
+    const states = Object.entries(await dbgStates(c, pod));
+    return states.some(([n, st]) => !before.has(n) && st === "running") ? true : null;
+  }, 30_000);
+  await new Promise((r) => setTimeout(r, 500));
+}
+
 /** Zombies (state Z) among the processes of the PID namespace of `pid`. */
 function zombiesBeside(pid: number): string[] {
   const ns = Deno.readLinkSync(`/proc/${pid}/ns/pid`);
@@ -133,11 +145,7 @@ Deno.test({
               "300",
             ],
           ]);
-          await poll("the session's container running", async () => {
-            const states = Object.entries(await dbgStates(c, "web"));
-            return states.some(([n, st]) => !before.has(n) && st === "running") ? true : null;
-          }, 30_000);
-          await new Promise((r) => setTimeout(r, 500));
+          await sessionAttached(c, "web", before);
           child.kill("SIGINT");
           const out = await child.output();
           assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
@@ -549,13 +557,11 @@ Deno.test({
 
       // Last: it kills the API server.
       await t.step("the API server dies mid-session: dbg ends at once with 125", async () => {
+        const before = new Set(Object.keys(await dbgStates(c, "web")));
         const child = spawnDbg(
           ["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "--debug", "web", "--", "sleep", "300"],
         );
-        await poll("the dbg container running", async () => {
-          const states = Object.values(await dbgStates(c, "web"));
-          return states.includes("running") ? true : null;
-        }, 30_000);
+        await sessionAttached(c, "web", before);
         const apiserver = Number(await Deno.readTextFile(`${c.dir}/kube-apiserver.pid`));
         const t0 = Date.now();
         Deno.kill(apiserver, "SIGKILL");
