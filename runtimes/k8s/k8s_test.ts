@@ -208,6 +208,44 @@ Deno.test("exitTrailer() strips the entry script's exit code and passes the rest
   assert.deepEqual(out, ["1:hello\n", "2:oops\n"]);
 });
 
+Deno.test("exitTrailer() finds a trailer cut at any byte between two chunks", async () => {
+  const enc = new TextEncoder();
+  const whole = "tail\x1b]5379;dbg-exit=42\x07";
+  for (let cut = 1; cut < whole.length; cut++) {
+    let code: number | undefined;
+    let out = "";
+    await ReadableStream.from([
+      { stream: 2 as const, data: enc.encode(whole.slice(0, cut)) },
+      { stream: 1 as const, data: enc.encode("x") },
+      { stream: 2 as const, data: enc.encode(whole.slice(cut)) },
+    ]).pipeThrough(exitTrailer((n) => (code = n))).pipeTo(
+      new WritableStream({
+        write: (c) => void (out += c.stream === 2 ? new TextDecoder().decode(c.data) : ""),
+      }),
+    );
+    assert.equal(code, 42, `cut at ${cut}`);
+    assert.equal(out, "tail", `cut at ${cut}`);
+  }
+});
+
+Deno.test("exitTrailer() holds back a lone escape only briefly, and passes other OSCs", async () => {
+  const enc = new TextEncoder();
+  const got: string[] = [];
+  const { readable, writable } = exitTrailer(() => {}, 20);
+  const w = writable.getWriter();
+  const reading = readable.pipeTo(
+    new WritableStream({ write: (c) => void got.push(new TextDecoder().decode(c.data)) }),
+  );
+  await w.write({ stream: 1, data: enc.encode("a\x1b]53") });
+  assert.deepEqual(got, ["a"]);
+  await new Promise((r) => setTimeout(r, 60));
+  assert.deepEqual(got, ["a", "\x1b]53"]); // released by the timer
+  await w.write({ stream: 1, data: enc.encode("\x1b]0;title\x07\x1b") });
+  await w.close(); // the end releases what is held
+  await reading;
+  assert.deepEqual(got, ["a", "\x1b]53", "\x1b]0;title\x07", "\x1b"]);
+});
+
 Deno.test("killScript() signals the entry shell only (PPid 0), or all with `all`", () => {
   assert.match(killScript("STOP", false), /\[ "\$pp" = 0 \] && kill -STOP "\$p"/);
   assert.match(killScript("KILL", true), /^ {2}kill -KILL "\$p"/m);
