@@ -387,6 +387,34 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "Ctrl-C on a terminal while the container waits: 130, the terminal as it was",
+        async () => {
+          // The terminal stays cooked until the container runs, so Ctrl-C signals dbg (and the
+          // shell around it, which a trap keeps alive, as an interactive shell would be).
+          const argv = dbgArgv([
+            ...["k8s", "--kubeconfig", c.kubeconfig.admin, "pull"],
+            ...["--image", "127.0.0.1:1/nope:4", "--timeout", "60s"],
+          ]);
+          const tty = await Tty.start(
+            `sh -c ${q(`trap : INT; ${argv.map(q).join(" ")}; echo EXIT=$?; stty -a; sleep 30`)}`,
+          );
+          try {
+            await tty.waitFor(/Failed to pull image "127\.0\.0\.1:1\/nope:4"/, 30_000);
+            const t0 = Date.now();
+            await tty.send("C-c");
+            const screen = await tty.waitFor(/EXIT=\d+[\s\S]*echoke/, 10_000);
+            assert.ok(Date.now() - t0 < 8000, `took ${Date.now() - t0} ms`);
+            const after = screen.slice(screen.lastIndexOf("EXIT="));
+            assert.match(after, /^EXIT=130$/m, screen);
+            assert.match(after, /(^|\s)icanon(\s|$)/m);
+            assert.match(after, /(^|\s)echo(\s|$)/m);
+          } finally {
+            await tty.kill();
+          }
+        },
+      );
+
       await t.step("a user who may add but not attach is told which permission", async () => {
         await c.kubectl(["apply", "-f", "-"], {
           stdin: JSON.stringify({
