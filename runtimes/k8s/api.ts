@@ -272,6 +272,11 @@ function statusOf(e: unknown): { code: number; status: ApiStatus } | undefined {
   return { code: e.code, status };
 }
 
+/** The message of a failed API call: the `Status` message when there is one. */
+export function apiMessage(e: unknown): string {
+  return statusOf(e)?.status.message ?? (e instanceof Error ? e.message : String(e));
+}
+
 /**
  * One line for a failed API call, with the fix: 401 (credentials), 403 (RBAC, naming the verb
  * and resource; or Pod Security, suggesting `--profile restricted`), 404 (no such object; for

@@ -12,6 +12,16 @@ import type { OutputChunk } from "../../lib/adapter.ts";
 /** Sub-protocols offered, newest first. */
 export const CHANNEL_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 
+/**
+ * The protocols to offer: {@link CHANNEL_PROTOCOLS}, or the comma-separated list in
+ * `DBG_K8S_CHANNELS` (to use an older protocol through a proxy that mishandles v5, and to test
+ * the v4 path against a current API server).
+ */
+export function offeredProtocols(): string[] {
+  const env = Deno.env.get("DBG_K8S_CHANNELS")?.split(",").map((p) => p.trim()).filter(Boolean);
+  return env?.length ? env : CHANNEL_PROTOCOLS;
+}
+
 export const STDIN = 0;
 export const STDOUT = 1;
 export const STDERR = 2;
@@ -91,6 +101,7 @@ export class ChannelSocket {
   readonly protocol: string;
   #ws: WebSocket;
   #status?: StreamStatus;
+  #received = 0;
 
   private constructor(ws: WebSocket) {
     this.#ws = ws;
@@ -120,6 +131,7 @@ export class ChannelSocket {
       const f = decodeFrame(ev.data);
       if (!f || f.payload.length === 0) return; // the ready signal, or a keep-alive
       if (f.channel === STDOUT || f.channel === STDERR) {
+        this.#received += f.payload.length;
         if (!open) return;
         try {
           ctl.enqueue({ stream: f.channel, data: f.payload.slice() });
@@ -137,7 +149,7 @@ export class ChannelSocket {
   /** Open the socket; rejects with the browser-level reason when the upgrade fails. */
   static open(target: SocketTarget): Promise<ChannelSocket> {
     const ws = new WebSocket(target.url, {
-      protocols: CHANNEL_PROTOCOLS,
+      protocols: offeredProtocols(),
       headers: target.headers,
       client: target.client,
     });
@@ -147,6 +159,11 @@ export class ChannelSocket {
       ws.onerror = (ev) => reject(new Error((ev as ErrorEvent).message || "WebSocket error"));
       ws.onclose = (ev) => reject(new Error(`WebSocket closed (${ev.code}) ${ev.reason}`));
     });
+  }
+
+  /** Bytes of output received so far. */
+  get received(): number {
+    return this.#received;
   }
 
   /** Whether stdin can be half-closed (v5). */

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import type * as k8s from "@kubernetes/client-node";
+import * as k8s from "@kubernetes/client-node";
+import { apiError } from "./api.ts";
 import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
@@ -263,4 +264,32 @@ Deno.test("labelSelector() writes matchLabels and matchExpressions in query synt
     "app=web,tier in (a,b),!canary",
   );
   assert.equal(labelSelector(undefined), "");
+});
+
+Deno.test("apiError(): a 404 on the subresource itself means no ephemeral containers", () => {
+  // What a cluster without the subresource answers (no real engine here is that old).
+  const missing = new k8s.ApiException(404, "Not Found", {
+    kind: "Status",
+    status: "Failure",
+    message: "the server could not find the requested resource",
+    reason: "NotFound",
+    details: {},
+    code: 404,
+  }, {});
+  const ctx = {
+    verb: "patch",
+    resource: "pods/ephemeralcontainers",
+    name: "web",
+    namespace: "shop",
+  };
+  const old = apiError(missing, ctx, "https://k");
+  assert.equal(old.message, "This cluster does not support ephemeral containers");
+  assert.match(old.hint ?? "", /dbg containerd/);
+  const gone = new k8s.ApiException(404, "Not Found", {
+    message: 'pods "web" not found',
+    reason: "NotFound",
+    details: { name: "web", kind: "pods" },
+    code: 404,
+  }, {});
+  assert.equal(apiError(gone, ctx, "https://k").message, "No such pod: web in namespace shop");
 });

@@ -19,7 +19,7 @@ import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
-import { canI, type Kube } from "./api.ts";
+import { apiMessage, canI, type Kube } from "./api.ts";
 import { ChannelSocket, STDIN, type StreamStatus } from "./channel.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
 
@@ -191,7 +191,13 @@ export class K8sSidecar implements Sidecar {
     socket.closed.then(async (st) => {
       // The trailer, if any, has been seen once the output has been passed on.
       await Promise.race([piped, delay(2000)]);
-      if (code !== undefined) this.#exit.resolve(code);
+      if (code !== undefined) return this.#exit.resolve(code);
+      // Nothing came: the API server may not have reached the kubelet. It says so in the
+      // status, which is lost when it closes on our first frames (a TCP reset); then a log
+      // request, which takes the same way, tells.
+      const unreachable = socket.received === 0 &&
+        (unreachableNode(st?.message) ? st?.message : await this.#kubeletUnreachable());
+      if (unreachable) this.#unreachable(unreachable);
       else await this.#finish(st);
     }).catch((e) => this.#exit.reject(e));
   }
@@ -266,8 +272,12 @@ export class K8sSidecar implements Sidecar {
     if (stop?.aborted) onStop();
     stop?.addEventListener("abort", onStop);
     let last = "";
+    let reported = false;
+    let node = "";
     const seen = (p: k8s.V1Pod, via: string) => {
       const st = ecState(p, this.name);
+      reported ||= !!st;
+      node = p.spec?.nodeName ?? node;
       this.#o.debug(`${via}: ${this.name} ${st ? Object.keys(st).join(",") : "no status yet"}`);
       if (st?.running || st?.terminated) return done.resolve(st);
       const w = st?.waiting;
@@ -325,10 +335,23 @@ export class K8sSidecar implements Sidecar {
     poll.catch((e) => done.reject(e));
     const timer = setTimeout(() => {
       const s = Math.round(timeoutMs / 1000);
+      // No status at all: the node's kubelet has not taken the container up.
+      const silent = !reported && node;
       done.reject(
         new DbgError(
-          `${this.name} did not start within ${s}s${last ? ` (last: ${last})` : ""}`,
-          { hint: hintFor(reasonIn(last)) ?? "Give it longer with --timeout" },
+          `${this.name} did not start within ${s}s` +
+            (last
+              ? ` (last: ${last})`
+              : silent
+              ? ` (the kubelet of node ${node} has not reported it)`
+              : ""),
+          {
+            hint: hintFor(reasonIn(last)) ??
+              (silent
+                ? `Check that the node is Ready and its kubelet runs (kubectl get node ${node}), ` +
+                  "or give it longer with --timeout"
+                : "Give it longer with --timeout"),
+          },
         ),
       );
     }, timeoutMs);
@@ -367,6 +390,49 @@ export class K8sSidecar implements Sidecar {
         cause: e,
       });
     }
+  }
+
+  /**
+   * The API server took the attach but could not reach the node's kubelet: nothing reached the
+   * container. A new session's container never got its go line and ends by itself; a reattached
+   * one goes on as it was.
+   */
+  #unreachable(message: string): void {
+    this.#went = false;
+    this.#detached = true;
+    const { namespace, pod } = this.#o;
+    const detail = /dial tcp .*/.exec(message)?.[0] ?? message;
+    this.#exit.reject(
+      new DbgError(
+        `Cannot attach to ${this.name} in pod ${pod}: the API server cannot reach the node's ` +
+          `kubelet (${detail})`,
+        {
+          hint: "Check the pod's node (kubectl get pod -o wide, kubectl get node) and that the " +
+            "API server reaches its kubelet on port 10250 (kubectl logs fails the same way); " +
+            (this.#o.container
+              ? `${this.name} ends by itself within ${GO_TIMEOUT_S / 60} minutes`
+              : `${this.name} goes on: reattach with dbg k8s -n ${namespace} ${pod} ` +
+                `--attach ${this.name}`),
+        },
+      ),
+    );
+  }
+
+  /** The API server's error when it cannot reach the kubelet for the container's log. */
+  async #kubeletUnreachable(): Promise<string | undefined> {
+    const { kube, namespace, pod } = this.#o;
+    try {
+      await kube.core.readNamespacedPodLog({
+        name: pod,
+        namespace,
+        container: this.name,
+        limitBytes: 1,
+      });
+    } catch (e) {
+      const message = apiMessage(e);
+      if (unreachableNode(message)) return message;
+    }
+    return undefined;
   }
 
   /** After the attach ends: the exit code from the status (it lags the exit by a second). */
@@ -447,6 +513,15 @@ export class K8sSidecar implements Sidecar {
     const st = await socket.closed;
     if (st && st.status !== "Success") this.#o.debug(`exec status: ${JSON.stringify(st)}`);
   }
+}
+
+/**
+ * Whether an error of the API server says that it could not reach the kubelet (an
+ * `InternalError` such as `error sending request: … dial tcp …: connect: connection refused`).
+ */
+export function unreachableNode(message: string | undefined): boolean {
+  return /error dialing backend|error sending request|dial tcp|no route to host|i\/o timeout/i
+    .test(message ?? "");
 }
 
 /** The entry script's last bytes on Kubernetes: its exit code (lib/entry.sh). */

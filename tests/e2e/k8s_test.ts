@@ -47,6 +47,27 @@ async function sessionAttached(c: PrivateCluster, pod: string, before: Set<strin
   await new Promise((r) => setTimeout(r, 500));
 }
 
+/**
+ * Starts a TTY session on `pod` and SIGKILLs its dbg, which dies without a word: the session's
+ * container runs on. Returns its name.
+ */
+async function abandonedSession(c: PrivateCluster, pod: string): Promise<string> {
+  const before = new Set(Object.keys(await dbgStates(c, pod)));
+  const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", pod]);
+  // exec: the pane's process is dbg itself, so that it can be killed alone.
+  const tty = await Tty.start(`sh -c ${q(`exec ${argv.map(q).join(" ")}`)}`, {});
+  try {
+    await tty.waitFor(/^\[dbg\] \/ #\s*$/m, 40_000);
+    Deno.kill(await tty.panePid(), "SIGKILL");
+    const states = await dbgStates(c, pod);
+    const name = Object.entries(states).find(([n, s]) => !before.has(n) && s === "running")?.[0];
+    assert.ok(name, JSON.stringify(states));
+    return name;
+  } finally {
+    await tty.kill();
+  }
+}
+
 /** Zombies (state Z) among the processes of the PID namespace of `pid`. */
 function zombiesBeside(pid: number): string[] {
   const ns = Deno.readLinkSync(`/proc/${pid}/ns/pid`);
@@ -125,6 +146,18 @@ Deno.test({
         });
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, "one\ntwo\ndone\n");
+      });
+
+      await t.step("the v4 channel protocol of older clusters: output, exit codes", async () => {
+        // v4 cannot end the command's input, so without -i the command gets /dev/null.
+        const env = { DBG_K8S_CHANNELS: "v4.channel.k8s.io" };
+        const r = await dbg(["-q", "--debug", "web", "--", "sh", "-c", "cat; echo e >&2; exit 4"], {
+          env,
+        });
+        assert.equal(r.code, 4, r.stderr);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /v4\.channel\.k8s\.io/);
+        assert.match(r.stderr, /^e$/m);
       });
 
       await t.step(
@@ -462,21 +495,7 @@ Deno.test({
       });
 
       await t.step("a session left running can be listed and reattached", async () => {
-        const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "web"]);
-        // exec: the pane's process is dbg itself, so that it can be killed alone.
-        const first = await Tty.start(`sh -c ${q(`exec ${argv.map(q).join(" ")}`)}`, {});
-        let name = "";
-        try {
-          await first.waitFor(/^\[dbg\] \/ #\s*$/m, 40_000);
-          // dbg dies without a word: its container keeps running.
-          const pid = await first.panePid();
-          Deno.kill(pid, "SIGKILL");
-          const states = await dbgStates(c, "web");
-          name = Object.entries(states).find(([, s]) => s === "running")?.[0] ?? "";
-          assert.ok(name, JSON.stringify(states));
-        } finally {
-          await first.kill();
-        }
+        const name = await abandonedSession(c, "web");
         const listed = await dbg(["web", "--sessions"]);
         assert.equal(listed.code, 0, listed.stderr);
         assert.match(listed.stdout, new RegExp(`^${name}\\s+api\\s+running`, "m"));
@@ -584,6 +603,44 @@ Deno.test({
         // Nothing was written into the target by any of the sessions on it.
         assert.deepEqual(await upperListing(c.containerd, webId, "k8s.io"), upperBefore);
       });
+
+      await t.step(
+        "the node's kubelet is gone: a reattach says so at once, a new session names the node",
+        async () => {
+          await c.applyPod({ metadata: { name: "far" }, spec: { containers: [app("app")] } });
+          const name = await abandonedSession(c, "far");
+          await c.killKubelet();
+          try {
+            const again = dbgArgv(
+              ["k8s", "--kubeconfig", c.kubeconfig.admin, "far", "--attach", name],
+            );
+            const tty = await Tty.start(
+              `sh -c ${q(`${again.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
+              { cols: 400 },
+            );
+            try {
+              const screen = await tty.waitFor(/EXIT=\d+/, 15_000);
+              assert.match(
+                screen,
+                /dbg: Cannot attach to dbg-\w+ in pod far: the API server cannot reach the node's kubelet \(dial tcp 127\.0\.0\.1:\d+: connect: connection refused\)/,
+              );
+              assert.match(screen, /goes on: reattach with/);
+              assert.match(screen, /^EXIT=125$/m);
+            } finally {
+              await tty.kill();
+            }
+            const fresh = await dbg(["-q", "far", "--timeout", "4s", "--", "true"]);
+            assert.equal(fresh.code, 125);
+            assert.match(
+              fresh.stderr,
+              /^dbg: dbg-\w+ did not start within 4s \(the kubelet of node localhost has not reported it\)$/m,
+            );
+            assert.match(fresh.stderr, /kubectl get node localhost/);
+          } finally {
+            await c.startKubelet();
+          }
+        },
+      );
 
       // Last: it kills the API server.
       await t.step("the API server dies mid-session: dbg ends at once with 125", async () => {

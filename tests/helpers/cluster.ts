@@ -120,6 +120,13 @@ export interface PrivateCluster {
   /** Creates (or updates: `kubectl apply`) namespace `name` with `labels`. */
   createNamespace(name: string, labels?: Record<string, string>): Promise<void>;
   /**
+   * SIGKILLs the kubelet, as on a node that died: the pod's containers keep running, and the
+   * API server still reports the pod as it was (no controller marks the node NotReady).
+   */
+  killKubelet(): Promise<void>;
+  /** Starts the kubelet again (after {@link killKubelet}); resolves once it serves. */
+  startKubelet(): Promise<void>;
+  /**
    * Stops everything: the kubelet first, then (in parallel) every CRI pod and container with
    * the containerd (see {@link PrivateContainerd.stop}), the API server and etcd; kills what is
    * left in the cgroup root, removes it, unmounts below the dir, undoes the kubelet's host
@@ -1017,6 +1024,11 @@ export async function startCluster(): Promise<PrivateCluster> {
     await Promise.all([importPause(c, pause), loadImagesInto(c, "k8s.io")]);
   })());
 
+  const kubeletArgv = [
+    ...[bin("kubelet"), "--config", at("kubelet.yaml")],
+    ...["--kubeconfig", at("kubelet.kubeconfig"), "--root-dir", at("kubelet")],
+    ...["--cert-dir", at("kubelet/pki"), "--hostname-override", NODE_NAME],
+  ];
   const kubelet = task((async () => {
     const [c] = await Promise.all([runtime, files, apiServing]);
     await createCgroupRoot(name);
@@ -1057,11 +1069,7 @@ export async function startCluster(): Promise<PrivateCluster> {
       fileCheckFrequency: "5s",
     };
     await Deno.writeTextFile(at("kubelet.yaml"), JSON.stringify(config, null, 2) + "\n");
-    const d = await spawnDaemon(dir, "kubelet", [
-      ...[bin("kubelet"), "--config", at("kubelet.yaml")],
-      ...["--kubeconfig", at("kubelet.kubeconfig"), "--root-dir", at("kubelet")],
-      ...["--cert-dir", at("kubelet/pki"), "--hostname-override", NODE_NAME],
-    ]);
+    const d = await spawnDaemon(dir, "kubelet", kubeletArgv);
     await waitReady(d, "registered", 60_000, () => apiOk(`/api/v1/nodes/${NODE_NAME}`), aborted);
   })());
 
@@ -1126,6 +1134,17 @@ export async function startCluster(): Promise<PrivateCluster> {
     throw new Error(`pod ${ns}/${podName}: ${why}\n${describe.stdout}${describe.stderr}`);
   };
 
+  const killKubelet = async () => {
+    const pid = await readPid(at("kubelet.pid"));
+    if (pid === null || !processRunning(pid)) return;
+    killAll([pid], "SIGKILL");
+    if (!await waitGone([pid], 5_000)) throw new Error(`kubelet ${pid} did not die`);
+  };
+  const startKubelet = async () => {
+    const d = await spawnDaemon(dir, "kubelet", kubeletArgv);
+    await waitReady(d, "serving", 60_000, () => listening(kubeletPort), () => false);
+  };
+
   const createNamespace = async (nsName: string, labels: Record<string, string> = {}) => {
     const ns = { apiVersion: "v1", kind: "Namespace", metadata: { name: nsName, labels } };
     await kubectl(["apply", "-f", "-"], { stdin: JSON.stringify(ns) });
@@ -1143,6 +1162,8 @@ export async function startCluster(): Promise<PrivateCluster> {
     kubectl,
     applyPod,
     createNamespace,
+    killKubelet,
+    startKubelet,
     stop,
   };
 }
