@@ -49,15 +49,22 @@ export async function pumpInput(
   opts: { closeOnEof: boolean; signal: AbortSignal },
 ): Promise<"eof" | "aborted" | "sidecar"> {
   const reader = input.getReader();
-  const aborted = new Promise<undefined>((resolve) => {
-    if (opts.signal.aborted) resolve(undefined);
-    opts.signal.addEventListener("abort", () => resolve(undefined), { once: true });
-  });
+  // One read, or undefined on abort. (Not a race against one long-lived abort promise: each
+  // race would leave a reaction on it that holds its chunk, so all input would stay in memory.)
+  const next = () =>
+    new Promise<ReadableStreamReadResult<Uint8Array> | undefined>((resolve, reject) => {
+      if (opts.signal.aborted) return resolve(undefined);
+      const onAbort = () => resolve(undefined);
+      opts.signal.addEventListener("abort", onAbort, { once: true });
+      reader.read().then(resolve, reject).finally(() =>
+        opts.signal.removeEventListener("abort", onAbort)
+      );
+    });
   try {
     while (true) {
       let r;
       try {
-        r = await Promise.race([reader.read(), aborted]);
+        r = await next();
       } catch {
         return "eof";
       }
