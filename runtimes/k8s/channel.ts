@@ -175,6 +175,16 @@ export class ChannelSocket {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(encodeFrame(channel, data));
   }
 
+  /**
+   * Resolves once at most `limit` bytes wait to be sent (or the socket closed): stdin from a
+   * big file then flows at the connection's pace instead of piling up in memory.
+   */
+  async drained(limit = 4 << 20): Promise<void> {
+    while (this.#ws.readyState === WebSocket.OPEN && this.#ws.bufferedAmount > limit) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  }
+
   resize(rows: number, cols: number): void {
     if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(resizeFrame(rows, cols));
   }

@@ -100,7 +100,9 @@ export class K8sSidecar implements Sidecar {
     return Promise.resolve({
       output: this.#out.readable,
       write: async (data: Uint8Array) => {
-        (await bound)?.send(STDIN, data);
+        const socket = await bound;
+        socket?.send(STDIN, data);
+        await socket?.drained();
       },
       closeWrite: async () => {
         (await bound)?.closeStdin();

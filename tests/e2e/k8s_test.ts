@@ -146,6 +146,11 @@ Deno.test({
         });
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, "one\ntwo\ndone\n");
+        // More than the socket buffers at once: it flows at the connection's pace, whole.
+        const big = "0123456789abcdef".repeat(1 << 19); // 8 MiB
+        const counted = await dbg(["-q", "-i", "web", "--", "sh", "-c", "wc -c"], { stdin: big });
+        assert.equal(counted.code, 0, counted.stderr);
+        assert.equal(counted.stdout.trim(), String(big.length));
       });
 
       await t.step("the v4 channel protocol of older clusters: output, exit codes", async () => {
