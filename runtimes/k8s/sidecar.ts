@@ -575,7 +575,7 @@ export function exitTrailer(
         held.delete(chunk.stream);
         data = new Uint8Array([...before.data, ...data]);
       }
-      let text = dec.decode(data);
+      const text = dec.decode(data);
       const m = EXIT_TRAILER.exec(text);
       if (m) {
         onCode(Number(m[1]));
@@ -583,7 +583,6 @@ export function exitTrailer(
           ...data.subarray(0, m.index),
           ...data.subarray(m.index + m[0].length),
         ]);
-        text = text.slice(0, m.index) + text.slice(m.index + m[0].length);
       }
       const keep = m ? 0 : trailerStart(text);
       const pass = data.subarray(0, data.length - keep);
