@@ -199,7 +199,7 @@ export class K8sSidecar implements Sidecar {
       // request, which takes the same way, tells.
       const unreachable = socket.received === 0 &&
         (unreachableNode(st?.message) ? st?.message : await this.#kubeletUnreachable());
-      if (unreachable) this.#unreachable(unreachable);
+      if (unreachable) this.#exit.reject(this.#kubeletOutOfReach(unreachable));
       else await this.#finish(st);
     }).catch((e) => this.#exit.reject(e));
   }
@@ -383,6 +383,7 @@ export class K8sSidecar implements Sidecar {
       return await ChannelSocket.open(target);
     } catch (e) {
       const why = await upgradeRefusal(target.url, target.headers, target.client);
+      if (unreachableNode(why)) throw this.#kubeletOutOfReach(why!);
       throw new DbgError(`Cannot attach to ${this.name} in pod ${pod}: ${why ?? errText(e)}`, {
         hint: why?.startsWith("forbidden")
           ? `Ask for "get" and "create" on "pods/attach" (check: ` +
@@ -395,28 +396,27 @@ export class K8sSidecar implements Sidecar {
   }
 
   /**
-   * The API server took the attach but could not reach the node's kubelet: nothing reached the
-   * container. A new session's container never got its go line and ends by itself; a reattached
-   * one goes on as it was.
+   * The API server could not reach the node's kubelet for the attach (it refused the upgrade,
+   * or said so once upgraded): nothing reached the container. A new session's container never
+   * got its go line and ends by itself; a reattached one goes on as it was. Either way there is
+   * nothing to end. Returns the error to report.
    */
-  #unreachable(message: string): void {
+  #kubeletOutOfReach(message: string): DbgError {
     this.#went = false;
     this.#detached = true;
     const { namespace, pod } = this.#o;
     const detail = /dial tcp .*/.exec(message)?.[0] ?? message;
-    this.#exit.reject(
-      new DbgError(
-        `Cannot attach to ${this.name} in pod ${pod}: the API server cannot reach the node's ` +
-          `kubelet (${detail})`,
-        {
-          hint: "Check the pod's node (kubectl get pod -o wide, kubectl get node) and that the " +
-            "API server reaches its kubelet on port 10250 (kubectl logs fails the same way); " +
-            (this.#o.container
-              ? `${this.name} ends by itself within ${GO_TIMEOUT_S / 60} minutes`
-              : `${this.name} goes on: reattach with dbg k8s -n ${namespace} ${pod} ` +
-                `--attach ${this.name}`),
-        },
-      ),
+    return new DbgError(
+      `Cannot attach to ${this.name} in pod ${pod}: the API server cannot reach the node's ` +
+        `kubelet (${detail})`,
+      {
+        hint: "Check the pod's node (kubectl get pod -o wide, kubectl get node) and that the " +
+          "API server reaches its kubelet on port 10250 (kubectl logs fails the same way); " +
+          (this.#o.container
+            ? `${this.name} ends by itself within ${GO_TIMEOUT_S / 60} minutes`
+            : `${this.name} goes on: reattach with dbg k8s -n ${namespace} ${pod} ` +
+              `--attach ${this.name}`),
+      },
     );
   }
 
