@@ -16,12 +16,10 @@ import {
   sidecarsLeft,
 } from "../helpers/images.ts";
 import { pushImage, registryOrSkip } from "../helpers/registry.ts";
-import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const PROMPT = /^\[dbg\] \/app #\s*$/m;
-/** dbg has exited and `stty -a` has printed the terminal's settings after it. */
-const EXITED = /EXIT=\d+[\s\S]*icanon[\s\S]*echoke/;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
@@ -70,21 +68,6 @@ async function waitGone(pid: number, ms: number): Promise<number> {
   const started = Date.now();
   await poll(`process ${pid} to exit`, () => Promise.resolve(pidAlive(pid) ? null : true), ms);
   return Date.now() - started;
-}
-
-/** dbg's exit code as the wrapper printed it. */
-function exitOf(screen: string): number {
-  const m = screen.match(/EXIT=(\d+)/);
-  assert.ok(m, `no EXIT= on the screen:\n${screen}`);
-  return Number(m[1]);
-}
-
-/** Asserts that the output after `EXIT=` shows a restored (cooked, echoing) terminal. */
-function assertCooked(screen: string): void {
-  const after = screen.slice(screen.lastIndexOf("EXIT="));
-  assert.match(after, /(^|\s)icanon(\s|$)/m, `icanon after dbg:\n${after}`);
-  assert.match(after, /(^|\s)echo(\s|$)/m, `echo after dbg:\n${after}`);
-  assert.doesNotMatch(after, /-icanon|(^|\s)-echo(\s|$)/m, `raw mode left on:\n${after}`);
 }
 
 function killQuietly(pid: number): void {

@@ -6,6 +6,7 @@
  * @module
  */
 
+import assert from "node:assert/strict";
 import { sh } from "./dockerd.ts";
 
 /** Path of the tmux binary. */
@@ -125,4 +126,25 @@ export class Tty {
     this.#killed = true;
     await this.#tmux(["kill-server"], false);
   }
+}
+
+/**
+ * A wrapper `…; echo EXIT=$?; stty -a` has run: dbg has exited and `stty -a` has printed the
+ * terminal's settings after it.
+ */
+export const EXITED = /EXIT=\d+[\s\S]*icanon[\s\S]*echoke/;
+
+/** dbg's exit code as the wrapper printed it. */
+export function exitOf(screen: string): number {
+  const m = screen.match(/EXIT=(\d+)/);
+  assert.ok(m, `no EXIT= on the screen:\n${screen}`);
+  return Number(m[1]);
+}
+
+/** Asserts that the output after `EXIT=` shows a restored (cooked, echoing) terminal. */
+export function assertCooked(screen: string): void {
+  const after = screen.slice(screen.lastIndexOf("EXIT="));
+  assert.match(after, /(^|\s)icanon(\s|$)/m, `icanon after dbg:\n${after}`);
+  assert.match(after, /(^|\s)echo(\s|$)/m, `echo after dbg:\n${after}`);
+  assert.doesNotMatch(after, /-icanon|(^|\s)-echo(\s|$)/m, `raw mode left on:\n${after}`);
 }
