@@ -132,6 +132,20 @@ Deno.test({
         if (/ Z /.test(p) && !zombies.has(pid)) zombies.set(pid, `${p} after ${label}`);
       }
     };
+    /** `sig` to dbg running `-- sleep 100` without a TTY: it exits `code` within 5 s, clean. */
+    const stopsWithoutTty = async (sig: Deno.Signal, code: number) => {
+      const name = marker();
+      const child = spawnDbg(["docker", "-H", d.host, "--name", name, "app", "--", "sleep", "100"]);
+      children.push(child);
+      await sidecarRuns(d, name, "sleep 100");
+      const started = Date.now();
+      child.kill(sig);
+      const out = await child.output();
+      const took = Date.now() - started;
+      assert.ok(took < 5_000, `${sig} without a TTY: dbg took ${took}ms to stop`);
+      assert.equal(out.code, code, new TextDecoder().decode(out.stderr));
+      await ended(`${sig} without a TTY`, name);
+    };
     try {
       await loadTestImages(d);
       await runTarget(d, { name: "app" });
@@ -241,27 +255,7 @@ Deno.test({
               await tty.kill();
               await ended(label, name);
             }
-            const name = marker();
-            const child = spawnDbg([
-              "docker",
-              "-H",
-              d.host,
-              "--name",
-              name,
-              "app",
-              "--",
-              "sleep",
-              "100",
-            ]);
-            children.push(child);
-            await sidecarRuns(d, name, "sleep 100");
-            const started = Date.now();
-            child.kill(sig);
-            const out = await child.output();
-            const took = Date.now() - started;
-            assert.ok(took < 5_000, `${sig} without a TTY: dbg took ${took}ms to stop`);
-            assert.equal(out.code, code, new TextDecoder().decode(out.stderr));
-            await ended(`${sig} without a TTY`, name);
+            await stopsWithoutTty(sig, code);
           },
         );
       }
@@ -295,26 +289,7 @@ Deno.test({
       });
 
       await t.step("SIGINT without a TTY is forwarded: dbg exits 130", async () => {
-        const name = marker();
-        const child = spawnDbg([
-          "docker",
-          "-H",
-          d.host,
-          "--name",
-          name,
-          "app",
-          "--",
-          "sleep",
-          "100",
-        ]);
-        children.push(child);
-        await sidecarRuns(d, name, "sleep 100");
-        const started = Date.now();
-        child.kill("SIGINT");
-        const out = await child.output();
-        assert.ok(Date.now() - started < 5_000, `dbg took ${Date.now() - started}ms to stop`);
-        assert.equal(out.code, 130, new TextDecoder().decode(out.stderr));
-        await ended("SIGINT without a TTY", name);
+        await stopsWithoutTty("SIGINT", 130);
       });
 
       await t.step(
