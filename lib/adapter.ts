@@ -25,8 +25,13 @@ export interface TargetFacts {
   pid: number;
   /** `private`: PID 1 in its own namespace; `host`: host PID namespace; `shared`: another's. */
   pidNamespace: "private" | "host" | "shared";
-  /** The user the target runs as, as the runtime reports it ("" = image default/root). */
+  /**
+   * The user the target runs as: its live `UID:GID` where the adapter can read it on the
+   * engine's host, else as the runtime reports it ("" = image default/root).
+   */
   user: string;
+  /** The first line of the target's uid_map when it runs in a user namespace of its own. */
+  userNamespace?: string;
   readOnlyRootfs: boolean;
   privileged: boolean;
   /** The target's working directory ("/" when unknown). */

@@ -68,6 +68,13 @@ const SESSION_OPTIONS: OptSpec[] = [
     key: "workdir",
     help: "start in this directory (default: the target's)",
   },
+  {
+    long: "profile",
+    value: "name",
+    key: "profile",
+    help: "general (adds SYS_PTRACE), baseline, restricted, netadmin, sysadmin; " +
+      "default auto: general, or what the k8s namespace's Pod Security allows",
+  },
   { long: "privileged", key: "privileged", help: "give the sidecar all privileges" },
   {
     long: "interactive",
@@ -171,12 +178,6 @@ const COMMANDS: SubCommand[] = [
         help: "kubeconfig file(s), ':'-separated (default: $KUBECONFIG, ~/.kube/config)",
       },
       { long: "context", value: "name", key: "context", help: "kubeconfig context" },
-      {
-        long: "profile",
-        value: "name",
-        key: "profile",
-        help: "auto (default), general, baseline, restricted, netadmin or sysadmin",
-      },
       {
         long: "timeout",
         value: "duration",

@@ -1,15 +1,16 @@
 # dbg sidecar entry script: see entry.ts for how it works. POSIX sh (BusyBox ash), run as
-# sh -c 'eval "$DBG_ENTRY"' dbg-entry [NAME=VALUE...] -- [COMMAND [ARG...]], settings in DBG_*.
+# sh -c 'eval "$DBG_ENTRY"' dbg-helper [NAME=VALUE...] -- [COMMAND [ARG...]], settings in DBG_*.
 #
 # The script's state lives in shell variables of this process. The target's environment and
 # the -e values are applied only in the child that runs the command (launch), after its argv
 # is complete, and launch itself uses only _dbg_* variables, which the import skips. So no
 # variable of the target's or the user's can change what this script does.
-mode=$DBG_MODE; hint=$DBG_PID; tid=$DBG_TARGET_ID; wd=$DBG_WORKDIR; shell=$DBG_SHELL
-tools=$DBG_TOOLS; user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED
-tty=$DBG_TTY; term=${TERM:-}; go=${DBG_GO:-}
-unset DBG_ENTRY DBG_MODE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX \
-  DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_GO
+mode=$DBG_MODE; fallback=$DBG_FALLBACK; profile=$DBG_PROFILE; hint=$DBG_PID; tid=$DBG_TARGET_ID
+wd=$DBG_WORKDIR; image=$DBG_IMAGE; shell=$DBG_SHELL; tools=$DBG_TOOLS; user=$DBG_USER
+nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED; tty=$DBG_TTY; banner=$DBG_BANNER
+term=${TERM:-}; go=${DBG_GO:-}
+unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_WORKDIR DBG_IMAGE \
+  DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO
 # Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
 # line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
 # (A shell without `read -t`, such as dash, waits without that limit.) A go line "nostdin" says
@@ -24,16 +25,18 @@ if [ -n "$go" ]; then
   [ "$tty" != 1 ] || stty echo 2>/dev/null
   [ "$_dbg_go" != nostdin ] || exec </dev/null
 fi
-K=; KU=; W=; C=; link=; TR=; UTR=; got=; ug=
+KU=; W=; C=; link=; got=; ug=
+# This shell never leaves the debugger image's root, so the image stays reachable at
+# /proc/$$/root from inside the target's root (same PID namespace).
+TR=/proc/$$/root; UTR=$TR
 
-stop_keepers() {
+stop_keeper() {
   # SIGKILL: a keeper just forked may still hold this shell's traps, which would swallow TERM.
-  for k in $K $KU; do kill -KILL "$k" 2>/dev/null; wait "$k" 2>/dev/null; done
-  K=; KU=
+  [ -z "$KU" ] || { kill -KILL "$KU" 2>/dev/null; wait "$KU" 2>/dev/null; KU=; }
 }
 cleanup() {
   [ -z "$W" ] || { kill -KILL "$W" 2>/dev/null; wait "$W" 2>/dev/null; W=; }
-  stop_keepers
+  stop_keeper
   if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null)" = "$UTR/nix" ]; then rm -f "$link"; fi
   link=
 }
@@ -44,6 +47,8 @@ trap 'cleanup; exit 130' INT
 trap 'cleanup; exit 143' TERM
 trap 'cleanup; exit 129' HUP
 in_target() { [ -z "$tid" ] || grep -q "$tid" "/proc/$1/cgroup" 2>/dev/null; }
+# ids PID: the real uid and gid of a process, as UID:GID (/proc/PID/status is world-readable).
+ids() { awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u ":" g }' "/proc/$1/status"; }
 # pw FILE KEYFIELD KEY OUTFIELD: a field of the first line of the target's FILE whose KEYFIELD
 # is KEY (passwd and group files).
 pw() { awk -F: -v f="$2" -v k="$3" -v o="$4" '$f == k { print $o; exit }' "$R$1" 2>/dev/null; }
@@ -72,48 +77,96 @@ if [ "$T" = 0 ] || ! in_target "$T"; then
 fi
 R=/proc/$T/root
 
+# Without the right to read the target's root (another uid, and no SYS_PTRACE), say why and
+# which flag would do it, or go plain as the target's own ids when the plan allows it.
+nsenter=$(in_path nsenter)
+cannot_read() {
+  tids=$(ids "$T"); sids=$(ids $$)
+  why="the target's process runs as $tids and this session as $sids"
+  if [ "$tids" = "$sids" ]; then
+    why="the target's process changed its ids itself, which leaves it readable only with SYS_PTRACE"
+    fix="--profile general (it adds SYS_PTRACE)"
+  elif [ "${sids%%:*}" != 0 ] && [ "${tids%%:*}" != 0 ]; then fix="-u $tids"
+  elif [ "$profile" = baseline ] || [ "$profile" = restricted ]; then fix="--profile general (it adds SYS_PTRACE)"
+  else fix=--privileged; fi
+  read -r m1 m2 m3 < "/proc/$T/uid_map"; read -r s1 s2 s3 < "/proc/$$/uid_map"
+  [ "$m1 $m2 $m3" = "$s1 $s2 $s3" ] || why="$why; the target is in a user namespace of its own (uid map $m1 $m2 $m3)"
+  echo "cannot read the target's root filesystem at $R: $why. $fix can"
+}
+plain_as=
+if [ "$mode" != plain ] && ! [ -e "$R/." ]; then
+  tids=$(ids "$T")
+  if [ "$fallback" = 1 ] && [ "${tids%%:*}" != 0 ] && [ -z "$user" ] && [ -n "$nsenter" ]; then
+    mode=plain; plain_as=$tids
+    banner="dbg: plain mode ($profile adds no SYS_PTRACE, so dbg runs as the target's ids $tids)"
+  else
+    die "$(cannot_read)"
+  fi
+fi
+
+# An image outside the catalog: chroot when its shell is static (it then runs in any root),
+# else plain. Only the ELF header is read: nothing of the target's runs for the probe.
+if [ "$mode" = probe ]; then
+  elf=$(od -An -v -t u1 -N 4096 "$TR$shell" 2>/dev/null | awk '
+    function u(o, k,   v, j) { v = 0; for (j = k - 1; j >= 0; j--) v = v * 256 + (le ? b[o + j] : b[o + k - 1 - j]); return v }
+    { for (i = 1; i <= NF; i++) b[n++] = $i }
+    END {
+      if (b[0] != 127 || b[1] != 69 || b[2] != 76 || b[3] != 70) { print "unknown"; exit }
+      le = b[5] == 1; w = b[4] == 2
+      ph = w ? u(32, 8) : u(28, 4); sz = u(w ? 54 : 42, 2); num = u(w ? 56 : 44, 2)
+      for (i = 0; i < num; i++) {
+        o = ph + i * sz
+        if (o + sz > n) { print "unknown"; exit }
+        if (u(o, 4) != 3) continue
+        off = w ? u(o + 8, 8) : u(o + 4, 4); s = ""
+        for (j = off; j < n && b[j] != 0; j++) s = s sprintf("%c", b[j] + 0)
+        print "dynamic " s; exit
+      }
+      print "static"
+    }')
+  case $elf in
+    static) mode=chroot ;;
+    dynamic*) mode=plain; why="its shell needs the loader ${elf#dynamic }, so its tools may not run in the target; --mode chroot to try" ;;
+    *) mode=plain; why="dbg cannot tell whether its shell $shell runs in the target; --mode chroot to try" ;;
+  esac
+  [ "$mode" = chroot ] || banner="dbg: plain mode ($image is not in the catalog, and $why)"
+fi
+
+if [ "$mode" != plain ] || [ -n "$user" ]; then
+  [ -n "$nsenter" ] || die "$mode mode needs nsenter (BusyBox has it) in the debugger image: use --mode plain"
+fi
+# -u: names resolve in the target's passwd and group files; numeric ids need no entry there
+# (as with docker run -u). The switch itself is nsenter's, outside the target's files.
+if [ -n "$user" ]; then
+  u=${user%%:*}; g=; case $user in *:*) g=${user#*:} ;; esac
+  case $u in
+    *[!0-9]*) uid=$(pw /etc/passwd 1 "$u" 3); pgid=$(pw /etc/passwd 1 "$u" 4)
+      [ -n "$uid" ] || die "user $u is not in the target's /etc/passwd (numeric ids need no entry: -u UID[:GID])" ;;
+    *) uid=$u; pgid=$(pw /etc/passwd 3 "$u" 4) ;;
+  esac
+  case $g in
+    "") gid=${pgid:-0} ;;
+    *[!0-9]*) gid=$(pw /etc/group 1 "$g" 3)
+      [ -n "$gid" ] || die "group $g is not in the target's /etc/group (numeric ids need no entry: -u UID:GID)" ;;
+    *) gid=$g ;;
+  esac
+  ug=$uid:$gid
+fi
+[ -z "$plain_as" ] || ug=$plain_as
+[ "$ug" != 0:0 ] || ug=
+
 if [ "$mode" != plain ]; then
-  if ! [ -e "$R/." ]; then
-    tuid=$(sed -n 's/^Uid:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$T/status")
-    die "cannot read the target's root filesystem at $R: permission denied. Its process runs as uid $tuid, and reading it as another user takes SYS_PTRACE, which dbg adds only when the target's configured user is not root. Use --mode plain -u $tuid, or --privileged"
+  if [ -n "$ug" ]; then
+    # The session's user reads this image's tools through a keeper of its own: reading
+    # /proc/<pid>/root takes the same uid and gid. It counts as started once it runs sleep.
+    sleep=$(in_path sleep) || die "-u in $mode mode needs sleep in the debugger image"
+    "$nsenter" -S "${ug%:*}" -G "${ug#*:}" -F -- "$sleep" 2147483647 </dev/null >/dev/null 2>&1 &
+    KU=$!; UTR=/proc/$KU/root; i=0
+    while [ $i -lt 100 ] && { IFS= read -r -d '' a0 < "/proc/$KU/cmdline"; [ "$a0" != "$sleep" ]; } 2>/dev/null; do
+      sleep 0.01; i=$((i+1))
+    done
+    [ "$a0" = "$sleep" ] || die "cannot start a process as $ug in the sidecar"
   fi
-
-  # -u: resolve the user in the target's passwd and group files. In chroot mode the switch is
-  # start-stop-daemon's, which looks the ids up there, so they need entries.
-  if [ -n "$user" ]; then
-    u=${user%%:*}; g=; case $user in *:*) g=${user#*:} ;; esac
-    case $u in
-      *[!0-9]*) uid=$(pw /etc/passwd 1 "$u" 3); pgid=$(pw /etc/passwd 1 "$u" 4) ;;
-      *) uid=$u; pgid=$(pw /etc/passwd 3 "$u" 4) ;;
-    esac
-    [ -n "$uid" ] && [ -n "$(pw /etc/passwd 3 "$uid" 1)" ] || die "user $u is not in the target's /etc/passwd, which $mode mode needs to switch users (use --mode plain -u UID)"
-    case $g in
-      "") gid=${pgid:-0} ;;
-      *[!0-9]*) gid=$(pw /etc/group 1 "$g" 3) ;;
-      *) gid=$g ;;
-    esac
-    [ -n "$gid" ] && [ -n "$(pw /etc/group 3 "$gid" 1)" ] || die "group ${g:-$gid} is not in the target's /etc/group (use --mode plain -u UID:GID)"
-    ssd=$(in_path start-stop-daemon) || die "-u in $mode mode needs start-stop-daemon (BusyBox) in the debugger image: use --mode plain -u $user"
-    ug=$uid:$gid
-  fi
-
-  # Keepers keep this image's root reachable at /proc/<keeper>/root from inside the target's
-  # root: one as root for the chroot, one as the session's user for its PATH (reading
-  # /proc/<pid>/root takes the same uid and no fewer capabilities than the reader has).
-  sleep 2147483647 </dev/null >/dev/null 2>&1 &
-  K=$!; TR=/proc/$K/root; UTR=$TR
-  if [ -n "$user" ]; then
-    # start-stop-daemon looks the ids up: give them entries in this (the sidecar's) files.
-    awk -F: -v id="$uid" '$3 == id { f = 1 } END { exit !f }' /etc/passwd 2>/dev/null ||
-      echo "dbg-$uid:x:$uid:$gid::/:/sbin/nologin" >> /etc/passwd 2>/dev/null
-    awk -F: -v id="$gid" '$3 == id { f = 1 } END { exit !f }' /etc/group 2>/dev/null ||
-      echo "dbg-$gid:x:$gid:" >> /etc/group 2>/dev/null
-    "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$(in_path sleep)" -- 2147483647 </dev/null >/dev/null 2>&1 &
-    KU=$!; UTR=/proc/$KU/root
-  fi
-  i=0; while ! [ -e "$TR$shell" ] && [ $i -lt 100 ]; do sleep 0.01; i=$((i+1)); done
-  [ -e "$TR$shell" ] || die "cannot reach the debugger's tools through $TR"
-  [ -z "$KU" ] || { sleep 0.05; [ -d "/proc/$KU" ] && ! grep -q '^State:[[:space:]]*[ZX]' "/proc/$KU/status"; } || die "cannot start a process as $ug in the sidecar"
 
   if [ "$nix" = 1 ]; then
     if [ -d "$R/nix" ] && [ ! -L "$R/nix" ]; then
@@ -129,10 +182,26 @@ if [ "$mode" != plain ]; then
     fi
     if [ "$mode" = plain ]; then
       say "nix tools need /nix, and the target can take neither a temporary link nor a mount: plain mode"
-      stop_keepers
+      stop_keeper; banner=
     fi
   fi
 fi
+[ "$quiet" = 1 ] || [ -z "$banner" ] || echo "$banner" >&2
+
+# wd_in DIR: DIR in the target's root without symlinks, or nothing when it is not a directory
+# there. A path with a symlink or a dot-dot is resolved by this image's shell inside the
+# target's root, where absolute links mean what they say.
+wd_in() {
+  _p=; _ok=1
+  set -f; IFS=/
+  for _c in $1; do
+    case $_c in "" | .) continue ;; ..) _ok=; break ;; esac
+    _p=$_p/$_c; [ ! -L "$R$_p" ] || { _ok=; break; }
+  done
+  unset IFS; set +f
+  if [ -n "$_ok" ]; then [ -d "$R$_p" ] && echo "${_p:-/}"; return 0; fi
+  "$nsenter" -r"$R/" -F -- "$TR$shell" -c 'cd -- "$1" 2>/dev/null && pwd -P' sh "$1"
+}
 
 # The command's argv comes after the -e values and --. Move the values behind it, so the argv
 # can be extended at the front: "CMD... NAME=VALUE..." with nkv values.
@@ -141,21 +210,25 @@ for a; do [ "$a" = -- ] && break; nkv=$((nkv+1)); done
 i=0
 while [ $i -le $nkv ]; do a=$1; shift; [ "$a" = -- ] || set -- "$@" "$a"; i=$((i+1)); done
 interactive=; [ $# -gt "$nkv" ] || interactive=1
+# nsenter switches users after it entered the target's root and working dir: numeric ids only.
+sw=; [ -z "$ug" ] || sw="-S ${ug%:*} -G ${ug#*:}"
 
 if [ "$mode" = plain ]; then
   export DBG_TARGET_ROOT="$R"
-  say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
+  if [ -e "$R/." ] || [ -n "$plain_as" ]; then
+    say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
+  else
+    say "$(cannot_read)"
+  fi
   [ -z "$wd" ] || cd "$wd" 2>/dev/null || say "cannot enter $wd in the sidecar; starting in $(pwd)"
   [ -z "$interactive" ] || set -- "$shell" "$@"
+  # shellcheck disable=SC2086 # $sw is flags
+  [ -z "$sw" ] || set -- "$nsenter" $sw -F -- "$@"
   _dbg_import=
 else
   [ -z "$interactive" ] || set -- "$UTR$shell" "$@"
-  # Inside the target's root: enter the working dir, switch user if asked, run the command.
-  # The shell, not start-stop-daemon, finds the command, so not-found stays 127.
-  inner='cd -- "$1" 2>/dev/null || { echo "dbg: cannot enter $1 in the target; starting in /" >&2; cd /; }
-ssd=$2 ug=$3; shift 3
-[ -z "$ug" ] && exec -- "$@"
-exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$0" -- -c '\''exec -- "$@"'\'' sh "$@"'
+  rwd=$(wd_in "${wd:-/}")
+  [ -n "$rwd" ] || { say "cannot enter ${wd:-/} in the target; starting in /"; rwd=/; }
   if [ "$mode" = mount ]; then
     # A mount cannot take a source from another mount namespace, so the session enters a
     # private copy of the target's own mount namespace (nsenter, then unshare at once): it sees
@@ -163,15 +236,16 @@ exec "$ssd" -S -q -p /.dbg-no-pidfile -c "$ug" -x "$0" -- -c '\''exec -- "$@"'\'
     # paths through /nix are resolved on this side, one symlink deep, so that the name (and so
     # the BusyBox applet) stays.
     via_tr() { l=$(readlink "$1") && case $l in /*) echo "$UTR$l"; return ;; esac; echo "$UTR$1"; }
-    for t in nsenter unshare mount ln; do in_path "$t" >/dev/null || die "mount mode needs $t in the debugger image: use --mode plain"; done
+    for t in unshare mount ln; do in_path "$t" >/dev/null || die "mount mode needs $t in the debugger image: use --mode plain"; done
     msh=$(via_tr "$shell"); munshare=$(via_tr "$(in_path unshare)")
     pre=; [ "$nix" != 1 ] || pre="'$(via_tr "$(in_path mount)")' -t tmpfs dbg-nix /nix && '$(via_tr "$(in_path ln)")' -s '$UTR/nix/store' /nix/store || exit 125
 "
-    set -- "$(in_path nsenter)" "--mount=/proc/$T/ns/mnt" "$munshare" -m --propagation private \
-      "$msh" -c "$pre$inner" "$msh" "${wd:-/}" "$TR${ssd:-}" "$ug" "$@"
+    # shellcheck disable=SC2086 # $sw is flags
+    set -- "$nsenter" "--mount=/proc/$T/ns/mnt" "$munshare" -m --propagation private \
+      "$msh" -c "${pre}exec \"\$@\"" "$msh" "$(via_tr "$nsenter")" "-w$rwd" $sw -F -- "$@"
   else
-    chroot=$(in_path chroot) || die "chroot mode needs chroot in the debugger image: use --mode plain"
-    set -- "$chroot" "$R/" "$TR$shell" -c "$inner" "$UTR$shell" "${wd:-/}" "$TR${ssd:-}" "$ug" "$@"
+    # shellcheck disable=SC2086 # $sw is flags
+    set -- "$nsenter" "-r$R/" "-w$R$rwd" $sw -F -- "$@"
   fi
   # PATH in the session: the target's dirs first, then the tools.
   toolpath=

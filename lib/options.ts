@@ -12,7 +12,10 @@ import { usageError } from "./errors.ts";
 /** Target-shell modes; `auto` lets the plan pick. */
 export const MODES = ["auto", "chroot", "mount", "plain"] as const;
 export type Mode = typeof MODES[number];
-/** Kubernetes security profiles (kubectl debug's names); `auto` follows the pod and namespace. */
+/**
+ * Security profiles (kubectl debug's names), on every runtime; `auto` is `general`, except on
+ * Kubernetes, where it follows the namespace's Pod Security level.
+ */
 export const PROFILES = [
   "auto",
   "general",
@@ -55,10 +58,11 @@ export interface DebugOptions {
   insecureRegistries: string[];
   /** The local $TERM, passed on with a TTY (the runtime's default is xterm). */
   term?: string;
-  /** Kubernetes: kubeconfig file(s), context, security profile, start timeout (ms). */
+  /** The security profile (see plan.ts PROFILE_CAPS). */
+  profile: Profile;
+  /** Kubernetes: kubeconfig file(s), context, start timeout (ms). */
   kubeconfig?: string;
   context?: string;
-  profile?: Profile;
   timeoutMs?: number;
   /** Kubernetes: list dbg's containers in the pod instead of debugging. */
   sessions: boolean;
@@ -152,9 +156,13 @@ export function validateOptions(
       "Drop -t, or use -i to pipe input: echo data | dbg … -i -- cmd",
     );
   }
-  const profile = raw.profile === undefined && runtime !== "k8s"
-    ? undefined
-    : oneOf("--profile", raw.profile ?? "auto", PROFILES);
+  const profile = oneOf("--profile", raw.profile ?? "auto", PROFILES);
+  if (raw.privileged && (profile === "baseline" || profile === "restricted")) {
+    throw usageError(
+      `--privileged contradicts --profile ${profile}`,
+      "Drop one of them (--profile sysadmin is privileged too)",
+    );
+  }
   const timeoutMs = raw.timeout === undefined ? undefined : parseDuration(raw.timeout);
   if (raw.attach !== undefined && !/^dbg-[a-z0-9.-]+$/.test(raw.attach)) {
     throw usageError(

@@ -10,8 +10,14 @@ import type { TargetFacts } from "./adapter.ts";
 import { ENTRY_SCRIPT } from "./entry.ts";
 import type { DebugOptions, Profile } from "./options.ts";
 
-/** The target-shell mode actually used. */
-export type ShellMode = "chroot" | "mount" | "plain";
+/**
+ * The target-shell mode actually used. `probe` leaves the choice between chroot and plain to
+ * the entry script, which checks whether the image's shell runs in the target's root.
+ */
+export type ShellMode = "chroot" | "mount" | "plain" | "probe";
+
+/** A security profile in effect (kubectl debug's names, `auto` resolved). */
+export type EffectiveProfile = Exclude<Profile, "auto">;
 
 /** Everything a runtime needs to create the sidecar, and nothing it must decide itself. */
 export interface DebugPlan {
@@ -29,10 +35,14 @@ export interface DebugPlan {
     labels: Record<string, string>;
     /** The sidecar's process user; undefined keeps root. */
     user?: string;
+    /** Capabilities added to, and dropped from, the runtime's defaults. */
     capAdd: string[];
+    capDrop: string[];
+    /** No privilege gain through setuid files or file capabilities (restricted). */
+    noNewPrivileges: boolean;
     privileged: boolean;
-    /** Kubernetes: the security profile in effect (kubectl debug's names); see effectiveProfile. */
-    profile?: Exclude<Profile, "auto">;
+    /** The security profile in effect (kubectl debug's names); see effectiveProfile. */
+    profile: EffectiveProfile;
     /** Kubernetes: reattach to this existing dbg container instead of adding one. */
     existing?: string;
     join: { pid: true; net: true; ipc: boolean; ipcHost: boolean };
@@ -46,7 +56,10 @@ export interface DebugPlan {
   /** The user's command (empty: interactive shell). */
   command: string[];
   keep: boolean;
-  /** The one-line banner (printed unless -q). */
+  /**
+   * The one-line banner, printed by dbg unless -q. Empty when the entry script decides the mode
+   * (probe, or a fallback to plain mode) and prints the line itself.
+   */
   banner: string;
 }
 
@@ -68,7 +81,8 @@ export function runsAsRoot(user: string): boolean {
 /**
  * Pick the target-shell mode: an explicit `--mode` wins; otherwise static tools get the no-trace
  * chroot, nix tools get chroot with a temporary /nix link (writable target) or mount
- * (privileged), and everything else gets plain.
+ * (privileged), catalog images with dynamic tools get plain, and images outside the catalog are
+ * probed by the entry script.
  */
 export function chooseMode(
   opts: Pick<DebugOptions, "mode" | "privileged">,
@@ -87,53 +101,72 @@ export function chooseMode(
     };
   }
   if (image.static) return { mode: "chroot", reason: `${image.ref} has static tools` };
-  if (image.custom) {
-    return {
-      mode: "plain",
-      reason: `${image.ref} is not in the catalog, so its tools may be dynamically linked` +
-        " (--mode chroot to try)",
-    };
-  }
+  if (image.custom) return { mode: "probe", reason: `${image.ref} is not in the catalog` };
   return { mode: "plain", reason: `${image.ref} has dynamically linked tools` };
 }
 
 /**
- * The Kubernetes security profile in effect: `--profile`, where `auto` follows the namespace's
- * Pod Security level (restricted → restricted, baseline → baseline, else general, kubectl's
- * default). Undefined on runtimes without profiles.
+ * The security profile in effect: `--profile`, where `auto` follows the namespace's Pod
+ * Security level on Kubernetes (restricted → restricted, baseline → baseline) and is `general`
+ * everywhere else, as in kubectl debug.
  */
 export function effectiveProfile(
   opts: Pick<DebugOptions, "profile">,
   facts: Pick<TargetFacts, "security">,
-): Exclude<Profile, "auto"> | undefined {
-  if (!opts.profile) return undefined;
+): EffectiveProfile {
   if (opts.profile !== "auto") return opts.profile;
   const psa = facts.security?.psa;
   return psa === "restricted" ? "restricted" : psa === "baseline" ? "baseline" : "general";
 }
 
 /**
- * When the sidecar may not run as root, the user it runs as and why: the restricted profile,
- * a pod that requires runAsNonRoot, or baseline (no SYS_PTRACE) with a target of another uid,
- * whose files only that uid can reach. The user's `-u` wins if it is not root; otherwise the
- * target's uid (which can read the target's root), or 65534 when it is unknown.
+ * What each profile adds to a root sidecar. SYS_PTRACE opens /proc/<pid>/root of a target of
+ * any uid (and lets strace and gdb attach); baseline and restricted do without it.
+ */
+export const PROFILE_CAPS: Record<EffectiveProfile, readonly string[]> = {
+  general: ["SYS_PTRACE"],
+  baseline: [],
+  restricted: [],
+  netadmin: ["SYS_PTRACE", "NET_ADMIN", "NET_RAW"],
+  sysadmin: [],
+};
+
+/** A numeric `UID[:GID]`, or undefined for names and empty users. */
+function numericIds(user: string): string | undefined {
+  return /^\d+(:\d+)?$/.test(user) ? user : undefined;
+}
+
+/**
+ * When the sidecar may not run as root, or root could not read the target's files, the user it
+ * runs as and why:
+ * - the restricted profile, or a pod that requires runAsNonRoot: the user's `-u` if it is not
+ *   root, else the target's ids (which can read the target's root), else 65534;
+ * - a profile without SYS_PTRACE and a target known to run as another uid: that uid, since
+ *   reading /proc/<pid>/root of another uid takes SYS_PTRACE (or the same uid and gid), unless
+ *   a mode was asked for.
  */
 export function nonRootConstraint(
-  profile: Exclude<Profile, "auto"> | undefined,
+  profile: EffectiveProfile,
   facts: Pick<TargetFacts, "security" | "user">,
-  user?: string,
+  opts: Pick<DebugOptions, "user" | "mode">,
 ): { user: string; reason: string } | undefined {
-  const uid = facts.security?.uid;
-  const target = !runsAsRoot(facts.user) ? facts.user : uid ? String(uid) : "65534";
-  const pick = user && !runsAsRoot(user) ? user : target;
+  const user = opts.user;
+  const known = numericIds(facts.user);
+  const target = known && !runsAsRoot(known) ? known : undefined;
+  const pick = user && !runsAsRoot(user) ? user : target ?? "65534";
   if (profile === "restricted") {
     return { user: pick, reason: "the restricted profile runs as non-root" };
   }
   if (facts.security?.runAsNonRoot) {
     return { user: pick, reason: "the pod requires runAsNonRoot" };
   }
-  if (profile === "baseline" && uid && !runsAsRoot(facts.user)) {
-    return { user: pick, reason: "baseline allows no SYS_PTRACE, so dbg runs as the target's uid" };
+  // A strategy, not a rule: an explicit --mode keeps root (and fails naming what would work).
+  const ptrace = PROFILE_CAPS[profile].includes("SYS_PTRACE") || profile === "sysadmin";
+  if (target && !ptrace && opts.mode === "auto") {
+    return {
+      user: user && !runsAsRoot(user) ? user : target,
+      reason: `${profile} adds no SYS_PTRACE, so dbg runs as the target's ids ${target}`,
+    };
   }
   return undefined;
 }
@@ -146,36 +179,42 @@ export function makePlan(
   runId: string = newRunId(),
 ): DebugPlan {
   const profile = effectiveProfile(opts, facts);
-  const forced = nonRootConstraint(profile, facts, opts.user);
+  const privileged = opts.privileged || profile === "sysadmin";
+  const forced = privileged ? undefined : nonRootConstraint(profile, facts, opts);
   let { mode, reason } = chooseMode(opts, facts, image);
   if (forced && mode !== "plain") {
     mode = "plain";
     reason = `${forced.reason}, and chroot needs root`;
   } else if (forced) reason = `${reason}; ${forced.reason}`;
-  const privileged = opts.privileged || profile === "sysadmin";
-  const targetIsRoot = runsAsRoot(facts.user);
   // In plain mode the user's -u is the sidecar's own user; in chroot/mount the sidecar is root
-  // (chroot needs it) and the entry script switches users inside the chroot.
+  // (chroot needs it) and the entry script switches users as it enters the target's root.
   const sidecarUser = forced ? forced.user : mode === "plain" ? opts.user : "0";
   const sidecarIsRoot = sidecarUser === undefined || runsAsRoot(sidecarUser);
-  // Reading /proc/T/root of a process of another uid needs CAP_SYS_PTRACE (a non-root sidecar
-  // gets no capabilities, so adding it there would be noise). Pod Security baseline and
-  // restricted forbid it.
-  const strict = profile === "baseline" || profile === "restricted";
-  const needPtrace = !privileged && sidecarIsRoot && !targetIsRoot && !strict;
-  // Mount mode mounts inside the sidecar's own mount namespace: that takes SYS_ADMIN, and
-  // nothing more (--privileged implies it).
-  const capAdd = [
-    ...(needPtrace ? ["SYS_PTRACE"] : []),
-    ...(mode === "mount" && !privileged ? ["SYS_ADMIN"] : []),
-    ...(profile === "netadmin" ? ["NET_ADMIN", "NET_RAW"] : []),
+  // A non-root sidecar gets no capabilities from the runtime, so adding some would be noise.
+  // Mount mode mounts inside the sidecar's own mount namespace: that takes SYS_ADMIN.
+  const capAdd = privileged || !sidecarIsRoot ? [] : [
+    ...PROFILE_CAPS[profile],
+    ...(mode === "mount" ? ["SYS_ADMIN"] : []),
   ];
+  // Without SYS_PTRACE a root sidecar cannot read the root of a target that dropped to another
+  // uid: unless the mode was asked for, the entry script then runs plain as the target's ids.
+  const fallback = sidecarIsRoot && !privileged && opts.mode === "auto" &&
+    mode !== "plain" && !capAdd.includes("SYS_PTRACE");
   const name = opts.name ?? `dbg-${runId}`;
+  // When the entry script has the last word, it prints the banner: this one if the planned
+  // mode holds, its own line if it goes plain.
+  const entryDecides = !opts.attach && (mode === "probe" || fallback);
+  const planned = mode === "probe"
+    ? banner("chroot", `${image.ref} is not in the catalog, and its shell is static`, facts, image)
+    : banner(mode, reason, facts, image);
   const env = [
     `DBG_MODE=${mode}`,
+    `DBG_FALLBACK=${fallback ? 1 : 0}`,
+    `DBG_PROFILE=${profile}`,
     `DBG_PID=${facts.pid}`,
     `DBG_TARGET_ID=${facts.id}`,
     `DBG_WORKDIR=${opts.workdir ?? (mode === "plain" ? "" : facts.cwd || "/")}`,
+    `DBG_IMAGE=${image.ref}`,
     `DBG_SHELL=${image.shell}`,
     `DBG_TOOLS=${image.toolDirs.join(":")}`,
     `DBG_USER=${mode === "plain" ? "" : opts.user ?? ""}`,
@@ -183,6 +222,7 @@ export function makePlan(
     `DBG_QUIET=${opts.quiet ? 1 : 0}`,
     `DBG_PRIVILEGED=${opts.privileged ? 1 : 0}`,
     `DBG_TTY=${opts.tty ? 1 : 0}`,
+    `DBG_BANNER=${entryDecides ? planned : ""}`,
     ...(opts.term ? [`TERM=${opts.term}`] : []),
   ];
   // The script travels in the environment, so `ps` in the sidecar shows a short command line.
@@ -191,7 +231,7 @@ export function makePlan(
     "/bin/sh",
     "-c",
     `eval "$${ENTRY_VAR}"`,
-    "dbg-entry",
+    "dbg-helper",
     ...opts.env,
     "--",
     ...opts.command,
@@ -209,8 +249,10 @@ export function makePlan(
       labels: { "dbg.session": runId, "dbg.target": facts.id },
       user: sidecarUser,
       capAdd,
+      capDrop: profile === "restricted" ? ["ALL"] : [],
+      noNewPrivileges: profile === "restricted",
       privileged,
-      ...(profile ? { profile } : {}),
+      profile,
       ...(opts.attach ? { existing: opts.attach } : {}),
       join: {
         pid: true,
@@ -227,7 +269,9 @@ export function makePlan(
     keep: opts.keep,
     banner: opts.attach
       ? `dbg: reattaching to ${opts.attach} (press Enter if no prompt shows)`
-      : banner(mode, reason, facts, image),
+      : entryDecides
+      ? ""
+      : planned,
   };
 }
 

@@ -28,7 +28,7 @@ Deno.test("chooseMode() picks chroot for static tools and plain for dynamic ones
   assert.equal(chooseMode(opts(), facts, resolveImage(undefined)).mode, "chroot");
   assert.equal(chooseMode(opts(), facts, resolveImage("netshoot")).mode, "plain");
   const custom = chooseMode(opts(), facts, resolveImage("alpine"));
-  assert.equal(custom.mode, "plain");
+  assert.equal(custom.mode, "probe");
   assert.match(custom.reason, /not in the catalog/);
 });
 
@@ -45,20 +45,65 @@ Deno.test("chooseMode() lets an explicit --mode win", () => {
   assert.deepEqual(c, { mode: "plain", reason: "--mode" });
 });
 
-Deno.test("makePlan() adds SYS_PTRACE only for a target of another uid", () => {
-  assert.deepEqual(makePlan(opts(), facts, resolveImage(undefined)).sidecar.capAdd, []);
-  const nonroot = { ...facts, user: "1000:1000" };
-  const plan = makePlan(opts(), nonroot, resolveImage(undefined));
-  assert.deepEqual(plan.sidecar.capAdd, ["SYS_PTRACE"]);
-  const priv = makePlan(opts({ privileged: true }), nonroot, resolveImage(undefined));
-  assert.deepEqual(priv.sidecar.capAdd, []);
-  assert.equal(priv.sidecar.privileged, true);
+Deno.test("makePlan() maps the profiles to capabilities on every runtime", () => {
+  const caps = (raw: Record<string, unknown>, f = facts) =>
+    makePlan(opts(raw), f, resolveImage(undefined)).sidecar;
+  assert.deepEqual(caps({}).capAdd, ["SYS_PTRACE"]);
+  assert.equal(caps({}).profile, "general");
+  assert.deepEqual(caps({ profile: "baseline" }).capAdd, []);
+  assert.deepEqual(caps({ profile: "netadmin" }).capAdd, ["SYS_PTRACE", "NET_ADMIN", "NET_RAW"]);
+  const sys = caps({ profile: "sysadmin" });
+  assert.equal(sys.privileged, true);
+  assert.deepEqual(sys.capAdd, []);
+  const restricted = caps({ profile: "restricted" });
+  assert.deepEqual(restricted.capDrop, ["ALL"]);
+  assert.equal(restricted.noNewPrivileges, true);
+  assert.equal(restricted.user, "65534");
+  assert.deepEqual(caps({ privileged: true }).capAdd, []);
 });
 
-Deno.test("makePlan() gives mount mode SYS_ADMIN and nothing else", () => {
-  const plan = makePlan(opts({ mode: "mount" }), facts, resolveImage(undefined));
-  assert.deepEqual(plan.sidecar.capAdd, ["SYS_ADMIN"]);
-  assert.equal(plan.sidecar.privileged, false);
+Deno.test("makePlan() without SYS_PTRACE runs plain as a target's known ids, or lets the entry script fall back", () => {
+  const known = makePlan(
+    opts({ profile: "baseline" }),
+    { ...facts, user: "1000:1000" },
+    resolveImage(undefined),
+  );
+  assert.equal(known.mode, "plain");
+  assert.equal(known.sidecar.user, "1000:1000");
+  assert.match(
+    known.banner,
+    /baseline adds no SYS_PTRACE, so dbg runs as the target's ids 1000:1000/,
+  );
+  const unknown = makePlan(opts({ profile: "baseline" }), facts, resolveImage(undefined));
+  assert.equal(unknown.mode, "chroot");
+  assert.equal(unknown.banner, "", "the entry script prints it");
+  assert.ok(unknown.sidecar.env.includes("DBG_FALLBACK=1"));
+  assert.ok(unknown.sidecar.env.some((e) => /^DBG_BANNER=dbg: chroot mode/.test(e)));
+  const asked = makePlan(
+    opts({ profile: "baseline", mode: "chroot" }),
+    { ...facts, user: "1000:1000" },
+    resolveImage(undefined),
+  );
+  assert.equal(asked.mode, "chroot", "an explicit mode is kept");
+  assert.ok(asked.sidecar.env.includes("DBG_FALLBACK=0"));
+  const general = makePlan(opts(), { ...facts, user: "1000:1000" }, resolveImage(undefined));
+  assert.ok(general.sidecar.env.includes("DBG_FALLBACK=0"));
+  assert.match(general.banner, /^dbg: chroot mode/);
+});
+
+Deno.test("makePlan() leaves images outside the catalog to the entry script's probe", () => {
+  const plan = makePlan(opts({ image: "my/tools:1" }), facts, resolveImage("my/tools:1"));
+  assert.equal(plan.mode, "probe");
+  assert.equal(plan.banner, "");
+  assert.ok(
+    plan.sidecar.env.some((e) =>
+      e.startsWith("DBG_BANNER=dbg: chroot mode (my/tools:1 is not in the catalog, and its shell")
+    ),
+  );
+});
+
+Deno.test("validateOptions() refuses --privileged with a profile that forbids it", () => {
+  assert.throws(() => opts({ privileged: true, profile: "restricted" }), /contradicts/);
 });
 
 Deno.test("makePlan() keeps the sidecar root in chroot mode and uses -u as is in plain", () => {
@@ -76,7 +121,7 @@ Deno.test("makePlan() passes argv untouched after the -e values and --", () => {
     "/bin/sh",
     "-c",
     'eval "$DBG_ENTRY"',
-    "dbg-entry",
+    "dbg-helper",
     "A=1 2",
     "--",
     "printf",

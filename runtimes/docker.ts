@@ -10,6 +10,7 @@ import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../li
 import { DbgError, ImageNotPresent, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { consoleSize } from "../lib/resize.ts";
+import { hostProcessUser } from "./_host.ts";
 import { ensureDockerImage } from "./docker/image.ts";
 import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
 import { resolveEndpoint } from "./docker/endpoint.ts";
@@ -88,6 +89,7 @@ class DockerAdapter implements RuntimeAdapter {
       ? "shared"
       : "private";
     const ipcMode = c.HostConfig.IpcMode ?? "";
+    const live = await hostProcessUser(c.State.Pid, c.Id);
     return {
       id: c.Id,
       name,
@@ -97,7 +99,8 @@ class DockerAdapter implements RuntimeAdapter {
       // PID in the host namespace, and a search by cgroup when it is another container's.
       pid: pidNamespace === "private" ? 1 : pidNamespace === "host" ? c.State.Pid : 0,
       pidNamespace,
-      user: (await liveUid(c.Id, c.State.Pid)) ?? c.Config.User ?? "",
+      user: live?.user ?? c.Config.User ?? "",
+      ...(live?.userNamespace ? { userNamespace: live.userNamespace } : {}),
       readOnlyRootfs: !!c.HostConfig.ReadonlyRootfs,
       privileged: !!c.HostConfig.Privileged,
       cwd: c.Config.WorkingDir || "/",
@@ -150,6 +153,8 @@ class DockerAdapter implements RuntimeAdapter {
         NetworkMode: `container:${target}`,
         IpcMode: ipcMode,
         CapAdd: s.capAdd.length ? s.capAdd : undefined,
+        CapDrop: s.capDrop.length ? s.capDrop : undefined,
+        SecurityOpt: s.noNewPrivileges ? ["no-new-privileges"] : undefined,
         Privileged: s.privileged,
         // The daemon removes the sidecar when it exits, even if dbg is gone by then.
         AutoRemove: !plan.keep,
@@ -168,35 +173,6 @@ class DockerAdapter implements RuntimeAdapter {
     }
     const id = (res.body as { Id: string }).Id;
     return new DockerSidecar(this.client, { id, name: s.name, plan, debug: this.#debug });
-  }
-}
-
-/**
- * The uid the target's main process really runs as, when dbg runs on the engine's host: images
- * that start as root and drop privileges (gosu, su-exec) say root in their config. The host PID
- * is trusted only when its cgroup names the container (dbg may run in another PID namespace).
- */
-async function liveUid(id: string, hostPid: number): Promise<string | undefined> {
-  if (!hostPid) return undefined;
-  try {
-    const cgroup = await Deno.readTextFile(`/proc/${hostPid}/cgroup`);
-    if (!cgroup.includes(id)) return undefined;
-    const status = await Deno.readTextFile(`/proc/${hostPid}/status`);
-    // Ptrace access needs every one of the real, effective and saved uids to match. They are
-    // host uids; with user namespaces (userns-remap) map them into the target's.
-    const map = (await Deno.readTextFile(`/proc/${hostPid}/uid_map`)).trim().split("\n")
-      .map((l) => l.trim().split(/\s+/).map(Number));
-    const inside = (u: number) => {
-      for (const [first, host, count] of map) {
-        if (u >= host && u < host + count) return first + u - host;
-      }
-      return u;
-    };
-    const uids = (/^Uid:\s+(\d+)\s+(\d+)\s+(\d+)/m.exec(status)?.slice(1) ?? [])
-      .map((u) => inside(Number(u)));
-    return uids.length ? String(uids.find((u) => u !== 0) ?? uids[0]) : undefined;
-  } catch {
-    return undefined;
   }
 }
 

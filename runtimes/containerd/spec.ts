@@ -41,7 +41,11 @@ export function sidecarSpec(
   o: { hostPid: number; namespace: string; id: string; imageEnv?: string[] },
 ): Record<string, unknown> {
   const s = plan.sidecar;
-  const caps = s.privileged ? ALL_CAPS : [...DEFAULT_CAPS, ...s.capAdd.map((c) => `CAP_${c}`)];
+  const dropAll = s.capDrop.includes("ALL");
+  const caps = s.privileged ? ALL_CAPS : [
+    ...DEFAULT_CAPS.filter((c) => !dropAll && !s.capDrop.includes(c.slice(4))),
+    ...s.capAdd.map((c) => `CAP_${c}`),
+  ];
   const [uid, gid] = (s.user ?? "0").split(":").map(Number);
   const ns = (type: string, file: string) => ({ type, path: `/proc/${o.hostPid}/ns/${file}` });
   return {

@@ -8,6 +8,7 @@
 
 import type { TargetFacts } from "../../lib/adapter.ts";
 import { DbgError, noSuchTarget, targetNotRunning } from "../../lib/errors.ts";
+import { hostProcessUser } from "../_host.ts";
 import { Code, type ContainerdClient, ContainerdError, type Message } from "./client.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
@@ -148,7 +149,15 @@ export async function resolveTarget(
       : `ctr -n ${c.namespace} task start ${c.id}`;
     throw targetNotRunning(displayName(c), String(task.status).toLowerCase(), how);
   }
-  return { container: c, facts: factsOf(c, Number(task.pid)), hostPid: Number(task.pid) };
+  const hostPid = Number(task.pid);
+  const facts = factsOf(c, hostPid);
+  // containerd runs on this host: the live user beats the spec's (a target that dropped root).
+  const live = await hostProcessUser(hostPid, c.id);
+  if (live) {
+    facts.user = live.user;
+    if (live.userNamespace) facts.userNamespace = live.userNamespace;
+  }
+  return { container: c, facts, hostPid };
 }
 
 /** TargetFacts from the container's OCI spec and its task's host PID. */

@@ -122,7 +122,7 @@ Deno.test("profiles: auto follows Pod Security; runAsNonRoot forces plain mode a
   const net = makePlan(opts({ profile: "netadmin" }), base, resolveImage(undefined));
   assert.deepEqual(securityContext(net), {
     runAsUser: 0,
-    capabilities: { add: ["NET_ADMIN", "NET_RAW"] },
+    capabilities: { add: ["SYS_PTRACE", "NET_ADMIN", "NET_RAW"] },
   });
   const sys = makePlan(opts({ profile: "sysadmin" }), base, resolveImage(undefined));
   assert.deepEqual(securityContext(sys), { runAsUser: 0, privileged: true });

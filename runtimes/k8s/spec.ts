@@ -56,15 +56,16 @@ export function securityContext(plan: DebugPlan): k8s.V1SecurityContext {
   }
   if (s.privileged) return { ...sc, privileged: true };
   if (s.profile === "restricted") {
-    return {
-      ...sc,
-      runAsNonRoot: true,
-      allowPrivilegeEscalation: false,
-      capabilities: { drop: ["ALL"] },
-      seccompProfile: { type: "RuntimeDefault" },
+    sc.runAsNonRoot = true;
+    sc.seccompProfile = { type: "RuntimeDefault" };
+  }
+  if (s.noNewPrivileges) sc.allowPrivilegeEscalation = false;
+  if (s.capAdd.length > 0 || s.capDrop.length > 0) {
+    sc.capabilities = {
+      ...(s.capAdd.length > 0 ? { add: [...s.capAdd] } : {}),
+      ...(s.capDrop.length > 0 ? { drop: [...s.capDrop] } : {}),
     };
   }
-  if (s.capAdd.length > 0) sc.capabilities = { add: [...s.capAdd] };
   return sc;
 }
 

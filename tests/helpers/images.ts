@@ -54,7 +54,7 @@ async function inputsKey(): Promise<string> {
   return Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Builds the three images from scratch into `d` (the recipes live in scripts/_images.ts). */
+/** Builds the {@link TEST_IMAGES} from scratch into `d` (the recipes live in scripts/_images.ts). */
 async function buildImages(d: PrivateDockerd): Promise<void> {
   await buildBusyboxImage(d.docker, BUSYBOX_IMAGE);
   await buildTargetImage(d.docker, { ref: TARGET_IMAGE });
@@ -67,8 +67,8 @@ async function haveAll(d: PrivateDockerd): Promise<boolean> {
 }
 
 /**
- * Makes busybox:musl, dbg-test/target:latest and nixery.dev/shell/busybox:latest available in
- * `d`: loaded from the cache tarball, or built once and saved into the cache.
+ * Makes the {@link TEST_IMAGES} available in `d`: loaded from the cache tarball, or built once
+ * and saved into the cache.
  */
 export async function loadTestImages(d: PrivateDockerd): Promise<void> {
   if (await haveAll(d)) return;
@@ -106,19 +106,23 @@ export interface TargetOpts {
   ipcShareable?: boolean;
   /** Image (default {@link TARGET_IMAGE}). */
   image?: string;
+  /** `--network` (default none). */
+  network?: string;
+  /** Arguments after the image (the target's own flags, e.g. `--drop 1000:1000`). */
+  args?: string[];
 }
 
 /**
- * Runs a detached target (`--network none`) and waits until its log says "target started".
+ * Runs a detached target (`--network none` unless asked) and waits until its log says "target started".
  * Returns the container id.
  */
 export async function runTarget(d: PrivateDockerd, o: TargetOpts): Promise<string> {
-  const args = ["run", "-d", "--network", "none", "--name", o.name];
+  const args = ["run", "-d", "--network", o.network ?? "none", "--name", o.name];
   if (o.user) args.push("--user", o.user);
   if (o.readOnly) args.push("--read-only");
   if (o.pidHost) args.push("--pid", "host");
   if (o.ipcShareable) args.push("--ipc", "shareable");
-  args.push(o.image ?? TARGET_IMAGE);
+  args.push(o.image ?? TARGET_IMAGE, ...o.args ?? []);
   const id = (await d.docker(args)).stdout.trim();
   const deadline = Date.now() + 10_000;
   while (true) {

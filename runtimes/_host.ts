@@ -1,0 +1,58 @@
+/**
+ * What the engine's host says about a target's main process, for adapters that run on that
+ * host (Docker on a local socket, containerd always): its live user and its user namespace.
+ * Images that start as root and drop privileges (gosu, su-exec) say root in their config; the
+ * process's /proc/<pid>/status tells the truth.
+ *
+ * @module
+ */
+
+/** The live user of a host process, as the target sees it, and its user namespace mapping. */
+export interface HostProcessUser {
+  /** `UID:GID` inside the target's user namespace. */
+  user: string;
+  /** The first line of the target's uid_map when it is not the identity ("0 100000 65536"). */
+  userNamespace?: string;
+}
+
+const IDENTITY = /^0\s+0\s+4294967295$/;
+
+/**
+ * The user of host process `pid`, when it belongs to container `id`. The PID is trusted only
+ * when its cgroup names the container: dbg may run in another PID namespace than the engine,
+ * where the same number is another process. Undefined when /proc cannot tell.
+ */
+export async function hostProcessUser(
+  pid: number,
+  id: string,
+): Promise<HostProcessUser | undefined> {
+  if (!pid) return undefined;
+  try {
+    const [cgroup, status, uidMap, gidMap] = await Promise.all(
+      ["cgroup", "status", "uid_map", "gid_map"].map((f) => Deno.readTextFile(`/proc/${pid}/${f}`)),
+    );
+    if (!cgroup.includes(id)) return undefined;
+    // Ptrace access (and so /proc/<pid>/root) needs every one of the real, effective and saved
+    // ids to match: prefer one that is not root. They are host ids; map them into the target's.
+    const pick = (field: string, map: string) => {
+      const ids = (new RegExp(`^${field}:\\s+(\\d+)\\s+(\\d+)\\s+(\\d+)`, "m").exec(status)
+        ?.slice(1) ?? []).map((u) => inside(Number(u), map));
+      return ids.length ? ids.find((u) => u !== 0) ?? ids[0] : undefined;
+    };
+    const uid = pick("Uid", uidMap), gid = pick("Gid", gidMap);
+    if (uid === undefined || gid === undefined) return undefined;
+    const first = uidMap.trim().split("\n")[0].trim();
+    return { user: `${uid}:${gid}`, ...(IDENTITY.test(first) ? {} : { userNamespace: first }) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** A host id as the user namespace of `map` (an uid_map or gid_map) sees it. */
+function inside(id: number, map: string): number {
+  for (const line of map.trim().split("\n")) {
+    const [first, host, count] = line.trim().split(/\s+/).map(Number);
+    if (id >= host && id < host + count) return first + id - host;
+  }
+  return id;
+}
