@@ -186,6 +186,11 @@ export function makePlan(
     mode = "plain";
     reason = `${forced.reason}, and chroot needs root`;
   } else if (forced) reason = `${reason}; ${forced.reason}`;
+  // The sidecar does not join a user namespace: ids inside the target's mean others outside.
+  if (facts.userNamespace) {
+    reason =
+      `${reason}; the target is in a user namespace of its own (uid map ${facts.userNamespace})`;
+  }
   // In plain mode the user's -u is the sidecar's own user; in chroot/mount the sidecar is root
   // (chroot needs it) and the entry script switches users as it enters the target's root.
   const sidecarUser = forced ? forced.user : mode === "plain" ? opts.user : "0";

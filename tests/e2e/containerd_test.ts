@@ -16,6 +16,7 @@ import { startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+import { accessScenarios } from "./_access.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
   "io.kubernetes.pod.name": pod,
@@ -72,7 +73,45 @@ Deno.test({
         id: "3f2a77aa22",
         labels: CRI("web", "api", "dev"),
       });
+      const target = (id: string, o: { user?: string; readOnly?: boolean; args?: string[] } = {}) =>
+        runCtrTarget(c, { namespace: "default", id, ...o });
+      await target("app-drop", { args: ["/app/target", "--drop", "1000:1000"] });
+      await target("app-drop-in-place", { args: ["/app/target", "--drop-in-place", "1000:1000"] });
+      await target("app-user101", { user: "101:101" });
+      await target("app-nonroot-ro", { user: "1000:1000", readOnly: true });
       const upperBefore = await upperListing(c, "app");
+
+      await accessScenarios(t, dbg, {
+        root: "app",
+        drop: "app-drop",
+        dropInPlace: "app-drop-in-place",
+        user101: "app-user101",
+        nonrootRo: "app-nonroot-ro",
+      });
+
+      await t.step(
+        "cdebug: host PID and network namespaces, and another's PID namespace",
+        async () => {
+          await runCtrTarget(c, {
+            namespace: "default",
+            id: "app-host",
+            // This process's PID namespace is the host's (ctr hands runc the path as is).
+            flags: ["--net-host", "--with-ns", `pid:/proc/${Deno.pid}/ns/pid`],
+          });
+          await runCtrTarget(c, {
+            namespace: "default",
+            id: "app-joined",
+            flags: ["--with-ns", `pid:/proc/${app.pid}/ns/pid`],
+            args: ["/app/target", "--drop", "1000:1000"],
+          });
+          for (const id of ["app-host", "app-joined"]) {
+            const r = await dbg(["-q", id, "sh", "-c", "cat /marker.txt; id -u"]);
+            assert.equal(r.code, 0, `${id}: ${r.stderr}`);
+            assert.equal(r.stdout, "target-rootfs-marker\n0\n", id);
+            await c.ctr(["tasks", "kill", "-s", "KILL", id]);
+          }
+        },
+      );
 
       await t.step(
         "a command sees the target's rootfs; exit code and streams pass through",

@@ -633,6 +633,10 @@ export interface CtrTargetOpts {
   readOnly?: boolean;
   /** Container labels, e.g. `io.kubernetes.pod.name`. */
   labels?: Record<string, string>;
+  /** More `ctr run` flags, e.g. `--net-host`, `--with-ns pid:/proc/1/ns/pid`. */
+  flags?: string[];
+  /** The target's argv instead of the image's (e.g. `/app/target --drop 1000:1000`). */
+  args?: string[];
 }
 
 /** Status and pid of task `id` from `ctr tasks ls` (null when there is no such task). */
@@ -671,7 +675,7 @@ export async function runCtrTarget(
   args.push("--cgroup", `${cgroupParent(c.dir)}/${o.namespace}/${o.id}`);
   if (o.readOnly) args.push("--read-only");
   for (const [k, v] of Object.entries(o.labels ?? {})) args.push("--label", `${k}=${v}`);
-  args.push(image, o.id);
+  args.push(...o.flags ?? [], image, o.id, ...o.args ?? []);
   await c.ctr(args, { namespace: o.namespace });
   const deadline = Date.now() + 10_000;
   while (true) {
