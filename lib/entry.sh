@@ -81,7 +81,7 @@ R=/proc/$T/root
 # which flag would do it, or go plain as the target's own ids when the plan allows it.
 nsenter=$(in_path nsenter)
 cannot_read() {
-  tids=$(ids "$T"); sids=$(ids $$)
+  tids=$(ids "$T"); sids=${plain_as:-$(ids $$)}
   why="the target's process runs as $tids and this session as $sids"
   if [ "$tids" = "$sids" ]; then
     why="the target's process changed its ids itself, which leaves it readable only with SYS_PTRACE"
@@ -215,7 +215,9 @@ sw=; [ -z "$ug" ] || sw="-S ${ug%:*} -G ${ug#*:}"
 
 if [ "$mode" = plain ]; then
   export DBG_TARGET_ROOT="$R"
-  if [ -e "$R/." ] || [ -n "$plain_as" ]; then
+  # (After a fallback the session runs as the target's ids: ask as them.)
+  # shellcheck disable=SC2086 # $sw is flags
+  if { [ -z "$plain_as" ] && [ -e "$R/." ]; } || { [ -n "$plain_as" ] && "$nsenter" $sw -F -- "$shell" -c '[ -e "$1/." ]' sh "$R"; }; then
     say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
   else
     say "$(cannot_read)"

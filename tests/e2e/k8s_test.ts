@@ -9,9 +9,10 @@
 
 import assert from "node:assert/strict";
 import { clusterOrSkip, type PrivateCluster } from "../helpers/cluster.ts";
-import { upperListing } from "../helpers/containerd.ts";
+import { targetImageForUser, upperListing } from "../helpers/containerd.ts";
 import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
 import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+import { accessScenarios } from "./_access.ts";
 
 const TARGET = "docker.io/dbg-test/target:latest";
 
@@ -94,7 +95,16 @@ Deno.test({
       runDbg(["k8s", "--kubeconfig", c.kubeconfig.admin, ...args], opts);
     try {
       const envOf = (who: string) => ({ env: [{ name: "WHO", value: who }] });
+      const user101 = await targetImageForUser(c.containerd, "k8s.io", "101:101");
+      const one = (name: string, extra: Record<string, unknown>) =>
+        c.applyPod({ metadata: { name }, spec: { containers: [app("app", extra)] } });
       await Promise.all([
+        one("drop", { command: ["/app/target", "--drop", "1000:1000"] }),
+        one("drop-in-place", { command: ["/app/target", "--drop-in-place", "1000:1000"] }),
+        one("user101", { image: user101 }),
+        one("nonroot-ro", {
+          securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true },
+        }),
         c.applyPod({ metadata: { name: "web" }, spec: { containers: [app("api", envOf("api"))] } }),
         c.applyPod({
           metadata: { name: "nonroot" },
@@ -122,6 +132,14 @@ Deno.test({
       // The target's rootfs snapshot (its id is the container's): what was written to it.
       const webId = await containerId(c, "web", "api");
       const upperBefore = await upperListing(c.containerd, webId, "k8s.io");
+
+      await accessScenarios(t, (args, stdin) => dbg(args, { stdin }), {
+        root: "web",
+        drop: "drop",
+        dropInPlace: "drop-in-place",
+        user101: "user101",
+        nonrootRo: "nonroot-ro",
+      });
 
       await t.step("-- cmd: output, exit codes and separate stdout/stderr", async () => {
         const r = await dbg([
