@@ -97,7 +97,7 @@ plain_as=
 if [ "$mode" != plain ] && ! [ -e "$R/." ]; then
   tids=$(ids "$T")
   if [ "$fallback" = 1 ] && [ "${tids%%:*}" != 0 ] && [ -z "$user" ] && [ -n "$nsenter" ]; then
-    mode=plain; plain_as=$tids
+    mode=plain; plain_as=$tids; wd=
     banner="dbg: plain mode ($profile adds no SYS_PTRACE, so dbg runs as the target's ids $tids)"
   else
     die "$(cannot_read)"
@@ -129,7 +129,7 @@ if [ "$mode" = probe ]; then
     dynamic*) mode=plain; why="its shell needs the loader ${elf#dynamic }, so its tools may not run in the target; --mode chroot to try" ;;
     *) mode=plain; why="dbg cannot tell whether its shell $shell runs in the target; --mode chroot to try" ;;
   esac
-  [ "$mode" = chroot ] || banner="dbg: plain mode ($image is not in the catalog, and $why)"
+  [ "$mode" = chroot ] || { banner="dbg: plain mode ($image is not in the catalog, and $why)"; wd=; }
 fi
 
 if [ "$mode" != plain ] || [ -n "$user" ]; then
@@ -282,7 +282,9 @@ launch() {
   _dbg_i=1
   while [ "$_dbg_i" -le "$_dbg_n" ]; do _dbg_a="$_dbg_a \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
   eval "set -- $_dbg_a"
-  exec -- "$@"
+  # (Not exec --: dash takes -- for the command. A command that starts with - is no command.)
+  case $1 in -*) echo "dbg: $1: not found" >&2; exit 127 ;; esac
+  exec "$@"
 }
 
 # Stay the parent of everything this session starts and reap it before exiting: the target's

@@ -1,14 +1,13 @@
 /**
  * End-to-end tests of `dbg docker` without a TTY, against a private dockerd: commands, exit
- * codes, streams, users, target kinds, modes, images and pulls, and every user error.
- * The TTY path and signals are in docker_tty_test.ts.
+ * codes, streams, users and profiles, target kinds, modes, and every user error. The TTY path
+ * and signals are in docker_tty_test.ts, debugger images and pulls in docker_images_test.ts.
  */
 
 import assert from "node:assert/strict";
 import { dbgArgv, dbgDocker, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
 import { cleanEnv, dockerdOrSkip, sh } from "../helpers/dockerd.ts";
 import {
-  BUSYBOX_IMAGE,
   diffTarget,
   loadTestImages,
   NIXERY_IMAGE,
@@ -16,7 +15,6 @@ import {
   sidecarsLeft,
   TARGET_IMAGE,
 } from "../helpers/images.ts";
-import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { accessScenarios } from "./_access.ts";
 
 const TARGETS = [
@@ -269,41 +267,6 @@ Deno.test({
         assert.deepEqual(plan.sidecar.capAdd, ["SYS_PTRACE", "SYS_ADMIN"]);
       });
 
-      await t.step("a nix image gets a temporary /nix link that is gone afterwards", async () => {
-        const r = await dbg([
-          "app",
-          "--image",
-          "nix:busybox",
-          "--",
-          "sh",
-          "-c",
-          "readlink /nix; cat /marker.txt",
-        ]);
-        assert.equal(r.code, 0, r.stderr);
-        assert.match(r.stdout, /^\/proc\/\d+\/root\/nix\ntarget-rootfs-marker\n$/);
-        assert.match(r.stderr, /temporary \/nix link/);
-        assert.equal(await diffTarget(d, "app"), "");
-        const ro = await dbg([
-          "app-ro",
-          "--image",
-          NIXERY_IMAGE,
-          "--",
-          "sh",
-          "-c",
-          'cat "$DBG_TARGET_ROOT/marker.txt"',
-        ]);
-        assert.equal(ro.code, 0, ro.stderr);
-        assert.match(ro.stderr, /plain mode \(nix tools need \/nix and the target is read-only/);
-      });
-
-      await t.step("images: --pull never with a missing image is one line and a hint", async () => {
-        const r = await dbg(["app", "--image", "nosuch/image:1", "--pull", "never"]);
-        assert.equal(r.code, 125);
-        assert.match(r.stderr, /^dbg: Image nosuch\/image:1 not found: not present locally/);
-        assert.match(r.stderr, /\nHint: Pull it first/);
-        assert.doesNotMatch(r.stderr, /\bat .*\.ts:\d+/);
-      });
-
       await t.step(
         "user errors: no such container, stopped target, bad flags, no socket",
         async () => {
@@ -344,40 +307,6 @@ Deno.test({
         },
       );
 
-      await t.step("pulls from a registry, with auth refused and then given", async () => {
-        const plainReg = await registryOrSkip();
-        const authReg = await registryOrSkip({ auth: { user: "dbg", password: "s3cret-pw" } });
-        if (!plainReg || !authReg) return;
-        try {
-          const ref = `${plainReg.addr}/tools/busybox:musl`;
-          await pushImage(d, BUSYBOX_IMAGE, ref);
-          const r = await dbg(["app", "--image", ref, "--", "cat", "/marker.txt"]);
-          assert.equal(r.code, 0, r.stderr);
-          assert.equal(r.stdout, "target-rootfs-marker\n");
-          const missing = await dbg(["app", "--image", `${plainReg.addr}/tools/nope:1`]);
-          assert.equal(missing.code, 125);
-          assert.match(missing.stderr, /^dbg: Image .*\/tools\/nope:1 not found/);
-
-          const auth = { user: "dbg", password: "s3cret-pw" };
-          const secret = `${authReg.addr}/tools/busybox:musl`;
-          await pushImage(d, BUSYBOX_IMAGE, secret, { auth });
-          const refused = await dbg(["app", "--image", secret]);
-          assert.equal(refused.code, 125);
-          assert.match(refused.stderr, /^dbg: Pull of .* was refused/);
-          const cfg = await dockerConfigFor(authReg.addr, auth);
-          const ok = await dbgDocker(d.host, ["--debug", "app", "--image", secret, "--", "true"], {
-            env: { DOCKER_CONFIG: cfg },
-          });
-          assert.equal(ok.code, 0, ok.stderr);
-          assert.doesNotMatch(ok.stderr, /s3cret-pw/);
-          assert.doesNotMatch(ok.stderr, new RegExp(btoa(`${auth.user}:${auth.password}`)));
-          await Deno.remove(cfg, { recursive: true });
-        } finally {
-          await plainReg.stop();
-          await authReg.stop();
-        }
-      });
-
       await t.step("--name names the sidecar and --keep leaves it for inspection", async () => {
         const r = await dbg(["-q", "app", "--name", "dbg-kept", "--keep", "--", "true"]);
         assert.equal(r.code, 0, r.stderr);
@@ -394,55 +323,6 @@ Deno.test({
         );
         await d.docker(["rm", "-f", "dbg-kept"]);
       });
-
-      await t.step(
-        "nix tools on a target with its own /nix use a private mount namespace",
-        async () => {
-          await d.docker([
-            "create",
-            "--name",
-            "app-nix",
-            "--network",
-            "none",
-            "dbg-test/target:latest",
-          ]);
-          const empty = await Deno.makeTempDir();
-          await Deno.mkdir(`${empty}/nix/store`, { recursive: true });
-          await Deno.writeTextFile(`${empty}/nix/own.txt`, "target-own-nix");
-          await d.docker(["cp", `${empty}/nix`, "app-nix:/"]);
-          await Deno.remove(empty, { recursive: true });
-          await d.docker(["start", "app-nix"]);
-          const plain = await dbg([
-            "app-nix",
-            "--image",
-            "nix:busybox",
-            "--",
-            "sh",
-            "-c",
-            'cat "$DBG_TARGET_ROOT/nix/own.txt"',
-          ]);
-          assert.equal(plain.code, 0, plain.stderr);
-          assert.match(plain.stderr, /plain mode/);
-          const mount = await dbg([
-            "app-nix",
-            "--mode",
-            "mount",
-            "--image",
-            "nix:busybox",
-            "--",
-            "sh",
-            "-c",
-            "cat /marker.txt; ls /nix/store | head -1",
-          ]);
-          assert.equal(mount.code, 0, mount.stderr);
-          assert.match(mount.stdout, /^target-rootfs-marker\n[a-z0-9]{32}-busybox\n$/);
-          assert.match(mount.stderr, /own \/nix: mount mode/);
-          const own = await dbg(["-q", "app-nix", "--", "cat", "/nix/own.txt"]);
-          assert.equal(own.stdout, "target-own-nix");
-          assert.match(await diffTarget(d, "app-nix"), /^A \/nix/); // from docker cp, before any session
-          await d.docker(["rm", "-f", "app-nix"]);
-        },
-      );
 
       await t.step("permission denied on the socket is one line telling to use sudo", async () => {
         const out = await runDbgAsNobody(["docker", "-H", d.host, "app"]);
@@ -467,15 +347,6 @@ Deno.test({
           assert.equal((await dbg(["-q", "app", "--", "/etc/os-release"])).code, 126);
         },
       );
-
-      await t.step("dbg images lists the catalog as a table and as JSON", async () => {
-        const table = await runDbg(["images"]);
-        assert.equal(table.code, 0);
-        assert.match(table.stdout, /^ALIAS\s+IMAGE\s+TOOLS\s+DESCRIPTION\n/);
-        assert.match(table.stdout, /\nbusybox\s+busybox:musl\s+static\s/);
-        const json = JSON.parse((await runDbg(["images", "--json"])).stdout);
-        assert.deepEqual(json.map((e: { name: string }) => e.name), ["busybox", "nix", "netshoot"]);
-      });
 
       await t.step(
         "DOCKER_HOST with tcp:// works (through a loopback relay to the socket)",
