@@ -17,6 +17,7 @@ import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios } from "./_access.ts";
+import { signalSoak } from "./_soak.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
   "io.kubernetes.pod.name": pod,
@@ -75,11 +76,12 @@ Deno.test({
       });
       const target = (id: string, o: { user?: string; readOnly?: boolean; args?: string[] } = {}) =>
         runCtrTarget(c, { namespace: "default", id, ...o });
-      await target("app-drop", { args: ["/app/target", "--drop", "1000:1000"] });
+      const drop = await target("app-drop", { args: ["/app/target", "--drop", "1000:1000"] });
       await target("app-drop-in-place", { args: ["/app/target", "--drop-in-place", "1000:1000"] });
       await target("app-user101", { user: "101:101" });
       await target("app-nonroot-ro", { user: "1000:1000", readOnly: true });
       const upperBefore = await upperListing(c, "app");
+      const dropUpper = (await upperListing(c, "app-drop")).join("\n");
 
       await accessScenarios(t, dbg, {
         root: "app",
@@ -298,6 +300,17 @@ Deno.test({
         child.kill("SIGTERM");
         const out = await child.output();
         assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
+      });
+
+      await signalSoak(t, {
+        spawn: (args) => spawnDbg(["containerd", "--address", c.address, ...args]),
+        target: "app-drop",
+        hostPid: drop.pid,
+        leftovers: leftovers,
+        written: async () => {
+          const now = (await upperListing(c, "app-drop")).join("\n");
+          return now === dropUpper ? "" : now;
+        },
       });
 
       await t.step(

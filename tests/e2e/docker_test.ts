@@ -5,7 +5,7 @@
  */
 
 import assert from "node:assert/strict";
-import { dbgArgv, dbgDocker, runDbg, runDbgAsNobody } from "../helpers/dbg.ts";
+import { dbgArgv, dbgDocker, runDbg, runDbgAsNobody, spawnDbg } from "../helpers/dbg.ts";
 import { cleanEnv, dockerdOrSkip, sh } from "../helpers/dockerd.ts";
 import {
   diffTarget,
@@ -16,6 +16,7 @@ import {
   TARGET_IMAGE,
 } from "../helpers/images.ts";
 import { accessScenarios } from "./_access.ts";
+import { signalSoak } from "./_soak.ts";
 
 const TARGETS = [
   "app",
@@ -461,6 +462,14 @@ Deno.test({
         });
         assert.equal(r.stdout, "y\ny\n 141\n", r.stderr);
         assert.equal(r.stderr, "");
+      });
+
+      await signalSoak(t, {
+        spawn: (args) => spawnDbg(["docker", "-H", d.host, ...args]),
+        target: "app-drop",
+        hostPid: Number((await d.docker(["inspect", "-f", "{{.State.Pid}}", "app-drop"])).stdout),
+        leftovers: () => sidecarsLeft(d),
+        written: () => diffTarget(d, "app-drop"),
       });
 
       await t.step("no leftovers: no sidecars, no change in any target", async () => {

@@ -16,6 +16,7 @@ import {
   sidecarsLeft,
 } from "../helpers/images.ts";
 import { pushImage, registryOrSkip } from "../helpers/registry.ts";
+import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
 import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
@@ -88,23 +89,10 @@ async function stopChild(child: Deno.ChildProcess): Promise<void> {
   await child.status.catch(() => {});
 }
 
-/** Processes other than the target's main process in its PID namespace, with their state. */
+/** The processes left in `target`'s PID namespace besides its own, one line each. */
 async function namespaceLeftovers(d: PrivateDockerd, target: string): Promise<string[]> {
   const pid = (await d.docker(["inspect", "-f", "{{.State.Pid}}", target])).stdout.trim();
-  const ns = await Deno.readLink(`/proc/${pid}/ns/pid`);
-  const left: string[] = [];
-  for await (const e of Deno.readDir("/proc")) {
-    if (!/^\d+$/.test(e.name) || e.name === pid) continue;
-    try {
-      if (await Deno.readLink(`/proc/${e.name}/ns/pid`) !== ns) continue;
-      const status = await Deno.readTextFile(`/proc/${e.name}/status`);
-      const field = (k: string) => status.match(new RegExp(`^${k}:\\s*(.*)$`, "m"))?.[1] ?? "?";
-      left.push(`${e.name} ${field("Name")} ${field("State")} ppid=${field("PPid")}`);
-    } catch {
-      // gone
-    }
-  }
-  return left;
+  return describeProcs(await othersInPidNamespace(Number(pid)));
 }
 
 Deno.test({

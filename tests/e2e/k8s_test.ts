@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { clusterOrSkip, type PrivateCluster } from "../helpers/cluster.ts";
 import { targetImageForUser, upperListing } from "../helpers/containerd.ts";
 import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
+import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
 import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios } from "./_access.ts";
 
@@ -67,21 +68,6 @@ async function abandonedSession(c: PrivateCluster, pod: string): Promise<string>
   } finally {
     await tty.kill();
   }
-}
-
-/** Zombies (state Z) among the processes of the PID namespace of `pid`. */
-function zombiesBeside(pid: number): string[] {
-  const ns = Deno.readLinkSync(`/proc/${pid}/ns/pid`);
-  const found: string[] = [];
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      if (Deno.readLinkSync(`/proc/${e.name}/ns/pid`) !== ns) continue;
-      const st = Deno.readTextFileSync(`/proc/${e.name}/status`);
-      if (/^State:\s+Z/m.test(st)) found.push(st.split("\n")[0]);
-    } catch { /* gone */ }
-  }
-  return found;
 }
 
 Deno.test({
@@ -620,7 +606,8 @@ Deno.test({
             assert.deepEqual(cmds, [], pod);
           });
         }
-        assert.deepEqual(zombiesBeside(webPid), []);
+        const zombies = (await othersInPidNamespace(webPid)).filter((p) => p.state.startsWith("Z"));
+        assert.deepEqual(describeProcs(zombies), []);
         // Nothing was written into the target by any of the sessions on it.
         assert.deepEqual(await upperListing(c.containerd, webId, "k8s.io"), upperBefore);
       });

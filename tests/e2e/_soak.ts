@@ -1,0 +1,67 @@
+/**
+ * The random-signal soak: sessions of several kinds (root, `-u` with a keeper, a probed image,
+ * a fallback to the target's ids) stopped with SIGTERM, SIGHUP or SIGINT at a random moment,
+ * from before the sidecar exists to while the command runs. Afterwards nothing may be left: no
+ * sidecar, no process in the target's PID namespace, no change in its files. Bounded: a fixed
+ * number of runs, each under a second or two.
+ *
+ * @module
+ */
+
+import assert from "node:assert/strict";
+import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
+
+/** What the soak needs of a runtime's test. */
+export interface SoakTarget {
+  /** Starts `dbg <runtime> [connection flags] <args>` without a terminal. */
+  spawn(args: string[]): Deno.ChildProcess;
+  /** The target's name for dbg. */
+  target: string;
+  /** Host PID of the target's main process (its PID namespace is its own). */
+  hostPid: number;
+  /** Sidecars (and their resources) that are left; empty when clean. */
+  leftovers(): Promise<string[]>;
+  /** What was written into the target's files; empty when nothing. */
+  written(): Promise<string>;
+  /** Runs (default 16). */
+  runs?: number;
+}
+
+const SIGNALS: Deno.Signal[] = ["SIGTERM", "SIGHUP", "SIGINT"];
+const KINDS: string[][] = [
+  ["--", "sleep", "30"],
+  ["-u", "1000:1000", "--", "sleep", "30"],
+  ["-u", "4242", "--", "sh", "-c", "sleep 30"],
+  ["--profile", "baseline", "--", "sh", "-c", "sleep 30"],
+];
+
+/** Runs the soak as one step of `t`. */
+export async function signalSoak(t: Deno.TestContext, o: SoakTarget): Promise<void> {
+  await t.step("random signals at random moments leave nothing behind", async () => {
+    const runs = o.runs ?? 16;
+    for (let i = 0; i < runs; i++) {
+      const kind = KINDS[i % KINDS.length];
+      const signal = SIGNALS[Math.floor(Math.random() * SIGNALS.length)];
+      const after = Math.floor(Math.random() * 1500);
+      const child = o.spawn(["-q", o.target, ...kind]);
+      await new Promise((r) => setTimeout(r, after));
+      try {
+        child.kill(signal);
+      } catch { /* already gone */ }
+      const out = await child.output();
+      const what = `${kind.join(" ")}, ${signal} after ${after} ms`;
+      const err = new TextDecoder().decode(out.stderr);
+      assert.ok([129, 130, 143].includes(out.code), `${what}: exit ${out.code}: ${err}`);
+    }
+    let left = await o.leftovers();
+    let procs = await othersInPidNamespace(o.hostPid);
+    for (const end = Date.now() + 5_000; (left.length || procs.length) && Date.now() < end;) {
+      await new Promise((r) => setTimeout(r, 200));
+      left = await o.leftovers();
+      procs = await othersInPidNamespace(o.hostPid);
+    }
+    assert.deepEqual(left, [], "sidecars left");
+    assert.deepEqual(describeProcs(procs), [], "processes left in the target's PID namespace");
+    assert.equal(await o.written(), "", "written into the target");
+  });
+}
