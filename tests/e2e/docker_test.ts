@@ -129,6 +129,14 @@ Deno.test({
             'echo "$FOO"; pwd',
           ]);
           assert.equal(e.stdout, "a b\n/etc\n");
+          // A path with .. is resolved inside the target's root; a missing one starts in /.
+          const dots = await dbg(["-q", "app", "-w", "/usr/../app/..", "--", "pwd"]);
+          assert.equal(dots.stdout, "/\n", dots.stderr);
+          const up = await dbg(["-q", "app", "-w", "/usr/bin/..", "--", "pwd"]);
+          assert.equal(up.stdout, "/usr\n", up.stderr);
+          const none = await dbg(["app", "-w", "/nope", "--", "pwd"]);
+          assert.equal(none.stdout, "/\n");
+          assert.match(none.stderr, /^dbg: cannot enter \/nope in the target; starting in \/$/m);
         },
       );
 
@@ -264,6 +272,22 @@ Deno.test({
         ]);
         assert.equal(mount.code, 0, mount.stderr);
         assert.equal(mount.stdout, "target-rootfs-marker\n");
+        const asUser = await dbg([
+          "-q",
+          "app-ro",
+          "--mode",
+          "mount",
+          "-u",
+          "4242:4242",
+          "-w",
+          "/usr/bin",
+          "--",
+          "sh",
+          "-c",
+          "cat /marker.txt; id -u; pwd",
+        ]);
+        assert.equal(asUser.code, 0, asUser.stderr);
+        assert.equal(asUser.stdout, "target-rootfs-marker\n4242\n/usr/bin\n");
         const plan = JSON.parse((await dbg(["app", "--mode", "mount", "--dry-run"])).stdout);
         assert.deepEqual(plan.sidecar.capAdd, ["SYS_PTRACE", "SYS_ADMIN"]);
       });
