@@ -1,20 +1,23 @@
 /**
  * The sidecar's entry script, shared by every runtime. It runs under the debugger image's
  * POSIX shell (BusyBox ash for the default image) as
- * `sh -c 'eval "$DBG_ENTRY"' dbg-entry [K=V…] -- [CMD…]`, with its settings in `DBG_*` variables
+ * `sh -c 'eval "$DBG_ENTRY"' dbg-helper [K=V…] -- [CMD…]`, with its settings in `DBG_*` variables
  * (set by plan.ts). The script itself is entry.sh, imported as text so that it stays a shell
  * file (and `deno compile` embeds it).
  *
  * How the no-trace chroot works (facts in ../shared/DESIGN.md, departures in entry.sh):
  * - The entry shell finds the target's main process T (the PID hint, checked by cgroup, else
- *   searched by cgroup), then starts a *keeper* (`sleep`) whose `/proc/<keeper>/root` stays the
- *   debugger image's root. From inside the target's root it is reached through the target's
- *   own /proc (same PID namespace). With -u a second keeper runs as that user, since reading
- *   /proc/<pid>/root takes the same uid.
+ *   searched by cgroup). It never leaves the debugger image's root, so `/proc/<entry>/root` is
+ *   that root, reached from inside the target's root through the target's own /proc (same PID
+ *   namespace). With -u a *keeper* (`sleep`) runs as that user, since reading /proc/<pid>/root
+ *   takes the same uid and gid.
+ * - Without the right to read /proc/T/root (no SYS_PTRACE, another uid), it goes plain as the
+ *   target's live ids when the plan allows it, else it names the flag that would read it.
+ * - An image outside the catalog is probed: chroot when its shell's ELF has no interpreter.
  * - The child that runs the command takes the target's live environment (/proc/T/environ), puts
- *   the tool dirs on PATH after the target's, adds the -e values, and execs `chroot /proc/T/root`
- *   into a shell that enters the working dir, switches user (start-stop-daemon -c, which needs
- *   the user in the target's passwd file) and runs the command.
+ *   the tool dirs on PATH after the target's, adds the -e values, and execs `nsenter -r/proc/T/root
+ *   -w<dir> [-S uid -G gid]`, which enters the target's root and working dir, switches user by
+ *   number (no passwd entry needed) and execs the command under its own name.
  * - The entry shell stays the parent of everything and reaps it before it exits. Orphans would
  *   go to the target's PID 1, which rarely reaps, and stay as zombies in its namespace.
  * - On a TTY the command is a foreground job (job control), so Ctrl-C and Ctrl-Z work as at a
@@ -23,7 +26,7 @@
  *   a trap that forwards the signals dbg relays (background jobs ignore SIGINT, so SIGTERM ends
  *   them, and the exit code reports the signal dbg got).
  * - Mount mode enters a private copy of the target's mount namespace (nsenter, then unshare).
- * - nix images: a temporary `/nix` link to the keeper's store, removed before exit.
+ * - nix images: a temporary `/nix` link to the image's store, removed before exit.
  *
  * Nothing is written into the target in chroot, mount and plain modes.
  *
