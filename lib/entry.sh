@@ -82,15 +82,17 @@ R=/proc/$T/root
 nsenter=$(in_path nsenter)
 cannot_read() {
   tids=$(ids "$T"); sids=${plain_as:-$(ids $$)}
-  why="the target's process runs as $tids and this session as $sids"
-  if [ "$tids" = "$sids" ]; then
-    why="the target's process changed its ids itself, which leaves it readable only with SYS_PTRACE"
-    fix="--profile general (it adds SYS_PTRACE)"
-  elif [ "${sids%%:*}" != 0 ] && [ "${tids%%:*}" != 0 ]; then fix="-u $tids"
-  elif [ "$profile" = baseline ] || [ "$profile" = restricted ]; then fix="--profile general (it adds SYS_PTRACE)"
-  else fix=--privileged; fi
   read -r m1 m2 m3 < "/proc/$T/uid_map"; read -r s1 s2 s3 < "/proc/$$/uid_map"
-  [ "$m1 $m2 $m3" = "$s1 $s2 $s3" ] || why="$why; the target is in a user namespace of its own (uid map $m1 $m2 $m3)"
+  fix="--profile general (it adds SYS_PTRACE)"
+  if [ "$m1 $m2 $m3" != "$s1 $s2 $s3" ]; then
+    why="the target is in a user namespace of its own (uid map $m1 $m2 $m3)"
+  elif [ "$tids" = "$sids" ]; then
+    why="the target's process changed its ids itself, which leaves it readable only with SYS_PTRACE"
+  else
+    why="the target's process runs as $tids and this session as $sids"
+    [ "${sids%%:*}" = 0 ] || [ "${tids%%:*}" = 0 ] || fix="-u $tids"
+  fi
+  case $profile in baseline | restricted) ;; *) [ "$fix" != "${fix#--profile}" ] && fix=--privileged ;; esac
   echo "cannot read the target's root filesystem at $R: $why. $fix can"
 }
 plain_as=

@@ -15,7 +15,7 @@ export interface HostProcessUser {
   userNamespace?: string;
 }
 
-const IDENTITY = /^0\s+0\s+4294967295$/;
+const IDENTITY = "0 0 4294967295";
 
 /**
  * The user of host process `pid`, when it belongs to container `id`. The PID is trusted only
@@ -41,8 +41,8 @@ export async function hostProcessUser(
     };
     const uid = pick("Uid", uidMap), gid = pick("Gid", gidMap);
     if (uid === undefined || gid === undefined) return undefined;
-    const first = uidMap.trim().split("\n")[0].trim();
-    return { user: `${uid}:${gid}`, ...(IDENTITY.test(first) ? {} : { userNamespace: first }) };
+    const first = uidMap.trim().split("\n")[0].trim().split(/\s+/).join(" ");
+    return { user: `${uid}:${gid}`, ...(first === IDENTITY ? {} : { userNamespace: first }) };
   } catch {
     return undefined;
   }

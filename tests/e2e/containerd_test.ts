@@ -302,6 +302,27 @@ Deno.test({
         assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
       });
 
+      await t.step("a target in a user namespace of its own: the banner says so", async () => {
+        // runc enters the bundle as the mapped root (host uid 200000): it must pass the test dir.
+        await Deno.chmod(c.dir, 0o711);
+        await runCtrTarget(c, {
+          namespace: "default",
+          id: "app-userns",
+          flags: ["--uidmap", "0:200000:65536", "--gidmap", "0:200000:65536"],
+        });
+        // Host root owns the namespace, so it holds every capability in it: both profiles read.
+        for (const profile of ["general", "baseline"]) {
+          const r = await dbg(["--profile", profile, "app-userns", "--", "cat", "/marker.txt"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "target-rootfs-marker\n");
+          assert.match(
+            r.stderr,
+            /^dbg: chroot mode \(.*the target is in a user namespace of its own \(uid map 0 200000 65536\)\)/m,
+          );
+        }
+        await c.ctr(["tasks", "kill", "-s", "KILL", "app-userns"]);
+      });
+
       await signalSoak(t, {
         spawn: (args) => spawnDbg(["containerd", "--address", c.address, ...args]),
         target: "app-drop",
