@@ -84,7 +84,10 @@ function imagesTable(): string {
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
   const table = rows.map((r) => r.map((c, i) => i < 3 ? c.padEnd(widths[i]) : c).join("  "));
-  table.push("", "Any other reference works too (--image REF); unknown images get plain mode.");
+  table.push(
+    "",
+    "Any other reference works too (--image REF): chroot mode if its shell is static, else plain.",
+  );
   return table.join("\n");
 }
 
