@@ -43,12 +43,11 @@ export interface TargetFacts {
   /**
    * Kubernetes only: what the pod allows its containers. `psa` is the namespace's Pod Security
    * `enforce` level ("" when unlabelled); `runAsNonRoot` is the pod's (or the target's) setting,
-   * which binds an ephemeral container too; `uid` is the target's numeric user when known.
+   * which binds an ephemeral container too.
    */
   security?: {
     psa: "" | "privileged" | "baseline" | "restricted";
     runAsNonRoot: boolean;
-    uid?: number;
   };
 }
 

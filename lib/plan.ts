@@ -131,9 +131,9 @@ export const PROFILE_CAPS: Record<EffectiveProfile, readonly string[]> = {
   sysadmin: [],
 };
 
-/** A numeric `UID[:GID]`, or undefined for names and empty users. */
+/** A numeric `UID:GID` (both are needed to read the target's root), else undefined. */
 function numericIds(user: string): string | undefined {
-  return /^\d+(:\d+)?$/.test(user) ? user : undefined;
+  return /^\d+:\d+$/.test(user) ? user : undefined;
 }
 
 /**

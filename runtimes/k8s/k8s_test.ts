@@ -88,7 +88,7 @@ Deno.test("factsOf() reads the container id, user, PID namespace and Pod Securit
   assert.equal(s.pidNamespace, "shared");
   assert.equal(s.user, "1000:1000"); // no runAsGroup: assumed equal to the uid
   assert.equal(s.readOnlyRootfs, true);
-  assert.deepEqual(s.security, { psa: "", runAsNonRoot: true, uid: 1000 });
+  assert.deepEqual(s.security, { psa: "", runAsNonRoot: true });
 });
 
 Deno.test("profiles: auto follows Pod Security; runAsNonRoot forces plain mode as the target's uid", () => {
@@ -112,12 +112,12 @@ Deno.test("profiles: auto follows Pod Security; runAsNonRoot forces plain mode a
   });
   const nonroot = makePlan(
     opts(),
-    { ...base, user: "1000", security: { psa: "", runAsNonRoot: true, uid: 1000 } },
+    { ...base, user: "1000:1000", security: { psa: "", runAsNonRoot: true } },
     resolveImage(undefined),
   );
   assert.equal(nonroot.mode, "plain");
   assert.match(nonroot.modeReason, /runAsNonRoot/);
-  assert.equal(nonroot.sidecar.user, "1000");
+  assert.equal(nonroot.sidecar.user, "1000:1000");
   assert.deepEqual(nonroot.sidecar.capAdd, []);
   const net = makePlan(opts({ profile: "netadmin" }), base, resolveImage(undefined));
   assert.deepEqual(securityContext(net), {

@@ -134,7 +134,7 @@ export function factsOf(pod: k8s.V1Pod, c: k8s.V1Container, psaLabel?: string): 
     privileged: !!c.securityContext?.privileged,
     cwd: c.workingDir ?? "",
     ipc: "private",
-    security: { psa, runAsNonRoot: sec.runAsNonRoot, ...(sec.uid ? { uid: sec.uid } : {}) },
+    security: { psa, runAsNonRoot: sec.runAsNonRoot },
   };
 }
 

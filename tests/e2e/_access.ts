@@ -27,6 +27,15 @@ export interface AccessTargets {
   nonrootRo: string;
 }
 
+/** The names the Docker and containerd tests give these targets. */
+export const APP_TARGETS: AccessTargets = {
+  root: "app",
+  drop: "app-drop",
+  dropInPlace: "app-drop-in-place",
+  user101: "app-user101",
+  nonrootRo: "app-nonroot-ro",
+};
+
 const MARKER = "target-rootfs-marker\n";
 
 /** Runs every access scenario as steps of `t`. */

@@ -16,7 +16,7 @@ import { startDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
-import { accessScenarios } from "./_access.ts";
+import { accessScenarios, APP_TARGETS } from "./_access.ts";
 import { signalSoak } from "./_soak.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
@@ -83,13 +83,7 @@ Deno.test({
       const upperBefore = await upperListing(c, "app");
       const dropUpper = (await upperListing(c, "app-drop")).join("\n");
 
-      await accessScenarios(t, dbg, {
-        root: "app",
-        drop: "app-drop",
-        dropInPlace: "app-drop-in-place",
-        user101: "app-user101",
-        nonrootRo: "app-nonroot-ro",
-      });
+      await accessScenarios(t, dbg, APP_TARGETS);
 
       await t.step(
         "cdebug: host PID and network namespaces, and another's PID namespace",

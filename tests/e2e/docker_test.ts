@@ -15,7 +15,7 @@ import {
   sidecarsLeft,
   TARGET_IMAGE,
 } from "../helpers/images.ts";
-import { accessScenarios } from "./_access.ts";
+import { accessScenarios, APP_TARGETS } from "./_access.ts";
 import { signalSoak } from "./_soak.ts";
 
 const TARGETS = [
@@ -58,13 +58,7 @@ Deno.test({
       await runTarget(d, { name: "app-nonroot-ro", user: "1000:1000", readOnly: true });
       await runTarget(d, { name: "app-hostnet", pidHost: true, network: "host" });
 
-      await accessScenarios(t, (args, stdin) => dbg(args, stdin), {
-        root: "app",
-        drop: "app-drop",
-        dropInPlace: "app-drop-in-place",
-        user101: "app-user101",
-        nonrootRo: "app-nonroot-ro",
-      });
+      await accessScenarios(t, dbg, APP_TARGETS);
 
       await t.step(
         "a command sees the target's rootfs as / and its exit code is dbg's",
