@@ -14,7 +14,7 @@ export type DockerCli = (args: string[], opts?: { check?: boolean }) => Promise<
 
 /** The host's busybox (Debian's busybox-static), copied into the stand-in images. */
 export const HOST_BUSYBOX = "/bin/busybox";
-/** C sources of the target's programs (`target.c`, `hello.c`). */
+/** C sources of the target's programs (`target.c`, `hello.c`, `attach.c`). */
 export const FIXTURES = new URL("../tests/fixtures/", import.meta.url);
 
 /** Finds `name` on PATH (like `command -v`), or null. */
@@ -123,7 +123,8 @@ export interface TargetImage {
 
 /**
  * Imports a shell-less target: /app/target (prints "target started", sleeps until SIGTERM) and
- * /usr/bin/hello, both `gcc -static`; no /bin/sh. Throws when gcc fails or is missing.
+ * /usr/bin/hello and /usr/bin/attach (ptrace-attaches to a PID, as strace -p does), all
+ * `gcc -static`; no /bin/sh. Throws when gcc fails or is missing.
  */
 export async function buildTargetImage(docker: DockerCli, img: TargetImage): Promise<void> {
   const changes = [
@@ -146,6 +147,7 @@ export async function buildTargetImage(docker: DockerCli, img: TargetImage): Pro
     };
     await cc("target.c", `${root}/app/target`);
     await cc("hello.c", `${root}/usr/bin/hello`);
+    await cc("attach.c", `${root}/usr/bin/attach`);
     const osRelease = img.osRelease ?? 'ID=dbgtest\nPRETTY_NAME="dbg test target"\n';
     await Deno.writeTextFile(`${root}/etc/os-release`, osRelease);
     await Deno.writeTextFile(`${root}/marker.txt`, "target-rootfs-marker\n");

@@ -107,6 +107,12 @@ export async function accessScenarios(
     const inPlace = await dbg(["-q", dropInPlace, "--", "cat", "/marker.txt"]);
     ok(inPlace, "a non-dumpable target");
     assert.equal(inPlace.stdout, MARKER);
+    // What strace -p and gdb -p do first: ptrace-attach to the target's process.
+    for (const target of [drop, dropInPlace]) {
+      const attach = await dbg(["-q", target, "--", "attach", "1"]);
+      ok(attach, `attach on ${target}`);
+      assert.equal(attach.stdout, "attached to 1\n");
+    }
   });
 
   await t.step(

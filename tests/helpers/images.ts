@@ -45,6 +45,7 @@ async function inputsKey(): Promise<string> {
   const parts = [
     await Deno.readTextFile(new URL("target.c", FIXTURES)),
     await Deno.readTextFile(new URL("hello.c", FIXTURES)),
+    await Deno.readTextFile(new URL("attach.c", FIXTURES)),
     await Deno.readTextFile(SELF),
     await Deno.readTextFile(BUILDER),
     `busybox:${bb.size}:${bb.mtime?.getTime() ?? 0}`,
