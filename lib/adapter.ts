@@ -99,6 +99,12 @@ export interface Sidecar {
   /** Send a signal to the sidecar's main process. */
   signal(signal: Deno.Signal): Promise<void>;
   /**
+   * End a terminal session: SIGHUP to every process of the sidecar, as a closed terminal would
+   * send it. The entry shell waits on its foreground job and runs no trap meanwhile; the job
+   * ends, and the entry shell then reaps what it started and exits.
+   */
+  hangUp(): Promise<void>;
+  /**
    * True when the engine removes the sidecar by itself once it exits (Docker's AutoRemove),
    * so a session that ended with the sidecar's exit need not remove it.
    */

@@ -25,7 +25,7 @@ if [ -n "$go" ]; then
   [ "$tty" != 1 ] || stty echo 2>/dev/null
   [ "$_dbg_go" != nostdin ] || exec </dev/null
 fi
-KU=; W=; C=; link=; got=; ug=
+KU=; C=; link=; got=; ug=
 # This shell never leaves the debugger image's root, so the image stays reachable at
 # /proc/$$/root from inside the target's root (same PID namespace).
 TR=/proc/$$/root; UTR=$TR
@@ -35,17 +35,33 @@ stop_keeper() {
   [ -z "$KU" ] || { kill -KILL "$KU" 2>/dev/null; wait "$KU" 2>/dev/null; KU=; }
 }
 cleanup() {
-  [ -z "$W" ] || { kill -KILL "$W" 2>/dev/null; wait "$W" 2>/dev/null; W=; }
   stop_keeper
   if [ -n "$link" ] && [ "$(readlink "$link" 2>/dev/null)" = "$UTR/nix" ]; then rm -f "$link"; fi
   link=
 }
+# settle: when dbg stops a session, it may signal through a script it runs in this container
+# (runtimes/_kill.ts). Wait (3 s at most) until this shell is the container's last process:
+# ending the container kills what is left, and the children of a killed script would go to the
+# target's PID 1, which rarely reaps them. (The scan uses builtins, so it has no children.)
+cg() { _cg=; { while IFS= read -r _l; do _cg="$_cg$_l;"; done < "$1"; } 2>/dev/null; }
+settle() {
+  cg /proc/$$/cgroup; _me=$_cg; _n=0
+  while [ $_n -lt 30 ]; do
+    _alone=1
+    for _d in /proc/[0-9]*; do
+      [ "${_d#/proc/}" = $$ ] && continue
+      cg "$_d/cgroup"; [ "$_cg" != "$_me" ] || { _alone=; break; }
+    done
+    [ -z "$_alone" ] || return 0
+    sleep 0.1; _n=$((_n+1))
+  done
+}
 say() { [ "$quiet" = 1 ] || echo "dbg: $*" >&2; }
 die() { echo "dbg: $*" >&2; cleanup; exit 125; }
 # Until the command runs, a signal ends the session here and undoes the setup.
-trap 'cleanup; exit 130' INT
-trap 'cleanup; exit 143' TERM
-trap 'cleanup; exit 129' HUP
+trap 'cleanup; settle; exit 130' INT
+trap 'cleanup; settle; exit 143' TERM
+trap 'cleanup; settle; exit 129' HUP
 in_target() { [ -z "$tid" ] || grep -q "$tid" "/proc/$1/cgroup" 2>/dev/null; }
 # ids PID: the real uid and gid of a process, as UID:GID (/proc/PID/status is world-readable).
 ids() { awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u ":" g }' "/proc/$1/status"; }
@@ -308,36 +324,17 @@ fwd() {
 trap 'fwd 130 TERM' INT
 trap 'fwd 143 TERM' TERM
 trap 'fwd 129 HUP' HUP
-fifo=/tmp/.dbg-tick-$$
-if [ "$tty" = 1 ] && { mkfifo "$fifo" && exec 7<>"$fifo"; } 2>/dev/null && rm -f "$fifo" &&
-  set -m 2>/dev/null && case $- in *m*) true ;; *) false ;; esac; then
+if [ -n "$got" ]; then
+  rc=$got # stopped before the command started
+elif [ "$tty" = 1 ] && set -m 2>/dev/null && case $- in *m*) true ;; *) false ;; esac; then
   # On a TTY the command is a job in the foreground (job control), so Ctrl-C and Ctrl-Z reach
   # it as they would at a prompt. This shell then cannot run traps until the job ends, so dbg
-  # stops a TTY session with SIGSTOP instead, which the watcher below sees: it hangs up the
-  # job's process groups and lets this shell go on to reap everything. The watcher learns the
-  # job's pid through the FIFO, whose silence afterwards times its polling (read -t, no fork).
-  E=$$
-  (
-    trap '' INT TERM HUP
-    read -r C <&7 || exit 0
-    while [ -d "/proc/$C" ]; do
-      read -r st < "/proc/$E/stat" || break
-      set -- ${st##*) }
-      if [ "$1" = T ]; then
-        read -r cs < "/proc/$C/stat" && set -- ${cs##*) } && fgp=$6 || fgp=
-        for g in $fgp $C; do kill -HUP -- "-$g" 2>/dev/null; done
-        kill -CONT "$E"
-        i=0; while [ -d "/proc/$C" ] && [ $i -lt 20 ]; do read -t 0.1 _ <&7; i=$((i+1)); done
-        [ -d "/proc/$C" ] && for g in $fgp $C; do kill -KILL -- "-$g" 2>/dev/null; done
-        break
-      fi
-      read -t 0.2 _ <&7
-    done
-  ) </dev/null >/dev/null 2>&1 &
-  W=$!
-  launch "$@" 7>&- &
+  # ends a TTY session with a hangup of every process of the sidecar, as a closed terminal
+  # would: the job ends, and this shell goes on to reap everything.
+  launch "$@" &
   C=$!
-  echo "$C" >&7
+  # A hangup that came before C existed is delivered now.
+  [ -z "$got" ] || kill -s HUP "$C" 2>/dev/null
   fg %% >/dev/null; rc=$?
   # A job stopped with Ctrl-Z comes back to the foreground: there is no shell to return to.
   while grep -q '^State:[[:space:]]*T' "/proc/$C/status" 2>/dev/null; do
@@ -360,6 +357,7 @@ fi
 C=
 [ -z "$got" ] || [ "$rc" -le 128 ] || rc=$got
 cleanup
+[ -z "$got" ] || settle
 # Kubernetes reports an exit code a second or more after the fact: hand it to dbg at once, as
 # the last bytes of the stream, in an OSC sequence that dbg strips (and terminals ignore).
 [ -z "$go" ] || printf '\033]5379;dbg-exit=%s\007' "$rc" >&2

@@ -21,8 +21,8 @@
  * - The entry shell stays the parent of everything and reaps it before it exits. Orphans would
  *   go to the target's PID 1, which rarely reaps, and stay as zombies in its namespace.
  * - On a TTY the command is a foreground job (job control), so Ctrl-C and Ctrl-Z work as at a
- *   prompt; dbg ends such a session with SIGSTOP, which a watcher turns into a hangup of the
- *   job. Without a TTY the command runs in the background, so that `wait` can be interrupted by
+ *   prompt; dbg ends such a session with SIGHUP to every process of the sidecar, as a closed
+ *   terminal would (the entry shell cannot run traps while the job runs). Without a TTY the command runs in the background, so that `wait` can be interrupted by
  *   a trap that forwards the signals dbg relays (background jobs ignore SIGINT, so SIGTERM ends
  *   them, and the exit code reports the signal dbg got).
  * - Mount mode enters a private copy of the target's mount namespace (nsenter, then unshare).

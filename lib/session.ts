@@ -194,8 +194,8 @@ async function attachAndRun(
  * Ask the entry script to end the session, so that it reaps what it started (anything left
  * would become a zombie in the target's PID namespace), and give it a moment. Without a TTY
  * its trap handles SIGTERM at once. With a TTY it waits on a foreground job and cannot run
- * traps, so it gets SIGSTOP, which its watcher notices (see lib/entry.sh). Removal kills
- * whatever is left.
+ * traps, so the whole sidecar is hung up, as by a closed terminal (see lib/entry.sh). Removal
+ * kills whatever is left.
  */
 async function stopSidecar(
   sidecar: Sidecar,
@@ -203,19 +203,10 @@ async function stopSidecar(
   io: SessionIo,
   exit: Promise<number>,
 ): Promise<void> {
-  const signal = plan.sidecar.tty ? "SIGSTOP" : "SIGTERM";
-  io.debug(`stopping the sidecar with ${signal}`);
+  io.debug(`stopping the sidecar with ${plan.sidecar.tty ? "a hangup" : "SIGTERM"}`);
   const exited = exit.then(() => true, () => true);
   try {
-    await sidecar.signal(signal);
-    const answer = STOP_GRACE_MS / 3 + (sidecar.exitLagMs ?? 0);
-    if (plan.sidecar.tty && !await Promise.race([exited, delay(answer)])) {
-      // No watcher took the SIGSTOP (it came during the script's setup): let the script go on
-      // and end through its TERM trap, which undoes the setup.
-      io.debug("no watcher answered: SIGCONT and SIGTERM");
-      await sidecar.signal("SIGCONT");
-      await sidecar.signal("SIGTERM");
-    }
+    await (plan.sidecar.tty ? sidecar.hangUp() : sidecar.signal("SIGTERM"));
     await Promise.race([exited, delay(STOP_GRACE_MS + (sidecar.exitLagMs ?? 0))]);
   } catch (e) {
     io.debug(`stopping: ${e}`);

@@ -37,7 +37,12 @@ function fakeAdapter(
     resize: () => Promise.resolve(),
     signal: (s) => {
       calls.push(`signal ${s}`);
-      if (s === "SIGTERM" || s === "SIGSTOP") exited.resolve(143);
+      if (s === "SIGTERM") exited.resolve(143);
+      return Promise.resolve();
+    },
+    hangUp: () => {
+      calls.push("hangUp");
+      exited.resolve(129);
       return Promise.resolve();
     },
     remove: () => (calls.push("remove"), Promise.resolve()),
@@ -158,7 +163,7 @@ Deno.test("runSession() on SIGTERM stops and removes the sidecar and returns 143
   assert.deepEqual(calls.slice(-2), ["signal SIGTERM", "remove"]);
 });
 
-Deno.test("runSession() stops a TTY session with SIGSTOP (the entry script's doorbell)", async () => {
+Deno.test("runSession() stops a TTY session with a hangup of the whole sidecar", async () => {
   const { adapter, calls } = fakeAdapter({ exit: new Promise(() => {}) });
   setTimeout(() => Deno.kill(Deno.pid, "SIGHUP"), 100);
   const alive = setInterval(() => {}, 20);
@@ -168,7 +173,7 @@ Deno.test("runSession() stops a TTY session with SIGSTOP (the entry script's doo
   } finally {
     clearInterval(alive);
   }
-  assert.deepEqual(calls.slice(-2), ["signal SIGSTOP", "remove"]);
+  assert.deepEqual(calls.slice(-2), ["hangUp", "remove"]);
 });
 
 Deno.test("runSession() ends a TTY session whose terminal input is gone (129)", async () => {
@@ -187,7 +192,7 @@ Deno.test("runSession() ends a TTY session whose terminal input is gone (129)", 
   } finally {
     clearInterval(alive);
   }
-  assert.deepEqual(calls.slice(-2), ["signal SIGSTOP", "remove"]);
+  assert.deepEqual(calls.slice(-2), ["hangUp", "remove"]);
 });
 
 Deno.test("runSession() removes the sidecar when the engine is lost mid-session", async () => {

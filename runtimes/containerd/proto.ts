@@ -346,6 +346,18 @@ const DESCRIPTOR = {
                     },
                     CreateTaskResponse: { fields: { container_id: str(1), pid: u32(2) } },
                     StartRequest: { fields: { container_id: str(1), exec_id: str(2) } },
+                    ExecProcessRequest: {
+                      fields: {
+                        container_id: str(1),
+                        stdin: str(2),
+                        stdout: str(3),
+                        stderr: str(4),
+                        terminal: bool(5),
+                        spec: msg("google.protobuf.Any", 6),
+                        exec_id: str(7),
+                      },
+                    },
+                    DeleteProcessRequest: { fields: { container_id: str(1), exec_id: str(2) } },
                     StartResponse: { fields: { pid: u32(1) } },
                     DeleteTaskRequest: { fields: { container_id: str(1) } },
                     DeleteResponse: { fields: { id: str(1), pid: u32(2), exit_status: u32(3) } },
@@ -393,6 +405,14 @@ const DESCRIPTOR = {
                           responseType: "DeleteResponse",
                         },
                         Kill: { requestType: "KillRequest", responseType: "google.protobuf.Empty" },
+                        Exec: {
+                          requestType: "ExecProcessRequest",
+                          responseType: "google.protobuf.Empty",
+                        },
+                        DeleteProcess: {
+                          requestType: "DeleteProcessRequest",
+                          responseType: "DeleteResponse",
+                        },
                         ResizePty: {
                           requestType: "ResizePtyRequest",
                           responseType: "google.protobuf.Empty",

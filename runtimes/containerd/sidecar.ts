@@ -10,6 +10,7 @@ import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
 import type { ContainerdClient, Message } from "./client.ts";
+import { hangupScript } from "../_kill.ts";
 import { sidecarSpec } from "./spec.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
@@ -17,6 +18,7 @@ const TASKS = "containerd.services.tasks.v1.Tasks";
 const SNAPSHOTS = "containerd.services.snapshots.v1.Snapshots";
 const LEASES = "containerd.services.leases.v1.Leases";
 const SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
+const PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 
 /** What creating a sidecar needs besides the plan. */
 export interface CreateOpts {
@@ -56,6 +58,7 @@ export async function createContainerdSidecar(
     );
     sidecar.mounts = (prepared.mounts ?? []) as Message[];
     const spec = sidecarSpec(plan, { hostPid: o.hostPid, namespace: ns, id });
+    sidecar.process = spec.process as Record<string, unknown>;
     await client.call(CONTAINERS, "Create", {
       container: {
         id,
@@ -79,6 +82,8 @@ class ContainerdSidecar implements Sidecar {
   readonly name: string;
   readonly removesItself = false;
   mounts: Message[];
+  /** The OCI process of the sidecar's task: an exec inherits its user and capabilities. */
+  process: Record<string, unknown> = {};
   #client: ContainerdClient;
   #plan: DebugPlan;
   #o: CreateOpts & { lease: string };
@@ -196,6 +201,26 @@ class ContainerdSidecar implements Sidecar {
     const n = SIGNAL_NUMBERS[signal];
     if (n === undefined || !this.#task) return;
     await this.#client.call(TASKS, "Kill", { container_id: this.id, signal: n }, this.#ns());
+  }
+
+  /** Kill with `all` would hang up every process at once: the script does it leaves first. */
+  async hangUp(): Promise<void> {
+    if (!this.#task) return;
+    const exec = { container_id: this.id, exec_id: `hangup-${Date.now().toString(36)}` };
+    const process = { ...this.process, terminal: false, args: ["/bin/sh", "-c", hangupScript()] };
+    const value = new TextEncoder().encode(JSON.stringify(process));
+    await this.#client.call(TASKS, "Exec", {
+      ...exec,
+      terminal: false,
+      spec: { type_url: PROCESS_TYPE, value },
+    }, this.#ns());
+    try {
+      await this.#client.call(TASKS, "Start", exec, this.#ns());
+      await this.#client.call(TASKS, "Wait", exec, this.#ns({ deadlineMs: 10_000 }));
+    } finally {
+      await this.#client.call(TASKS, "DeleteProcess", exec, this.#ns())
+        .catch((e) => this.#o.debug(`hangup exec: ${e}`));
+    }
   }
 
   /** Kill and delete the task, then the container, the snapshot, the lease and the FIFOs. */

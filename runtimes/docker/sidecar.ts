@@ -8,6 +8,7 @@
 import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
+import { hangupScript } from "../_kill.ts";
 import { demuxFrames, type Frame } from "./_wire.ts";
 import { DockerApiError, type DockerClient } from "./http.ts";
 
@@ -117,6 +118,18 @@ export class DockerSidecar implements Sidecar {
       query: { signal },
       okStatuses: [404, 409],
     });
+  }
+
+  /** Docker signals only a container's main process: the rest get theirs through an exec. */
+  async hangUp(): Promise<void> {
+    const res = await this.#client.request<{ Id: string }>(
+      "POST",
+      `/containers/${this.id}/exec`,
+      { body: { Cmd: ["/bin/sh", "-c", hangupScript()] }, okStatuses: [404, 409] },
+    );
+    if (res.status !== 201) return; // gone, or not running any more
+    const id = (res.body as { Id: string }).Id;
+    await this.#client.request("POST", `/exec/${id}/start`, { body: { Detach: true } });
   }
 
   async remove(): Promise<void> {

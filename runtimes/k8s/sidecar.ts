@@ -19,6 +19,7 @@ import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
+import { hangupScript, killScript } from "../_kill.ts";
 import { apiMessage, canI, type Kube } from "./api.ts";
 import { ChannelSocket, STDIN, type StreamStatus } from "./channel.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
@@ -45,25 +46,6 @@ export interface K8sSidecarOptions {
 /** The state of one ephemeral container in a pod's status. */
 function ecState(pod: k8s.V1Pod, name: string): k8s.V1ContainerState | undefined {
   return (pod.status?.ephemeralContainerStatuses ?? []).find((s) => s.name === name)?.state;
-}
-
-/**
- * A POSIX sh script, run by exec in the sidecar's container, that sends `sig` to the session's
- * entry shell, or with `all` to every process of the container. The entry shell is the
- * container's main process: the one in this container's cgroup whose parent is outside the PID
- * namespace (PPid 0). Its forks (such as the TTY watcher) have it as their parent.
- */
-export function killScript(sig: string, all: boolean): string {
-  return `c=$(cat /proc/self/cgroup)
-for d in /proc/[0-9]*; do
-  p=\${d#/proc/}
-  [ "$p" = "$$" ] && continue
-  [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
-  pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
-  [ "$pp" = "$$" ] && continue
-  ${all ? "" : '[ "$pp" = 0 ] && '}kill -${sig} "$p" 2>/dev/null
-done
-true`;
 }
 
 /** The dbg container of one session. */
@@ -210,6 +192,10 @@ export class K8sSidecar implements Sidecar {
 
   async signal(signal: Deno.Signal): Promise<void> {
     await this.#exec(killScript(signal.replace(/^SIG/, ""), false));
+  }
+
+  async hangUp(): Promise<void> {
+    await this.#exec(hangupScript());
   }
 
   /**

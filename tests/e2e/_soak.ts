@@ -1,5 +1,6 @@
 /**
- * The random-signal soak: sessions of several kinds (root, `-u` with a keeper, a probed image,
+ * Sessions stopped from outside, on every runtime. A terminal session stopped with SIGTERM
+ * hangs up (dbg exits 143) and leaves no process in the target. The random-signal soak: sessions of several kinds (root, `-u` with a keeper, a probed image,
  * a fallback to the target's ids) stopped with SIGTERM, SIGHUP or SIGINT at a random moment,
  * from before the sidecar exists to while the command runs. Afterwards nothing may be left: no
  * sidecar, no process in the target's PID namespace, no change in its files. Bounded: a fixed
@@ -10,6 +11,7 @@
 
 import assert from "node:assert/strict";
 import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
+import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 
 /** What the soak needs of a runtime's test. */
 export interface SoakTarget {
@@ -63,5 +65,38 @@ export async function signalSoak(t: Deno.TestContext, o: SoakTarget): Promise<vo
     assert.deepEqual(left, [], "sidecars left");
     assert.deepEqual(describeProcs(procs), [], "processes left in the target's PID namespace");
     assert.equal(await o.written(), "", "written into the target");
+  });
+}
+
+/**
+ * A step: a terminal session (`argv` runs dbg, which must show `prompt`) runs `sleep` as a
+ * foreground job, dbg gets SIGTERM, and the session ends: dbg exits 143, and no process of it
+ * is left in the PID namespace of host process `hostPid`.
+ */
+export async function terminalStop(
+  t: Deno.TestContext,
+  o: { argv: string[]; prompt: RegExp; hostPid: number },
+): Promise<void> {
+  await t.step("SIGTERM during a terminal session: a hangup, 143, nothing left", async () => {
+    const tty = await Tty.start(
+      `sh -c ${q(`${o.argv.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
+      {},
+    );
+    try {
+      await tty.waitFor(o.prompt, 40_000);
+      await tty.send("sleep 100", "Enter");
+      await new Promise((r) => setTimeout(r, 300));
+      const pane = await tty.panePid();
+      const dbg = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim().split(" ")[0];
+      Deno.kill(Number(dbg), "SIGTERM");
+      await tty.waitFor(/^EXIT=143$/m, 20_000);
+      const left = await poll("the session's processes gone", async () => {
+        const procs = await othersInPidNamespace(o.hostPid);
+        return procs.length === 0 ? procs : null;
+      }, 10_000).catch(async () => await othersInPidNamespace(o.hostPid));
+      assert.deepEqual(describeProcs(left), []);
+    } finally {
+      await tty.kill();
+    }
   });
 }

@@ -17,7 +17,7 @@ import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios, APP_TARGETS } from "./_access.ts";
-import { signalSoak } from "./_soak.ts";
+import { signalSoak, terminalStop } from "./_soak.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
   "io.kubernetes.pod.name": pod,
@@ -274,6 +274,12 @@ Deno.test({
         } finally {
           await tty.kill();
         }
+      });
+
+      await terminalStop(t, {
+        argv: dbgArgv(["containerd", "--address", c.address, "-u", "1000:1000", "app"]),
+        prompt: /^\[dbg\] \/app \$\s*$/m,
+        hostPid: app.pid,
       });
 
       await t.step("SIGTERM to dbg ends the session with 143 and removes the sidecar", async () => {

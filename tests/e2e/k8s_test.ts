@@ -14,6 +14,7 @@ import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
 import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
 import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios } from "./_access.ts";
+import { terminalStop } from "./_soak.ts";
 
 const TARGET = "docker.io/dbg-test/target:latest";
 
@@ -219,6 +220,12 @@ Deno.test({
         } finally {
           await tty.kill();
         }
+      });
+
+      await terminalStop(t, {
+        argv: dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "web"]),
+        prompt: /^\[dbg\] \/ #\s*$/m,
+        hostPid: webPid,
       });
 
       await t.step(
