@@ -9,8 +9,8 @@
 import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
-import type { ContainerdClient, Message } from "./client.ts";
 import { hangupScript } from "../_kill.ts";
+import type { ContainerdClient, Message } from "./client.ts";
 import { sidecarSpec } from "./spec.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
