@@ -302,6 +302,22 @@ Deno.test({
         assert.equal(out.code, 143, new TextDecoder().decode(out.stderr));
       });
 
+      await t.step(
+        "an image outside the catalog with a static shell is probed: chroot",
+        async () => {
+          const tools = "docker.io/dbg-test/static-tools:1";
+          await c.ctr(["images", "tag", "docker.io/library/busybox:musl", tools]);
+          const r = await dbg(["app", "--image", tools, "--", "cat", "/marker.txt"]);
+          assert.equal(r.code, 0, r.stderr);
+          assert.equal(r.stdout, "target-rootfs-marker\n");
+          assert.match(
+            r.stderr,
+            /^dbg: chroot mode \(.*static-tools:1 is not in the catalog, and its shell is static\)/m,
+          );
+          assert.doesNotMatch(r.stderr, /pull/i);
+        },
+      );
+
       await t.step("a target in a user namespace of its own: the banner says so", async () => {
         // runc enters the bundle as the mapped root (host uid 200000): it must pass the test dir.
         await Deno.chmod(c.dir, 0o711);

@@ -89,6 +89,10 @@ Deno.test({
         one("drop", { command: ["/app/target", "--drop", "1000:1000"] }),
         one("drop-in-place", { command: ["/app/target", "--drop-in-place", "1000:1000"] }),
         one("user101", { image: user101 }),
+        c.applyPod({
+          metadata: { name: "hostpid" },
+          spec: { hostPID: true, containers: [app("app", envOf("hostpid"))] },
+        }),
         one("nonroot-ro", {
           securityContext: { runAsUser: 1000, runAsGroup: 1000, readOnlyRootFilesystem: true },
         }),
@@ -268,6 +272,12 @@ Deno.test({
           assert.equal(r.stdout, "app\npause\n", r.stderr);
         },
       );
+
+      await t.step("a hostPID pod: the target is found among the host's processes", async () => {
+        const r = await dbg(["-q", "hostpid", "--", "sh", "-c", 'cat /marker.txt; echo "$WHO"']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "target-rootfs-marker\nhostpid\n");
+      });
 
       await t.step("deploy/ and sts/: a running pod of the workload, and which one", async () => {
         const labels = { "app.kubernetes.io/name": "shop" };
