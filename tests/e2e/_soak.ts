@@ -1,10 +1,10 @@
 /**
- * Sessions stopped from outside, on every runtime. A terminal session stopped with SIGTERM
- * hangs up (dbg exits 143) and leaves no process in the target. The random-signal soak: sessions of several kinds (root, `-u` with a keeper, a probed image,
- * a fallback to the target's ids) stopped with SIGTERM, SIGHUP or SIGINT at a random moment,
- * from before the sidecar exists to while the command runs. Afterwards nothing may be left: no
- * sidecar, no process in the target's PID namespace, no change in its files. Bounded: a fixed
- * number of runs, each under a second or two.
+ * Sessions stopped from outside, on every runtime. A terminal session stopped with SIGTERM hangs
+ * up (dbg exits 143) and leaves no process in the target. The random-signal soak stops sessions
+ * of several kinds (root, `-u` with a keeper, an unknown uid, baseline as the target's ids) with
+ * SIGTERM, SIGHUP or SIGINT at a random moment, from before the sidecar exists to while the
+ * command runs; afterwards nothing may be left: no sidecar, no process in the target's PID
+ * namespace, no change in its files. Bounded: a fixed number of runs, each a second or two.
  *
  * @module
  */
