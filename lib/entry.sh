@@ -95,7 +95,8 @@ R=/proc/$T/root
 
 # Without the right to read the target's root (another uid, and no SYS_PTRACE), say why and
 # which flag would do it, or go plain as the target's own ids when the plan allows it.
-nsenter=$(in_path nsenter)
+# (nsenter is looked up only where it may serve: a plain session without -u never needs it.)
+nsenter=; [ "$mode" = plain ] && [ -z "$user" ] || nsenter=$(in_path nsenter)
 cannot_read() {
   tids=$(ids "$T"); sids=${plain_as:-$(ids $$)}
   read -r m1 m2 m3 < "/proc/$T/uid_map"; read -r s1 s2 s3 < "/proc/$$/uid_map"

@@ -131,6 +131,11 @@ export const PROFILE_CAPS: Record<EffectiveProfile, readonly string[]> = {
   sysadmin: [],
 };
 
+/** Whether a profile reads a target of any uid (SYS_PTRACE, or everything with sysadmin). */
+function readsAnyUid(profile: EffectiveProfile): boolean {
+  return profile === "sysadmin" || PROFILE_CAPS[profile].includes("SYS_PTRACE");
+}
+
 /** A numeric `UID:GID` (both are needed to read the target's root), else undefined. */
 function numericIds(user: string): string | undefined {
   return /^\d+:\d+$/.test(user) ? user : undefined;
@@ -161,8 +166,7 @@ export function nonRootConstraint(
     return { user: pick, reason: "the pod requires runAsNonRoot" };
   }
   // A strategy, not a rule: an explicit --mode keeps root (and fails naming what would work).
-  const ptrace = PROFILE_CAPS[profile].includes("SYS_PTRACE") || profile === "sysadmin";
-  if (target && !ptrace && opts.mode === "auto") {
+  if (target && !readsAnyUid(profile) && opts.mode === "auto") {
     return {
       user: user && !runsAsRoot(user) ? user : target,
       reason: `${profile} adds no SYS_PTRACE, so dbg runs as the target's ids ${target}`,
@@ -204,7 +208,7 @@ export function makePlan(
   // Without SYS_PTRACE a root sidecar cannot read the root of a target that dropped to another
   // uid: unless the mode was asked for, the entry script then runs plain as the target's ids.
   const fallback = sidecarIsRoot && !privileged && opts.mode === "auto" &&
-    mode !== "plain" && !capAdd.includes("SYS_PTRACE");
+    mode !== "plain" && !readsAnyUid(profile);
   const name = opts.name ?? `dbg-${runId}`;
   // When the entry script has the last word, it prints the banner: this one if the planned
   // mode holds, its own line if it goes plain.
