@@ -8,7 +8,8 @@
 import { CATALOG, resolveImage } from "./images/catalog.ts";
 import { parseArgs } from "./lib/cli.ts";
 import { EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
-import { validateOptions } from "./lib/options.ts";
+import type { RuntimeAdapter, TargetFacts } from "./lib/adapter.ts";
+import { type PullPolicy, validateOptions } from "./lib/options.ts";
 import { makePlan, planForDisplay } from "./lib/plan.ts";
 import { pullProgress } from "./lib/progress.ts";
 import { runSession } from "./lib/session.ts";
@@ -52,7 +53,9 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     debug,
     notice: opts.quiet ? undefined : say,
   });
-  const facts = await adapter.inspectTarget(opts.target);
+  const facts = opts.fromImage
+    ? await inspectImage(adapter, opts.fromImage, opts)
+    : await adapter.inspectTarget(opts.target);
   debug(`target facts: ${JSON.stringify(facts)}`);
   if (opts.sessions) {
     if (!adapter.listSessions) throw usageError(`--sessions is not supported for ${adapter.name}`);
@@ -74,6 +77,17 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     progress,
     banner: !opts.quiet,
   });
+}
+
+/** An image target: pulled as the debugger image is (policy, progress, credentials). */
+async function inspectImage(
+  adapter: RuntimeAdapter,
+  ref: string,
+  opts: { pull: PullPolicy; quiet: boolean },
+): Promise<TargetFacts> {
+  const progress = pullProgress(ref, !opts.quiet && Deno.stderr.isTerminal());
+  await adapter.ensureImage(ref, { pull: opts.pull, progress });
+  return await adapter.inspectImage!(ref);
 }
 
 function imagesTable(): string {

@@ -49,6 +49,29 @@ export interface TargetFacts {
     psa: "" | "privileged" | "baseline" | "restricted";
     runAsNonRoot: boolean;
   };
+  /**
+   * Set when the target is not running, or is an image: the session debugs a throwaway copy,
+   * which `createCopy` makes, and the facts above describe the copy as the sidecar will see it.
+   */
+  copy?: CopyFacts;
+}
+
+/** What a session on a copy says about the original, and what it keeps at hand. */
+export interface CopyFacts {
+  /** How the target ended, or what it is: "exited with code 1 5 minutes ago", "is an image". */
+  ended: string;
+  /** The target's effective ENTRYPOINT + CMD (`$DBG_ENTRYPOINT` in the session). */
+  entrypoint: string[];
+  /** Whether the copy mounts the target's volumes, whose changes are not discarded. */
+  volumes: boolean;
+  /** What the copy could not keep, if anything ("its own filesystem changes"). */
+  lost?: string;
+}
+
+/** A running throwaway copy of a target (see `TargetFacts.copy`). */
+export interface TargetCopy {
+  /** Remove the copy and everything made for it. Safe to call twice. */
+  remove(): Promise<void>;
 }
 
 /** What an adapter can do; lib/options rejects a flag whose capability is missing. */
@@ -59,6 +82,8 @@ export interface AdapterSupports {
   privileged: boolean;
   /** `--name`. */
   name: boolean;
+  /** `image:REF` targets (`inspectImage`). */
+  images: boolean;
 }
 
 /** Output of the sidecar: stdout (1) and stderr (2) chunks, in order. */
@@ -129,6 +154,13 @@ export interface RuntimeAdapter {
   /** Connect to the engine (endpoint from the options). Called once before anything else. */
   connect(opts: ConnectOptions): Promise<void>;
   inspectTarget(target: string): Promise<TargetFacts>;
+  /** Facts of an image to debug through a copy (`image:REF`), once `ensureImage` has it. */
+  inspectImage?(ref: string): Promise<TargetFacts>;
+  /**
+   * Make and start the throwaway copy that `plan.copy` describes, before the sidecar, which
+   * joins it. On failure, or once `stop` is aborted, it removes what it made and throws.
+   */
+  createCopy?(plan: DebugPlan, stop: AbortSignal): Promise<TargetCopy>;
   /**
    * Make the image available; `pull` decides when to pull ("missing" checks first). The
    * lifecycle calls it with "always" before create, or after create failed with

@@ -32,6 +32,8 @@ export type PullPolicy = typeof PULL_POLICIES[number];
 export interface DebugOptions {
   runtime: string;
   target: string;
+  /** The image of an `image:REF` target, which is debugged through a throwaway container. */
+  fromImage?: string;
   /** argv after `--` (empty: interactive shell). */
   command: string[];
   image?: string;
@@ -108,6 +110,14 @@ export interface LocalIo {
   stdoutIsTerminal?: boolean;
 }
 
+/**
+ * A target of this form is an image, not a container: no container name or id, and no
+ * Kubernetes name, holds a colon.
+ */
+export const IMAGE_PREFIX = "image:";
+const IMAGE_RE = /^[a-zA-Z0-9][a-zA-Z0-9._\/:@-]*$/;
+const IMAGE_HINT =
+  "dbg docker image:REF (or dbg containerd image:REF) debugs a throwaway container of an image";
 const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
@@ -125,6 +135,17 @@ export function validateOptions(
 ): DebugOptions {
   const { runtime } = base;
   if (!base.target) throw usageError(`dbg ${runtime}: missing the target container`);
+  const fromImage = base.target.startsWith(IMAGE_PREFIX)
+    ? base.target.slice(IMAGE_PREFIX.length)
+    : undefined;
+  if (fromImage !== undefined) {
+    if (!ctx.supports.images) {
+      throw usageError(`dbg ${runtime} cannot debug an image (${base.target})`, IMAGE_HINT);
+    }
+    if (!IMAGE_RE.test(fromImage)) {
+      throw usageError(`Bad image target "${base.target}": expected image:REF`, IMAGE_HINT);
+    }
+  }
   const pull = oneOf("--pull", raw.pull ?? "missing", PULL_POLICIES);
   const mode = oneOf("--mode", raw.mode ?? "auto", MODES);
   if (raw.image !== undefined) {
@@ -175,6 +196,7 @@ export function validateOptions(
   return {
     runtime,
     target: base.target,
+    ...(fromImage !== undefined ? { fromImage } : {}),
     command: base.command,
     image: raw.image,
     pull,

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { DbgError } from "./errors.ts";
 import { validateOptions } from "./options.ts";
 
-const supports = { keep: true, privileged: true, name: true };
+const supports = { keep: true, privileged: true, name: true, images: true };
 const base = { runtime: "docker", target: "app", command: [] as string[] };
 const tty = { io: { stdinIsTerminal: true }, supports };
 const pipe = { io: { stdinIsTerminal: false }, supports };
@@ -54,5 +54,17 @@ Deno.test("validateOptions() turns down a flag the runtime does not support", ()
   assert.throws(
     () => validateOptions({ ...base, runtime: "k8s" }, { keep: true }, limited),
     /--keep is not supported for the k8s runtime/,
+  );
+});
+
+Deno.test("validateOptions() reads image:REF as an image target, where the runtime has them", () => {
+  const image = { ...base, target: "image:ghcr.io/acme/web:1.2" };
+  assert.equal(validateOptions(image, {}, pipe).fromImage, "ghcr.io/acme/web:1.2");
+  assert.equal(validateOptions(base, {}, pipe).fromImage, undefined);
+  assert.throws(() => validateOptions({ ...base, target: "image:" }, {}, pipe), /Bad image target/);
+  const k8s = { io: { stdinIsTerminal: false }, supports: { ...supports, images: false } };
+  assert.throws(
+    () => validateOptions({ ...image, runtime: "k8s" }, {}, k8s),
+    /dbg k8s cannot debug an image/,
   );
 });

@@ -24,7 +24,23 @@ export interface DebugPlan {
   runtime: string;
   /** Session id: names and labels the sidecar. */
   runId: string;
+  /** What the sidecar joins: the target, or its copy (then `id` is the copy's name). */
   target: { id: string; name: string; pid: number };
+  /**
+   * A target that is not running, or an image, is debugged through a throwaway copy, which the
+   * session makes before the sidecar and removes after it (see `RuntimeAdapter.createCopy`).
+   */
+  copy?: {
+    name: string;
+    /** The original: a container's id, or an image's. */
+    source: { kind: "container" | "image"; id: string };
+    /** Whether the copy's root is read-only, as the original's. */
+    readOnly: boolean;
+    /** The original's ENTRYPOINT + CMD, in the session as `$DBG_ENTRYPOINT`. */
+    entrypoint: string[];
+    /** The one line that says what the session runs in (not with -q). */
+    banner: string;
+  };
   image: { ref: string; alias: string; static: boolean; nix: boolean };
   pull: DebugOptions["pull"];
   mode: ShellMode;
@@ -210,6 +226,15 @@ export function makePlan(
   const fallback = sidecarIsRoot && !privileged && opts.mode === "auto" &&
     mode !== "plain" && !readsAnyUid(profile);
   const name = opts.name ?? `dbg-${runId}`;
+  const copy = facts.copy && {
+    name: `${name}-copy`,
+    source: { kind: opts.fromImage ? "image" as const : "container" as const, id: facts.id },
+    readOnly: facts.readOnlyRootfs,
+    entrypoint: facts.copy.entrypoint,
+    banner: `dbg: ${facts.name} ${facts.copy.ended}: this session runs in a throwaway copy${
+      facts.copy.lost ? ` without ${facts.copy.lost}` : ""
+    }; changes are discarded${facts.copy.volumes ? ", except in its volumes" : ""}`,
+  };
   // When the entry script has the last word, it prints the banner: this one if the planned
   // mode holds, its own line if it goes plain.
   const entryDecides = !opts.attach && (mode === "probe" || fallback);
@@ -221,7 +246,8 @@ export function makePlan(
     `DBG_FALLBACK=${fallback ? 1 : 0}`,
     `DBG_PROFILE=${profile}`,
     `DBG_PID=${facts.pid}`,
-    `DBG_TARGET_ID=${facts.id}`,
+    // (A copy has a PID namespace of its own: its PID 1 is the one to find.)
+    `DBG_TARGET_ID=${copy ? "" : facts.id}`,
     `DBG_WORKDIR=${opts.workdir ?? (mode === "plain" ? "" : facts.cwd || "/")}`,
     `DBG_IMAGE=${image.ref}`,
     `DBG_SHELL=${image.shell}`,
@@ -241,6 +267,7 @@ export function makePlan(
     "-c",
     `eval "$${ENTRY_VAR}"`,
     "dbg-helper",
+    ...(copy ? [`DBG_ENTRYPOINT=${shellJoin(copy.entrypoint)}`] : []),
     ...opts.env,
     "--",
     ...opts.command,
@@ -248,7 +275,8 @@ export function makePlan(
   return {
     runtime: opts.runtime,
     runId,
-    target: { id: facts.id, name: facts.name, pid: facts.pid },
+    target: { id: copy ? copy.name : facts.id, name: facts.name, pid: facts.pid },
+    ...(copy ? { copy } : {}),
     image: { ref: image.ref, alias: image.name, static: image.static, nix: image.nix },
     pull: opts.pull,
     mode,
@@ -282,6 +310,14 @@ export function makePlan(
       ? ""
       : planned,
   };
+}
+
+/** argv as one line of sh that runs it: words quoted only where they need it. */
+export function shellJoin(argv: string[]): string {
+  return argv.map((a) =>
+    /^[A-Za-z0-9_\/.,:=+@%-]+$/.test(a) ? a : `'${a.replaceAll("'", `'\\''`)}'`
+  )
+    .join(" ");
 }
 
 function banner(mode: ShellMode, reason: string, facts: TargetFacts, image: ImageChoice): string {

@@ -3,7 +3,7 @@ import { resolveImage } from "../images/catalog.ts";
 import type { TargetFacts } from "./adapter.ts";
 import { ENTRY_SCRIPT } from "./entry.ts";
 import { validateOptions } from "./options.ts";
-import { chooseMode, makePlan, planForDisplay, runsAsRoot } from "./plan.ts";
+import { chooseMode, makePlan, planForDisplay, runsAsRoot, shellJoin } from "./plan.ts";
 
 const facts: TargetFacts = {
   id: "abc123",
@@ -21,7 +21,7 @@ const facts: TargetFacts = {
 const opts = (raw = {}, command: string[] = []) =>
   validateOptions({ runtime: "docker", target: "app", command }, raw, {
     io: { stdinIsTerminal: false },
-    supports: { keep: true, privileged: true, name: true },
+    supports: { keep: true, privileged: true, name: true, images: true },
   });
 
 Deno.test("chooseMode() picks chroot for static tools and plain for dynamic ones", () => {
@@ -139,7 +139,7 @@ Deno.test("makePlan() passes the local TERM on with a TTY only", () => {
   const o = (tty: boolean) =>
     validateOptions({ runtime: "docker", target: "app", command: [] }, {}, {
       io: { stdinIsTerminal: tty, term: "tmux-256color" },
-      supports: { keep: true, privileged: true, name: true },
+      supports: { keep: true, privileged: true, name: true, images: true },
     });
   assert.ok(
     makePlan(o(true), facts, resolveImage(undefined)).sidecar.env.includes("TERM=tmux-256color"),
@@ -177,4 +177,39 @@ Deno.test("planForDisplay() summarises the entry script", () => {
 Deno.test("runsAsRoot() reads docker user specs", () => {
   for (const u of ["", "0", "root", "0:0", "root:wheel"]) assert.equal(runsAsRoot(u), true, u);
   for (const u of ["1000", "app", "1000:0"]) assert.equal(runsAsRoot(u), false, u);
+});
+
+Deno.test("makePlan() debugs a target that is not running through a copy, named after the sidecar", () => {
+  const stopped: TargetFacts = {
+    ...facts,
+    running: false,
+    state: "exited",
+    readOnlyRootfs: true,
+    copy: {
+      ended: "exited with code 3",
+      entrypoint: ["/app/server", "--port", "80", "it's"],
+      volumes: true,
+    },
+  };
+  const plan = makePlan(opts({ name: "dbg-x" }), stopped, resolveImage(undefined), "0123abcd");
+  assert.deepEqual(plan.target, { id: "dbg-x-copy", name: "app", pid: 1 });
+  assert.equal(plan.copy?.name, "dbg-x-copy");
+  assert.deepEqual(plan.copy?.source, { kind: "container", id: "abc123" });
+  assert.equal(plan.copy?.readOnly, true);
+  assert.equal(
+    plan.copy?.banner,
+    "dbg: app exited with code 3: this session runs in a throwaway copy; changes are discarded, except in its volumes",
+  );
+  // The entrypoint reaches the session as a -e value, quoted for sh -c.
+  assert.ok(
+    plan.sidecar.argv.includes(`DBG_ENTRYPOINT=/app/server --port 80 'it'\\''s'`),
+    plan.sidecar.argv.join(" "),
+  );
+  // The copy's PID 1 is the one to find: no search by the original's id.
+  assert.ok(plan.sidecar.env.includes("DBG_TARGET_ID="));
+  assert.equal(makePlan(opts(), facts, resolveImage(undefined)).copy, undefined);
+});
+
+Deno.test("shellJoin() quotes only the words that need it", () => {
+  assert.equal(shellJoin(["sh", "-c", "echo $HOME", "", "a'b"]), `sh -c 'echo $HOME' '' 'a'\\''b'`);
 });

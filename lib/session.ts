@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { PullProgress, RuntimeAdapter, Sidecar } from "./adapter.ts";
+import type { PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
 import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
-import type { DebugPlan } from "./plan.ts";
+import { type DebugPlan, shellJoin } from "./plan.ts";
 import { followResize } from "./resize.ts";
 import { delay, signalExit } from "./signals.ts";
 import { type ByteWriter, pumpInput, pumpOutput, writeAll } from "./streams.ts";
@@ -60,7 +60,12 @@ export async function runSession(
   let ended = false; // the sidecar exited on its own (not stopped, no error)
   let stopped = false;
   stop.promise.then(() => (stopped = true));
+  let copy: TargetCopy | undefined;
   try {
+    if (plan.copy) {
+      copy = await createCopy(adapter, plan, plan.copy, io, stop);
+      if (!copy) return await stop.promise;
+    }
     const creating = createWithImage(adapter, plan, io);
     const made = await Promise.race([creating, stop.promise]);
     if (typeof made === "number") {
@@ -82,14 +87,71 @@ export async function runSession(
     throw e;
   } finally {
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
-    const left = sidecar && await cleanup(sidecar, plan, io, ended);
-    // One report, cause first: a failed removal joins the session's error as its hint.
-    if (left && failure instanceof DbgError) {
-      const hint = [failure.hint, `${left.message}: ${left.hint}`].filter(Boolean).join("; ");
+    const left = [
+      sidecar && await cleanup(sidecar, plan, io, ended),
+      copy && await removeCopy(copy, plan, io),
+    ].filter((e): e is DbgError => !!e);
+    // One report, cause first: what could not be removed joins the session's error as its hint.
+    const what = left.map((e) => `${e.message}: ${e.hint}`);
+    if (left.length && failure instanceof DbgError) {
+      const hint = [failure.hint, ...what].filter(Boolean).join("; ");
       // deno-lint-ignore no-unsafe-finally
       throw new DbgError(failure.message, { hint, exitCode: failure.exitCode, cause: failure });
     }
-    if (left && failure === undefined) await say(io, `dbg: ${left.message}\nHint: ${left.hint}`);
+    if (left.length && failure === undefined) {
+      await say(io, left.map((e) => `dbg: ${e.message}\nHint: ${e.hint}`).join("\n"));
+    }
+  }
+}
+
+/**
+ * Make the target's throwaway copy; undefined when the session was stopped meanwhile (the
+ * adapter then removes what it made). The copy's banner comes first, as it exists first.
+ */
+async function createCopy(
+  adapter: RuntimeAdapter,
+  plan: DebugPlan,
+  made: NonNullable<DebugPlan["copy"]>,
+  io: SessionIo,
+  stop: PromiseWithResolvers<number>,
+): Promise<TargetCopy | undefined> {
+  if (!adapter.createCopy) throw new DbgError(`dbg ${adapter.name} cannot debug a copy`);
+  io.debug(`target entrypoint: ${shellJoin(made.entrypoint)}`);
+  const stopping = new AbortController();
+  stop.promise.then(() => stopping.abort());
+  try {
+    const copy = await adapter.createCopy(plan, stopping.signal);
+    io.debug(`started copy ${made.name} of ${made.source.id}`);
+    if (io.banner) await say(io, made.banner);
+    return copy;
+  } catch (e) {
+    if (!stopping.signal.aborted) throw e;
+    io.debug(`stopped while making the copy: ${e}`);
+    return undefined;
+  }
+}
+
+/** Remove the copy unless kept; returns what could not be removed, for the report. */
+async function removeCopy(
+  copy: TargetCopy,
+  plan: DebugPlan,
+  io: SessionIo,
+): Promise<DbgError | undefined> {
+  const name = plan.copy?.name;
+  if (plan.keep) {
+    io.debug(`keeping copy ${name} (--keep)`);
+    return undefined;
+  }
+  try {
+    await copy.remove();
+    io.debug(`removed copy ${name}`);
+    return undefined;
+  } catch (e) {
+    io.debug(`removing copy ${name}: ${e}`);
+    return new DbgError(`Could not remove copy ${name}`, {
+      hint: `remove it once the engine is back (label dbg.session=${plan.runId})`,
+      cause: e,
+    });
   }
 }
 

@@ -6,28 +6,39 @@
  * @module
  */
 
-import type { ConnectOptions, RuntimeAdapter, Sidecar, TargetFacts } from "../lib/adapter.ts";
+import type {
+  ConnectOptions,
+  RuntimeAdapter,
+  Sidecar,
+  TargetCopy,
+  TargetFacts,
+} from "../lib/adapter.ts";
 import { DbgError, ImageNotPresent, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { consoleSize } from "../lib/resize.ts";
 import { hostProcessUser } from "./_host.ts";
+import {
+  createDockerCopy,
+  imageFacts,
+  type ImageJson,
+  type StoppedContainer,
+  stoppedFacts,
+} from "./docker/copy.ts";
 import { ensureDockerImage } from "./docker/image.ts";
 import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
 import { resolveEndpoint } from "./docker/endpoint.ts";
 import { DockerSidecar } from "./docker/sidecar.ts";
 
 /** The parts of `GET /containers/{id}/json` dbg reads. */
-interface ContainerJson {
-  Id: string;
+interface ContainerJson extends StoppedContainer {
   Name: string;
-  State: {
-    Status: string;
+  State: StoppedContainer["State"] & {
     Running: boolean;
     Paused: boolean;
     Restarting: boolean;
     Pid: number;
   };
-  Config: { User?: string; WorkingDir?: string; Image?: string };
+  Config: StoppedContainer["Config"] & { Image?: string };
   HostConfig: {
     PidMode?: string;
     IpcMode?: string;
@@ -39,7 +50,7 @@ interface ContainerJson {
 
 class DockerAdapter implements RuntimeAdapter {
   readonly name = "docker";
-  readonly supports = { keep: true, privileged: true, name: true };
+  readonly supports = { keep: true, privileged: true, name: true, images: true };
   readonly listHint = "docker ps";
   #client?: DockerClient;
   #debug: (msg: string) => void = () => {};
@@ -77,11 +88,9 @@ class DockerAdapter implements RuntimeAdapter {
     const c = res.body;
     const name = c.Name.replace(/^\//, "");
     const running = c.State.Running && !c.State.Paused && !c.State.Restarting;
-    if (!running) {
-      const state = c.State.Paused ? "paused" : c.State.Restarting ? "restarting" : c.State.Status;
-      const how = c.State.Paused ? `docker unpause ${name}` : `docker start ${name}`;
-      throw targetNotRunning(name, state, how);
-    }
+    if (c.State.Paused) throw targetNotRunning(name, "paused", `docker unpause ${name}`);
+    // Created, exited, dead, or between two runs of a restart policy: debugged through a copy.
+    if (!running) return stoppedFacts(c, name);
     const pidMode = c.HostConfig.PidMode ?? "";
     const pidNamespace = pidMode === "host"
       ? "host"
@@ -122,6 +131,15 @@ class DockerAdapter implements RuntimeAdapter {
       this.#debug(`listing containers: ${e}`);
       return [];
     }
+  }
+
+  async inspectImage(ref: string): Promise<TargetFacts> {
+    const res = await this.client.request<ImageJson>("GET", `/images/${ref}/json`);
+    return imageFacts(res.body as ImageJson, ref);
+  }
+
+  createCopy(plan: DebugPlan, stop: AbortSignal): Promise<TargetCopy> {
+    return createDockerCopy(this.client, plan, stop, this.#debug);
   }
 
   ensureImage: RuntimeAdapter["ensureImage"] = (ref, opts) =>

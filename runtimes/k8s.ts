@@ -27,7 +27,7 @@ const DEFAULT_TIMEOUT_MS = 120_000;
 
 class K8sAdapter implements RuntimeAdapter {
   readonly name = "k8s";
-  readonly supports = { keep: false, privileged: true, name: false };
+  readonly supports = { keep: false, privileged: true, name: false, images: false };
   readonly listHint = "kubectl get pods";
   #kube?: Kube;
   #opts?: ConnectOptions;
