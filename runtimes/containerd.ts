@@ -12,11 +12,13 @@ import type {
   PullProgress,
   RuntimeAdapter,
   Sidecar,
+  TargetCopy,
   TargetFacts,
 } from "../lib/adapter.ts";
 import { DbgError, imageNotFound, ImageNotPresent } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { ContainerdClient, DEFAULT_ADDRESSES } from "./containerd/client.ts";
+import { createContainerdCopy } from "./containerd/copy.ts";
 import { containerdName, localImage } from "./containerd/image.ts";
 import { pullImage } from "./containerd/pull.ts";
 import { createContainerdSidecar } from "./containerd/sidecar.ts";
@@ -124,6 +126,17 @@ class ContainerdAdapter implements RuntimeAdapter {
       progress: opts.progress,
       debug: this.#debug,
     });
+  }
+
+  async createCopy(plan: DebugPlan, stop: AbortSignal): Promise<TargetCopy> {
+    const t = this.#needTarget();
+    const { copy, hostPid } = await createContainerdCopy(this.client, plan, stop, {
+      original: t.container,
+      debug: this.#debug,
+    });
+    // The sidecar joins the copy's namespaces, by its task's PID.
+    t.hostPid = hostPid;
+    return copy;
   }
 
   async createSidecar(plan: DebugPlan): Promise<Sidecar> {

@@ -7,6 +7,7 @@
  */
 
 import type { TargetFacts } from "../../lib/adapter.ts";
+import { endedText } from "../../lib/ended.ts";
 import { DbgError, noSuchTarget, targetNotRunning } from "../../lib/errors.ts";
 import { hostProcessUser } from "../_host.ts";
 import { Code, type ContainerdClient, ContainerdError, type Message } from "./client.ts";
@@ -14,6 +15,7 @@ import { Code, type ContainerdClient, ContainerdError, type Message } from "./cl
 const CONTAINERS = "containerd.services.containers.v1.Containers";
 const TASKS = "containerd.services.tasks.v1.Tasks";
 const NAMESPACES = "containerd.services.namespaces.v1.Namespaces";
+const SNAPSHOTS = "containerd.services.snapshots.v1.Snapshots";
 
 /** What dbg needs of a container record. */
 export interface ContainerRecord {
@@ -22,14 +24,22 @@ export interface ContainerRecord {
   labels: Record<string, string>;
   image: string;
   snapshotter: string;
+  /** The key of the container's own (active) snapshot: its root filesystem. */
+  snapshotKey: string;
   /** The OCI runtime spec (JSON in an Any). */
   spec?: OciSpec;
 }
 
 /** The parts of the OCI runtime spec dbg reads. */
 export interface OciSpec {
-  process?: { user?: { uid?: number; gid?: number }; env?: string[]; cwd?: string };
+  process?: {
+    user?: { uid?: number; gid?: number };
+    env?: string[];
+    cwd?: string;
+    args?: string[];
+  };
   root?: { readonly?: boolean };
+  mounts?: Array<{ destination: string; type?: string; source?: string; options?: string[] }>;
   linux?: { namespaces?: Array<{ type: string; path?: string }> };
 }
 
@@ -81,6 +91,7 @@ function record(namespace: string, c: Message): ContainerRecord {
     labels: (c.labels ?? {}) as Record<string, string>,
     image: String(c.image ?? ""),
     snapshotter: String(c.snapshotter ?? ""),
+    snapshotKey: String(c.snapshot_key ?? ""),
     spec,
   };
 }
@@ -113,7 +124,10 @@ async function listNamespaces(client: ContainerdClient): Promise<string[]> {
   return ((res.namespaces ?? []) as Array<{ name: string }>).map((n) => n.name);
 }
 
-/** Resolve `ref` to one running container and its facts. */
+/**
+ * Resolve `ref` to one container and its facts. A container whose task is missing, created or
+ * stopped comes back with `hostPid` 0, to be debugged through a copy (containerd/copy.ts).
+ */
 export async function resolveTarget(
   client: ContainerdClient,
   ref: string,
@@ -133,21 +147,20 @@ export async function resolveTarget(
     });
   }
   const c = found[0];
-  let task: Message;
+  let task: Message | undefined;
   try {
     task = (await client.call(TASKS, "Get", { container_id: c.id }, { namespace: c.namespace }))
       .process as Message;
   } catch (e) {
-    if (e instanceof ContainerdError && e.code === Code.NOT_FOUND) {
-      throw targetNotRunning(displayName(c), "no task", `ctr -n ${c.namespace} task start ${c.id}`);
-    }
-    throw e;
+    if (!(e instanceof ContainerdError && e.code === Code.NOT_FOUND)) throw e;
   }
-  if (task.status !== "RUNNING") {
-    const how = task.status === "PAUSED"
-      ? `ctr -n ${c.namespace} task resume ${c.id}`
-      : `ctr -n ${c.namespace} task start ${c.id}`;
+  if (task?.status === "PAUSED" || task?.status === "PAUSING") {
+    const how = `ctr -n ${c.namespace} task resume ${c.id}`;
     throw targetNotRunning(displayName(c), String(task.status).toLowerCase(), how);
+  }
+  if (task?.status !== "RUNNING") {
+    const upper = await upperDir(client, c);
+    return { container: c, facts: stoppedFacts(c, task, !!upper), hostPid: 0 };
   }
   const hostPid = Number(task.pid);
   const facts = factsOf(c, hostPid);
@@ -158,6 +171,57 @@ export async function resolveTarget(
     if (live.userNamespace) facts.userNamespace = live.userNamespace;
   }
   return { container: c, facts, hostPid };
+}
+
+/** The facts of a copy of a container that has no running task (see containerd/copy.ts). */
+export function stoppedFacts(
+  c: ContainerRecord,
+  task: Message | undefined,
+  keeps: boolean,
+): TargetFacts {
+  const exited = task?.exited_at as { seconds?: number } | undefined;
+  const ended = !task
+    ? "has no task (never started, or its task was deleted)"
+    : task.status === "STOPPED"
+    ? endedText({
+      code: Number(task.exit_status),
+      at: exited?.seconds ? new Date(exited.seconds * 1000).toISOString() : undefined,
+    })
+    : "has a task that was created and never started";
+  return {
+    ...factsOf(c, 0),
+    running: false,
+    state: task ? String(task.status).toLowerCase() : "no task",
+    // The copy owns its PID namespace (whose PID 1 is the keeper) and shares its IPC.
+    pid: 1,
+    pidNamespace: "private",
+    ipc: "shareable",
+    copy: {
+      ended,
+      entrypoint: c.spec?.process?.args ?? [],
+      volumes: (c.spec?.mounts ?? []).some((m) => m.type === "bind"),
+      ...(keeps ? {} : { lost: "its own filesystem changes" }),
+    },
+  };
+}
+
+/**
+ * The directory that holds a container's own changes, where a copy can keep them: an overlay
+ * snapshot's upper directory, which the copy stacks, read-only, under a fresh one of its own.
+ * Other snapshotters keep changes in ways a copy cannot share: undefined.
+ */
+export async function upperDir(
+  client: ContainerdClient,
+  c: Pick<ContainerRecord, "namespace" | "snapshotter" | "snapshotKey">,
+): Promise<string | undefined> {
+  if (!c.snapshotKey) return undefined;
+  const res = await client.call(SNAPSHOTS, "Mounts", {
+    snapshotter: c.snapshotter || "overlayfs",
+    key: c.snapshotKey,
+  }, { namespace: c.namespace }).catch(() => ({}) as Message);
+  const [m] = (res.mounts ?? []) as Array<{ type?: string; options?: string[] }>;
+  if (m?.type !== "overlay") return undefined;
+  return m.options?.find((o) => o.startsWith("upperdir="))?.slice("upperdir=".length);
 }
 
 /** TargetFacts from the container's OCI spec and its task's host PID. */

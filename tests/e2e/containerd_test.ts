@@ -168,7 +168,7 @@ Deno.test({
       });
 
       await t.step(
-        "user errors: no such target, ambiguous prefix, stopped task, image, socket",
+        "user errors: no such target, ambiguous prefix, paused task, image, socket",
         async () => {
           const none = await dbg(["nope"]);
           assert.equal(none.code, 125);
@@ -176,14 +176,16 @@ Deno.test({
           const amb = await dbg(["-n", "k8s.io", "3f2a"]);
           assert.match(amb.stderr, /^dbg: 3f2a matches 2 containers/);
           assert.match(amb.stderr, /Hint: Pass a longer id/);
-          await c.ctr(["containers", "create", "docker.io/dbg-test/target:latest", "stopped"]);
-          const stopped = await dbg(["stopped"]);
-          assert.equal(stopped.code, 125);
-          assert.match(stopped.stderr, /Target stopped is not running/);
-          assert.match(
-            stopped.stderr,
-            /Hint: Start it first \(ctr -n default task start stopped\)/,
-          );
+          // (A container without a running task is debugged through a copy:
+          // containerd_copy_test.ts.)
+          await runCtrTarget(c, { namespace: "default", id: "paused" });
+          await c.ctr(["tasks", "pause", "paused"]);
+          const paused = await dbg(["paused"]);
+          assert.equal(paused.code, 125);
+          assert.match(paused.stderr, /Target paused is not running \(state: paused\)/);
+          assert.match(paused.stderr, /Hint: Start it first \(ctr -n default task resume paused\)/);
+          await c.ctr(["tasks", "rm", "-f", "paused"]);
+          await c.ctr(["containers", "rm", "paused"]);
           const img = await dbg(["app", "--image", "nosuch/image:1", "--pull", "never"]);
           assert.equal(img.code, 125);
           assert.match(

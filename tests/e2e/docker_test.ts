@@ -291,23 +291,19 @@ Deno.test({
       });
 
       await t.step(
-        "user errors: no such container, stopped target, bad flags, no socket",
+        "user errors: no such container, paused target, bad flags, no socket",
         async () => {
           const none = await dbg(["nope"]);
           assert.equal(none.code, 125);
           assert.match(none.stderr, /^dbg: No such container: nope \(running: .*app.*\)\nHint: /);
-          await d.docker([
-            "create",
-            "--name",
-            "stopped",
-            "--network",
-            "none",
-            "dbg-test/target:latest",
-          ]);
-          const stopped = await dbg(["stopped"]);
-          assert.equal(stopped.code, 125);
-          assert.match(stopped.stderr, /Target stopped is not running \(state: created\)/);
-          assert.match(stopped.stderr, /Hint: Start it first \(docker start stopped\)/);
+          // (A stopped container is debugged through a copy: docker_copy_test.ts.)
+          await runTarget(d, { name: "paused" });
+          await d.docker(["pause", "paused"]);
+          const paused = await dbg(["paused"]);
+          assert.equal(paused.code, 125);
+          assert.match(paused.stderr, /Target paused is not running \(state: paused\)/);
+          assert.match(paused.stderr, /Hint: Start it first \(docker unpause paused\)/);
+          await d.docker(["rm", "-f", "paused"]);
           const flag = await dbg(["app", "--bogus"]);
           assert.equal(flag.code, 125);
           assert.match(flag.stderr, /^dbg: Unknown option '--bogus'/);
