@@ -200,3 +200,42 @@ export class ChannelSocket {
     } catch { /* already closed */ }
   }
 }
+
+/**
+ * Whether an error of the API server says that it could not reach the kubelet (an
+ * `InternalError` such as `error sending request: … dial tcp …: connect: connection refused`).
+ */
+export function unreachableNode(message: string | undefined): boolean {
+  return /error dialing backend|error sending request|dial tcp|no route to host|i\/o timeout/i
+    .test(message ?? "");
+}
+
+/**
+ * Why a WebSocket upgrade failed: the same URL as a plain HTTPS GET answers with the API
+ * server's status (403 with the RBAC message, say). Undefined when that says nothing more.
+ */
+export async function upgradeRefusal(
+  url: string,
+  headers: Record<string, string>,
+  client?: Deno.HttpClient,
+): Promise<string | undefined> {
+  try {
+    const res = await fetch(url.replace(/^ws/, "http"), { headers, client });
+    const text = await res.text();
+    if (res.status === 403) return `forbidden (${statusMessage(text)})`;
+    if (res.status === 401) return "the API server refused the credentials";
+    if (res.status === 404) return "not found";
+    if (res.status >= 500) return statusMessage(text);
+  } catch {
+    // nothing more to say
+  }
+  return undefined;
+}
+
+function statusMessage(text: string): string {
+  try {
+    return JSON.parse(text).message ?? text;
+  } catch {
+    return text.trim();
+  }
+}

@@ -5,7 +5,7 @@ import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
 import { killScript } from "../_kill.ts";
-import { exitTrailer } from "./sidecar.ts";
+import { exitTrailer } from "./trailer.ts";
 import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
 import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";
 import { factsOf, labelSelector, parseTarget, pickContainer, pickPod } from "./target.ts";

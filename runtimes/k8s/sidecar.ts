@@ -21,14 +21,16 @@ import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
 import { hangupScript, killScript } from "../_kill.ts";
 import { apiMessage, canI, type Kube } from "./api.ts";
-import { ChannelSocket, STDIN, type StreamStatus } from "./channel.ts";
+import {
+  ChannelSocket,
+  STDIN,
+  type StreamStatus,
+  unreachableNode,
+  upgradeRefusal,
+} from "./channel.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
-
-/** Waiting reasons that are the normal way to start, not worth a line. */
-const ROUTINE = ["ContainerCreating", "PodInitializing"];
-
-/** Waiting reasons that no amount of waiting fixes. */
-const PERMANENT = ["ErrImageNeverPull", "InvalidImageName", "CreateContainerConfigError"];
+import { exitTrailer } from "./trailer.ts";
+import { containerState, waitForContainer } from "./wait.ts";
 
 /** What the sidecar needs besides the plan. */
 export interface K8sSidecarOptions {
@@ -44,9 +46,7 @@ export interface K8sSidecarOptions {
 }
 
 /** The state of one ephemeral container in a pod's status. */
-function ecState(pod: k8s.V1Pod, name: string): k8s.V1ContainerState | undefined {
-  return (pod.status?.ephemeralContainerStatuses ?? []).find((s) => s.name === name)?.state;
-}
+const ecState = (pod: k8s.V1Pod, name: string) => containerState(pod, name, true);
 
 /** The dbg container of one session. */
 export class K8sSidecar implements Sidecar {
@@ -123,7 +123,18 @@ export class K8sSidecar implements Sidecar {
 
   async start(stop?: AbortSignal): Promise<void> {
     const rv = this.#rv;
-    const state = await this.#waitStarted(rv, stop);
+    const { kube, namespace, pod, timeoutMs, debug, notice } = this.#o;
+    const state = await waitForContainer(kube, {
+      namespace,
+      pod,
+      name: this.name,
+      ephemeral: true,
+      rv,
+      timeoutMs,
+      stop,
+      debug,
+      notice,
+    });
     if (this.#closed) return; // the session was stopped meanwhile
     if (state.terminated) {
       // Ended before anyone could attach: its log holds the output.
@@ -246,111 +257,6 @@ export class K8sSidecar implements Sidecar {
           `dbg k8s -n ${namespace} ${pod} --attach ${this.name}, then exit (${errText(e)})`,
         cause: e,
       });
-    }
-  }
-
-  /** Watch the pod until the container runs or ended; say why it waits; fail on timeout. */
-  async #waitStarted(
-    rv: string | undefined,
-    stop?: AbortSignal,
-  ): Promise<k8s.V1ContainerState> {
-    const { kube, namespace, pod, timeoutMs } = this.#o;
-    const done = Promise.withResolvers<k8s.V1ContainerState>();
-    const onStop = () => done.reject(new Error("stopped while waiting for the container"));
-    if (stop?.aborted) onStop();
-    stop?.addEventListener("abort", onStop);
-    let last = "";
-    let reported = false;
-    let node = "";
-    const seen = (p: k8s.V1Pod, via: string) => {
-      const st = ecState(p, this.name);
-      reported ||= !!st;
-      node = p.spec?.nodeName ?? node;
-      this.#o.debug(`${via}: ${this.name} ${st ? Object.keys(st).join(",") : "no status yet"}`);
-      if (st?.running || st?.terminated) return done.resolve(st);
-      const w = st?.waiting;
-      const why = w?.reason ? `${w.reason}${w.message ? `: ${w.message}` : ""}` : "";
-      if (why && why !== last && !ROUTINE.includes(w?.reason ?? "")) {
-        last = why;
-        if (PERMANENT.includes(w?.reason ?? "")) {
-          done.reject(
-            new DbgError(`${this.name} cannot start: ${why}`, { hint: hintFor(w?.reason) }),
-          );
-        } else this.#o.notice(`dbg: ${this.name} is waiting: ${why}`);
-      }
-    };
-    // A watch from the PATCH's version sees every change after it; a read covers the rest.
-    let waiting = true;
-    let unwatch = () => {};
-    kube.watchPod(namespace, pod, rv, (type, p) => {
-      if (type === "DELETED") {
-        done.reject(new DbgError(`Pod ${pod} was deleted`, { hint: "Debug another pod" }));
-      } else seen(p, `watch ${type}`);
-    }, (err) => this.#o.debug(`watch ended${err ? `: ${errText(err)}` : ""}`)).then(
-      (u) => waiting ? (unwatch = u) : u(),
-      (e) => this.#o.debug(`watch failed (${errText(e)}): polling`),
-    );
-    // Events name a failure (a pull, say) before the status does. Reading them takes a
-    // permission some users lack: then the status alone tells.
-    let stopEvents = () => {};
-    const field = `spec.ephemeralContainers{${this.name}}`;
-    kube.watchPodEvents(namespace, pod, rv, (ev) => {
-      if (ev.involvedObject?.fieldPath !== field || ev.type !== "Warning") return;
-      const why = ev.message ?? ev.reason ?? "";
-      if (!why || why === last || why.startsWith("Error: ")) return;
-      last = why;
-      this.#o.notice(`dbg: ${this.name}: ${why}`);
-    }, () => {}).then(
-      (s) => waiting ? (stopEvents = s) : s(),
-      (e) => this.#o.debug(`events: ${errText(e)}`),
-    );
-    const poll = (async () => {
-      let failures = 0; // a blip (429, 503) is no reason to give up while the watch is fine
-      while (waiting) {
-        try {
-          const p = await kube.call(
-            { verb: "get", resource: "pods", name: pod, namespace },
-            () => kube.core.readNamespacedPod({ name: pod, namespace }),
-          );
-          failures = 0;
-          seen(p, "poll");
-        } catch (e) {
-          if (++failures >= 3) throw e;
-        }
-        await delay(1000);
-      }
-    })();
-    poll.catch((e) => done.reject(e));
-    const timer = setTimeout(() => {
-      const s = Math.round(timeoutMs / 1000);
-      // No status at all: the node's kubelet has not taken the container up.
-      const silent = !reported && node;
-      done.reject(
-        new DbgError(
-          `${this.name} did not start within ${s}s` +
-            (last
-              ? ` (last: ${last})`
-              : silent
-              ? ` (the kubelet of node ${node} has not reported it)`
-              : ""),
-          {
-            hint: hintFor(reasonIn(last)) ??
-              (silent
-                ? `Check that the node is Ready and its kubelet runs (kubectl get node ${node}), ` +
-                  "or give it longer with --timeout"
-                : "Give it longer with --timeout"),
-          },
-        ),
-      );
-    }, timeoutMs);
-    try {
-      return await done.promise;
-    } finally {
-      waiting = false;
-      unwatch();
-      stopEvents();
-      clearTimeout(timer);
-      stop?.removeEventListener("abort", onStop);
     }
   }
 
@@ -503,87 +409,6 @@ export class K8sSidecar implements Sidecar {
   }
 }
 
-/**
- * Whether an error of the API server says that it could not reach the kubelet (an
- * `InternalError` such as `error sending request: … dial tcp …: connect: connection refused`).
- */
-export function unreachableNode(message: string | undefined): boolean {
-  return /error dialing backend|error sending request|dial tcp|no route to host|i\/o timeout/i
-    .test(message ?? "");
-}
-
-/** The entry script's last bytes on Kubernetes: its exit code (lib/entry.sh). */
-// deno-lint-ignore no-control-regex
-const EXIT_TRAILER = /\x1b\]5379;dbg-exit=(\d+)\x07/;
-const TRAILER_HEAD = "\x1b]5379;dbg-exit=";
-
-/** How many bytes at the end of `text` could be the start of a trailer cut off by a chunk end. */
-function trailerStart(text: string): number {
-  const at = text.lastIndexOf("\x1b");
-  if (at < 0 || text.length - at > TRAILER_HEAD.length + 3) return 0;
-  const tail = text.slice(at);
-  const head = tail.slice(0, TRAILER_HEAD.length);
-  return TRAILER_HEAD.startsWith(head) && /^\d*$/.test(tail.slice(head.length)) ? tail.length : 0;
-}
-
-/**
- * Strips the entry script's exit-code trailer from the output and reports the code. The trailer
- * is one short write, the session's last, but the pipes between the container and dbg may cut
- * it between two chunks: a chunk that ends like the start of one is held back until the next
- * chunk of its stream, or for `holdMs` at most, so that other escape sequences are not delayed.
- */
-export function exitTrailer(
-  onCode: (code: number) => void,
-  holdMs = 100,
-): TransformStream<OutputChunk> {
-  const dec = new TextDecoder("latin1");
-  const held = new Map<
-    OutputChunk["stream"],
-    { data: Uint8Array; timer: ReturnType<typeof setTimeout> }
-  >();
-  const release = (ctl: TransformStreamDefaultController<OutputChunk>, stream: 1 | 2) => {
-    const h = held.get(stream);
-    if (!h) return;
-    clearTimeout(h.timer);
-    held.delete(stream);
-    try {
-      ctl.enqueue({ stream, data: h.data });
-    } catch {
-      // the reader has gone
-    }
-  };
-  return new TransformStream<OutputChunk>({
-    transform(chunk, ctl) {
-      const before = held.get(chunk.stream);
-      let data = chunk.data;
-      if (before) {
-        clearTimeout(before.timer);
-        held.delete(chunk.stream);
-        data = new Uint8Array([...before.data, ...data]);
-      }
-      const text = dec.decode(data);
-      const m = EXIT_TRAILER.exec(text);
-      if (m) {
-        onCode(Number(m[1]));
-        data = new Uint8Array([
-          ...data.subarray(0, m.index),
-          ...data.subarray(m.index + m[0].length),
-        ]);
-      }
-      const keep = m ? 0 : trailerStart(text);
-      const pass = data.subarray(0, data.length - keep);
-      if (pass.length > 0) ctl.enqueue({ stream: chunk.stream, data: pass });
-      if (keep > 0) {
-        const timer = setTimeout(() => release(ctl, chunk.stream), holdMs);
-        held.set(chunk.stream, { data: data.slice(data.length - keep), timer });
-      }
-    },
-    flush(ctl) {
-      for (const stream of [...held.keys()]) release(ctl, stream);
-    },
-  });
-}
-
 function consoleSize(): { columns: number; rows: number } {
   try {
     return Deno.consoleSize();
@@ -594,55 +419,4 @@ function consoleSize(): { columns: number; rows: number } {
 
 function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
-}
-
-/** The waiting reason a status or event text names. */
-function reasonIn(text: string): string | undefined {
-  if (/ErrImagePull|ImagePullBackOff|Failed to pull image/.test(text)) return "ErrImagePull";
-  return text.split(":")[0] || undefined;
-}
-
-function hintFor(reason: string | undefined): string | undefined {
-  switch (reason) {
-    case "ErrImagePull":
-    case "ImagePullBackOff":
-      return "Check the --image name and that the node can pull it (registry, credentials)";
-    case "ErrImageNeverPull":
-      return "The image is not on the node and --pull never forbids pulling: drop --pull never";
-    case "InvalidImageName":
-      return "Check the --image reference";
-    case "CreateContainerConfigError":
-      return "The pod's security settings refuse the container: try --profile restricted";
-  }
-  return undefined;
-}
-
-/**
- * Why a WebSocket upgrade failed: the same URL as a plain HTTPS GET answers with the API
- * server's status (403 with the RBAC message, say). Undefined when that says nothing more.
- */
-async function upgradeRefusal(
-  url: string,
-  headers: Record<string, string>,
-  client?: Deno.HttpClient,
-): Promise<string | undefined> {
-  try {
-    const res = await fetch(url.replace(/^ws/, "http"), { headers, client });
-    const text = await res.text();
-    if (res.status === 403) return `forbidden (${statusMessage(text)})`;
-    if (res.status === 401) return "the API server refused the credentials";
-    if (res.status === 404) return "not found";
-    if (res.status >= 500) return statusMessage(text);
-  } catch {
-    // nothing more to say
-  }
-  return undefined;
-}
-
-function statusMessage(text: string): string {
-  try {
-    return JSON.parse(text).message ?? text;
-  } catch {
-    return text.trim();
-  }
 }
