@@ -50,6 +50,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     kubeconfig: opts.kubeconfig,
     context: opts.context,
     timeoutMs: opts.timeoutMs,
+    copy: opts.copy,
     debug,
     notice: opts.quiet ? undefined : say,
   });

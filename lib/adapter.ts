@@ -23,6 +23,11 @@ export interface TargetFacts {
    * can tell (the target shares a PID namespace it does not own).
    */
   pid: number;
+  /**
+   * Where the target's root filesystem is inside its main process's root, when it is not that
+   * root itself: a node's, which its pod mounts at `/host`.
+   */
+  rootPath?: string;
   /** `private`: PID 1 in its own namespace; `host`: host PID namespace; `shared`: another's. */
   pidNamespace: "private" | "host" | "shared";
   /**
@@ -66,6 +71,8 @@ export interface CopyFacts {
   volumes: boolean;
   /** What the copy could not keep, if anything ("its own filesystem changes"). */
   lost?: string;
+  /** The banner, when the session runs in something else than a copy (a node's pod). */
+  banner?: string;
 }
 
 /** A running throwaway copy of a target (see `TargetFacts.copy`). */
@@ -84,6 +91,8 @@ export interface AdapterSupports {
   name: boolean;
   /** `image:REF` targets (`inspectImage`). */
   images: boolean;
+  /** `--copy`: debug a copy of a target that runs (elsewhere a target that does not). */
+  copy: boolean;
 }
 
 /** Output of the sidecar: stdout (1) and stderr (2) chunks, in order. */
@@ -191,6 +200,8 @@ export interface ConnectOptions {
   context?: string;
   /** Kubernetes: how long to wait for the ephemeral container to start (ms). */
   timeoutMs?: number;
+  /** Kubernetes: debug a copy of the pod (`--copy`). */
+  copy?: boolean;
   debug: (msg: string) => void;
   /** One-line notices for the user (not with -q). */
   notice?: (msg: string) => void;

@@ -161,7 +161,8 @@ const COMMANDS: SubCommand[] = [
   },
   {
     name: "k8s",
-    summary: "debug a pod's container with an ephemeral container (POD[/CONTAINER], deploy/NAME)",
+    summary:
+      "debug a pod's container with an ephemeral container (POD[/CONTAINER], deploy/NAME, node/NAME)",
     usage: "dbg k8s [options] TARGET [--] [COMMAND [ARG...]]",
     options: [
       {
@@ -195,6 +196,13 @@ const COMMANDS: SubCommand[] = [
         key: "attach",
         help: "reattach to a running dbg container of the pod",
       },
+      {
+        long: "copy",
+        key: "copy",
+        help: "debug a copy of the pod in which the container runs the debugger's keeper " +
+          "(for a container that crashes or has ended)",
+      },
+      { long: "keep", key: "keep", help: "keep the copy (or node) pod after exit" },
       ...SESSION_OPTIONS.filter((o) => o.key !== "keep" && o.key !== "name"),
     ],
     target: true,

@@ -70,6 +70,8 @@ export interface DebugOptions {
   sessions: boolean;
   /** Kubernetes: reattach to this dbg container. */
   attach?: string;
+  /** Kubernetes: debug a copy of the pod. */
+  copy: boolean;
 }
 
 /** Raw flag values as the CLI parser produced them. */
@@ -99,6 +101,7 @@ export interface RawOptions {
   timeout?: string;
   sessions?: boolean;
   attach?: string;
+  copy?: boolean;
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -171,6 +174,7 @@ export function validateOptions(
   unsupported(ctx.supports.keep || !raw.keep, "--keep", runtime);
   unsupported(ctx.supports.privileged || !raw.privileged, "--privileged", runtime);
   unsupported(ctx.supports.name || raw.name === undefined, "--name", runtime);
+  unsupported(ctx.supports.copy || !raw.copy, "--copy", runtime);
   if (raw.tty === true && !ctx.io.stdinIsTerminal) {
     throw usageError(
       "The input device is not a TTY (-t needs a terminal)",
@@ -223,6 +227,7 @@ export function validateOptions(
     timeoutMs,
     sessions: !!raw.sessions,
     attach: raw.attach,
+    copy: !!raw.copy,
   };
 }
 

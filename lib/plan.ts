@@ -231,9 +231,10 @@ export function makePlan(
     source: { kind: opts.fromImage ? "image" as const : "container" as const, id: facts.id },
     readOnly: facts.readOnlyRootfs,
     entrypoint: facts.copy.entrypoint,
-    banner: `dbg: ${facts.name} ${facts.copy.ended}: this session runs in a throwaway copy${
-      facts.copy.lost ? ` without ${facts.copy.lost}` : ""
-    }; changes are discarded${facts.copy.volumes ? ", except in its volumes" : ""}`,
+    banner: facts.copy.banner ??
+      `dbg: ${facts.name} ${facts.copy.ended}: this session runs in a throwaway copy${
+        facts.copy.lost ? ` without ${facts.copy.lost}` : ""
+      }; changes are discarded${facts.copy.volumes ? ", except in its volumes" : ""}`,
   };
   // When the entry script has the last word, it prints the banner: this one if the planned
   // mode holds, its own line if it goes plain.
@@ -246,6 +247,7 @@ export function makePlan(
     `DBG_FALLBACK=${fallback ? 1 : 0}`,
     `DBG_PROFILE=${profile}`,
     `DBG_PID=${facts.pid}`,
+    `DBG_ROOT_PATH=${facts.rootPath ?? ""}`,
     // (A copy has a PID namespace of its own: its PID 1 is the one to find.)
     `DBG_TARGET_ID=${copy ? "" : facts.id}`,
     `DBG_WORKDIR=${opts.workdir ?? (mode === "plain" ? "" : facts.cwd || "/")}`,

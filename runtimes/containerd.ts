@@ -47,7 +47,7 @@ export async function resolveAddress(
 
 class ContainerdAdapter implements RuntimeAdapter {
   readonly name = "containerd";
-  readonly supports = { keep: true, privileged: true, name: true, images: false };
+  readonly supports = { keep: true, privileged: true, name: true, images: false, copy: false };
   readonly listHint = "ctr tasks ls";
   #client?: ContainerdClient;
   #debug: (msg: string) => void = () => {};

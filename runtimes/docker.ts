@@ -50,7 +50,7 @@ interface ContainerJson extends StoppedContainer {
 
 class DockerAdapter implements RuntimeAdapter {
   readonly name = "docker";
-  readonly supports = { keep: true, privileged: true, name: true, images: true };
+  readonly supports = { keep: true, privileged: true, name: true, images: true, copy: false };
   readonly listHint = "docker ps";
   #client?: DockerClient;
   #debug: (msg: string) => void = () => {};

@@ -13,25 +13,35 @@ import type {
   PullProgress,
   RuntimeAdapter,
   Sidecar,
+  TargetCopy,
   TargetFacts,
 } from "../lib/adapter.ts";
 import { DbgError } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { Kube } from "./k8s/api.ts";
 import { K8sSidecar } from "./k8s/sidecar.ts";
-import { ephemeralContainer, sessionRows, sessionsTable } from "./k8s/spec.ts";
-import { type ResolvedTarget, resolveTarget } from "./k8s/target.ts";
+import { copyPod, createHelperPod, NODE_CONTAINER, nodePod } from "./k8s/copy.ts";
+import { ephemeralContainer, helperPodsTable, sessionRows, sessionsTable } from "./k8s/spec.ts";
+import { type ResolvedTarget, resolveNode, resolveTarget } from "./k8s/target.ts";
 
 /** Default wait for the ephemeral container to start (kubectl has none; 2 minutes here). */
 const DEFAULT_TIMEOUT_MS = 120_000;
 
+/** Where the sidecar goes: a pod, its container to target, and the pod's namespace. */
+type PodTarget = Pick<ResolvedTarget, "pod" | "container" | "namespace">;
+
 class K8sAdapter implements RuntimeAdapter {
   readonly name = "k8s";
-  readonly supports = { keep: false, privileged: true, name: false, images: false };
+  readonly supports = { keep: true, privileged: true, name: false, images: false, copy: true };
   readonly listHint = "kubectl get pods";
   #kube?: Kube;
   #opts?: ConnectOptions;
-  #target?: ResolvedTarget;
+  /** The pod and container the sidecar goes into: the target's, or a copy's or node pod's. */
+  #target?: PodTarget;
+  /** `node/NAME`. */
+  #node?: string;
+  /** The container id of the keeper in a copy (the entry script finds the target by it). */
+  #keeperId?: string;
 
   connect(opts: ConnectOptions): Promise<void> {
     this.#opts = opts;
@@ -46,10 +56,53 @@ class K8sAdapter implements RuntimeAdapter {
   }
 
   async inspectTarget(target: string): Promise<TargetFacts> {
-    const t = await resolveTarget(this.#need(), target);
+    if (target.startsWith("node/")) {
+      this.#node = target.slice("node/".length);
+      return await resolveNode(this.#need(), this.#node);
+    }
+    const { facts, picked, ...t } = await resolveTarget(this.#need(), target, {
+      copy: this.#opts?.copy,
+    });
     this.#target = t;
-    if (t.picked) this.#opts?.notice?.(t.picked);
-    return t.facts;
+    if (picked) this.#opts?.notice?.(picked);
+    return facts;
+  }
+
+  /**
+   * Create the copy of the target's pod, or the node's pod, and wait until its keeper runs; the
+   * sidecar then goes into that pod (see k8s/copy.ts).
+   */
+  async createCopy(plan: DebugPlan, stop: AbortSignal): Promise<TargetCopy> {
+    const kube = this.#need();
+    const opts = this.#opts!;
+    const t = this.#target;
+    const notice = opts.notice ?? (() => {});
+    if (t && !t.container.command) {
+      notice(
+        `dbg: the pod does not name ${t.container.name}'s command: $DBG_ENTRYPOINT holds its ` +
+          "args only, without its image's ENTRYPOINT",
+      );
+    }
+    const keeper = t ? t.container.name : NODE_CONTAINER;
+    const made = await createHelperPod(kube, {
+      pod: t ? copyPod(t.pod, keeper, plan) : nodePod(this.#node ?? "", plan),
+      namespace: t?.namespace ?? kube.namespace,
+      keeper,
+      timeoutMs: opts.timeoutMs ?? DEFAULT_TIMEOUT_MS,
+      stop,
+      debug: opts.debug,
+      notice,
+    });
+    const container = made.pod.spec!.containers.find((c) => c.name === keeper)!;
+    this.#target = {
+      pod: made.pod,
+      container,
+      namespace: made.pod.metadata?.namespace ?? kube.namespace,
+    };
+    // The keeper shares a PID namespace with others (the copy's, or the host's for a node): the
+    // entry script finds it by its container id.
+    this.#keeperId = made.keeperId;
+    return made.copy;
   }
 
   /** The kubelet pulls: nothing to do here (see the module doc). */
@@ -91,7 +144,7 @@ class K8sAdapter implements RuntimeAdapter {
       }
       return new K8sSidecar(plan, common);
     }
-    const { container, skippedMounts } = ephemeralContainer(plan, t.container);
+    const { container, skippedMounts } = ephemeralContainer(plan, t.container, this.#keeperId);
     if (skippedMounts.length > 0) {
       common.notice(
         `dbg: not mounting ${skippedMounts.join(", ")}: ephemeral containers take no subPath ` +
@@ -100,22 +153,33 @@ class K8sAdapter implements RuntimeAdapter {
     }
     const sidecar = new K8sSidecar(plan, { ...common, container });
     await sidecar.add();
-    common.notice(
-      `dbg: ${container.name} stays in the pod afterwards (ephemeral containers cannot be ` +
-        `removed; see --sessions)`,
-    );
+    // In a copy or a node's pod it goes with the pod.
+    if (!plan.copy) {
+      common.notice(
+        `dbg: ${container.name} stays in the pod afterwards (ephemeral containers cannot be ` +
+          `removed; see --sessions)`,
+      );
+    }
     return sidecar;
   }
 
-  /** `--sessions`: the dbg containers of the target's pod. */
-  listSessions(): Promise<string> {
-    const t = this.#needTarget();
+  /** `--sessions`: the dbg containers of the target's pod, and dbg's pods in its namespace. */
+  async listSessions(): Promise<string> {
+    const kube = this.#need();
+    const namespace = this.#target?.namespace ?? kube.namespace;
+    const list = await kube.call(
+      { verb: "list", resource: "pods", namespace },
+      () => kube.core.listNamespacedPod({ namespace, labelSelector: "dbg.session" }),
+    );
+    const pods = helperPodsTable(list.items);
+    const t = this.#target;
+    if (!t) return pods;
     const name = t.pod.metadata?.name ?? "";
     const rows = sessionRows(t.pod);
     const tail = rows.length > 0
       ? "\nEphemeral containers stay in the pod until it is deleted; reattach with --attach NAME."
       : "";
-    return Promise.resolve(sessionsTable(name, rows) + tail);
+    return `${sessionsTable(name, rows)}${tail}\n\n${pods}`;
   }
 
   #need(): Kube {
@@ -123,7 +187,7 @@ class K8sAdapter implements RuntimeAdapter {
     return this.#kube;
   }
 
-  #needTarget(): ResolvedTarget {
+  #needTarget(): PodTarget {
     if (!this.#target) throw new Error("k8s adapter: inspectTarget() first");
     return this.#target;
   }

@@ -15,7 +15,7 @@ export const GO_TIMEOUT_S = 120;
 /** The label-like marker dbg leaves in its containers' environment (ECs have no labels). */
 export const SESSION_ENV = "DBG_SESSION";
 
-const PULL_POLICY: Record<DebugPlan["pull"], string> = {
+export const PULL_POLICY: Record<DebugPlan["pull"], string> = {
   missing: "IfNotPresent",
   always: "Always",
   never: "Never",
@@ -86,14 +86,20 @@ export function usableMounts(
   return { mounts, skipped };
 }
 
-/** The ephemeral container for the plan, targeting container `target`. */
+/**
+ * The ephemeral container for the plan, targeting container `target`. `targetId` is the
+ * target's container id where only the pod's start tells it (a copy's keeper).
+ */
 export function ephemeralContainer(
   plan: DebugPlan,
   target: k8s.V1Container,
+  targetId?: string,
 ): { container: k8s.V1EphemeralContainer; skippedMounts: string[] } {
   const env = plan.sidecar.env.map((kv) => {
     const eq = kv.indexOf("=");
-    return { name: kv.slice(0, eq), value: literal(kv.slice(eq + 1)) };
+    const name = kv.slice(0, eq);
+    const value = name === "DBG_TARGET_ID" && targetId ? targetId : kv.slice(eq + 1);
+    return { name, value: literal(value) };
   });
   env.push({ name: "DBG_GO", value: String(GO_TIMEOUT_S) });
   env.push({ name: SESSION_ENV, value: plan.runId });
@@ -159,4 +165,23 @@ export function sessionsTable(pod: string, rows: SessionRow[]): string {
   );
   const w = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
   return all.map((r) => r.map((c, i) => i < 4 ? c.padEnd(w[i]) : c).join("  ")).join("\n");
+}
+
+/** `--sessions`: dbg's copies and node pods in a namespace (labelled `dbg.session`). */
+export function helperPodsTable(pods: k8s.V1Pod[]): string {
+  if (pods.length === 0) return "No copies or node pods of dbg's in this namespace";
+  const all = [["POD", "OF", "PHASE", "SINCE"]].concat(pods.map((p) => {
+    const l = p.metadata?.labels ?? {};
+    const of = l["dbg.copy-of"] ? `copy of ${l["dbg.copy-of"]}` : `node ${l["dbg.node"] ?? "?"}`;
+    const since = p.metadata?.creationTimestamp;
+    return [
+      p.metadata?.name ?? "",
+      of,
+      p.status?.phase ?? "",
+      since ? new Date(since).toISOString() : "",
+    ];
+  }));
+  const w = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
+  return all.map((r) => r.map((c, i) => i < 3 ? c.padEnd(w[i]) : c).join("  ")).join("\n") +
+    "\nThey are deleted when their session ends; delete one left behind with kubectl delete pod.";
 }

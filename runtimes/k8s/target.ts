@@ -7,8 +7,10 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import type { TargetFacts } from "../../lib/adapter.ts";
-import { DbgError, targetNotRunning, usageError } from "../../lib/errors.ts";
+import { endedText } from "../../lib/ended.ts";
+import { DbgError, usageError } from "../../lib/errors.ts";
 import type { Kube } from "./api.ts";
+import { NODE_ROOT } from "./copy.ts";
 
 /** A parsed target reference. */
 export interface TargetRef {
@@ -119,9 +121,7 @@ export function factsOf(pod: k8s.V1Pod, c: k8s.V1Container, psaLabel?: string): 
     : "unknown";
   const sec = securityOf(pod, c);
   const shared = !!pod.spec?.shareProcessNamespace;
-  const psa = (PSA_LEVELS as readonly string[]).includes(psaLabel ?? "")
-    ? psaLabel as typeof PSA_LEVELS[number]
-    : "";
+  const psa = psaLevel(psaLabel);
   return {
     id: (status?.containerID ?? "").replace(/^[a-z0-9-]+:\/\//, ""),
     name: `${pod.metadata?.name}/${c.name}`,
@@ -136,6 +136,12 @@ export function factsOf(pod: k8s.V1Pod, c: k8s.V1Container, psaLabel?: string): 
     ipc: "private",
     security: { psa, runAsNonRoot: sec.runAsNonRoot },
   };
+}
+
+function psaLevel(label: string | undefined): "" | typeof PSA_LEVELS[number] {
+  return (PSA_LEVELS as readonly string[]).includes(label ?? "")
+    ? label as typeof PSA_LEVELS[number]
+    : "";
 }
 
 /** A workload's selector in the `labelSelector` query syntax (matchLabels and expressions). */
@@ -161,8 +167,15 @@ export interface ResolvedTarget {
   picked?: string;
 }
 
-/** Resolve the user's reference to a running container, or fail with what to do. */
-export async function resolveTarget(kube: Kube, text: string): Promise<ResolvedTarget> {
+/**
+ * Resolve the user's reference to a running container, or fail with what to do. With `copy`,
+ * the container may be in any state: the facts then describe its copy (k8s/copy.ts).
+ */
+export async function resolveTarget(
+  kube: Kube,
+  text: string,
+  opts: { copy?: boolean } = {},
+): Promise<ResolvedTarget> {
   const ref = parseTarget(text);
   const namespace = kube.namespace;
   let pod: k8s.V1Pod;
@@ -206,24 +219,104 @@ export async function resolveTarget(kube: Kube, text: string): Promise<ResolvedT
   }
   const podName = pod.metadata?.name ?? ref.name;
   const phase = pod.status?.phase ?? "Unknown";
-  if (phase !== "Running") {
-    throw new DbgError(`Pod ${podName} is not running (phase ${phase})`, {
-      hint: phase === "Pending"
-        ? `Wait until it runs (kubectl -n ${namespace} get pod ${podName} -w)`
-        : "A finished pod cannot be debugged; debug a running one (kubectl get pods)",
-    });
-  }
   const container = pickContainer(pod, ref.container);
   const psa = await namespaceLevel(kube, namespace);
   const facts = factsOf(pod, container, psa);
+  if (opts.copy) {
+    return { pod, container, namespace, facts: copyFacts(pod, container, facts), picked };
+  }
+  if (phase === "Pending") {
+    throw new DbgError(`Pod ${podName} is not running yet (phase Pending)`, {
+      hint: `Wait until it runs (kubectl -n ${namespace} get pod ${podName} -w)`,
+    });
+  }
   if (!facts.running) {
-    throw targetNotRunning(
-      facts.name,
-      facts.state,
-      `see why: kubectl -n ${namespace} describe pod ${podName}`,
-    );
+    const how = phase === "Running" ? facts.name : `Pod ${podName}`;
+    throw new DbgError(`${how} is not running: ${deadState(pod, container, phase)}`, {
+      hint: `Debug a copy of the pod in which ${container.name} runs the debugger: ` +
+        `dbg k8s -n ${namespace} ${podName}/${container.name} --copy`,
+    });
   }
   return { pod, container, namespace, facts, picked };
+}
+
+/** How a container that does not run got there, in one line: its state and its last end. */
+export function deadState(pod: k8s.V1Pod, c: k8s.V1Container, phase: string): string {
+  const st = (pod.status?.containerStatuses ?? []).find((s) => s.name === c.name);
+  const now = st?.state?.waiting?.reason ??
+    (st?.state?.terminated ? "terminated" : `phase ${phase}`);
+  const t = st?.state?.terminated ?? st?.lastState?.terminated;
+  const n = st?.restartCount ?? 0;
+  const restarts = n ? `, restarted ${n} time${n === 1 ? "" : "s"}` : "";
+  const last = t ? `; it ${endedOf(t)}` : "";
+  return `${phase === "Running" ? now : `phase ${phase}`}${restarts}${last}`;
+}
+
+function endedOf(t: k8s.V1ContainerStateTerminated): string {
+  const at = t.finishedAt ? new Date(t.finishedAt).toISOString() : undefined;
+  return endedText({ code: t.exitCode, at, reason: t.reason });
+}
+
+/**
+ * The facts of the copy of container `c`: in the copy pod (shared process namespace) the entry
+ * script finds the keeper by its container id, which the adapter learns once the copy runs.
+ */
+export function copyFacts(pod: k8s.V1Pod, c: k8s.V1Container, facts: TargetFacts): TargetFacts {
+  const st = (pod.status?.containerStatuses ?? []).find((s) => s.name === c.name);
+  const t = st?.state?.terminated ?? st?.lastState?.terminated;
+  const ended = facts.running
+    ? "is running"
+    : t
+    ? `${st?.state?.waiting?.reason ? `is in ${st.state.waiting.reason}; it last ` : ""}${
+      endedOf(t)
+    }`
+    : `is ${facts.state}`;
+  return {
+    ...facts,
+    running: false,
+    pid: 0,
+    pidNamespace: "shared",
+    copy: {
+      ended,
+      entrypoint: [...c.command ?? [], ...c.args ?? []],
+      volumes: (c.volumeMounts ?? []).length > 0,
+      // A new container starts from its image, as a restarted one does.
+      lost: "the files it wrote",
+    },
+  };
+}
+
+/** The facts of node `name`, debugged from a pod in its namespaces (k8s/copy.ts). */
+export async function resolveNode(kube: Kube, name: string): Promise<TargetFacts> {
+  const node = await kube.call(
+    { verb: "get", resource: "nodes", name },
+    () => kube.core.readNode({ name }),
+  );
+  const psa = await namespaceLevel(kube, kube.namespace);
+  return {
+    id: node.metadata?.name ?? name,
+    name: `node/${name}`,
+    running: false,
+    state: "node",
+    // The sidecar finds the node pod's keeper among the host's processes, and the node's root
+    // filesystem in its root at /host (NODE_ROOT); the node's PID 1 may not be readable.
+    pid: 0,
+    pidNamespace: "host",
+    rootPath: NODE_ROOT,
+    user: "0:0",
+    readOnlyRootfs: false,
+    privileged: false,
+    cwd: "/",
+    ipc: "host",
+    security: { psa: psaLevel(psa), runAsNonRoot: false },
+    copy: {
+      ended: "",
+      entrypoint: [],
+      volumes: false,
+      banner: `dbg: node/${name}: this session runs in a pod of dbg's in the node's PID, ` +
+        `network and IPC namespaces; changes to the node's files are real`,
+    },
+  };
 }
 
 /**

@@ -432,7 +432,10 @@ Deno.test({
           }, 30_000);
           const done = await dbg(["done"]);
           assert.equal(done.code, 125);
-          assert.match(done.stderr, /^dbg: Pod done is not running \(phase Succeeded\)/m);
+          assert.match(
+            done.stderr,
+            /^dbg: Pod done is not running: phase Succeeded; it exited with code 0 .*\nHint: .* dbg k8s -n default done\/once --copy$/m,
+          );
           const never = await dbg([
             "web",
             "--image",

@@ -1,0 +1,220 @@
+/**
+ * End-to-end tests of `dbg k8s` on containers that do not run, and on the node, against a real
+ * single-node cluster: a crashlooping container (beside one that keeps running) is explained
+ * without `--copy` and debugged in a copy of its pod with it; `node/localhost` shows the node's
+ * root. Afterwards no pod of dbg's may be left, and the original pod is as it was. Without a
+ * TTY, on a terminal (tmux), under signals, and as a user who may not create pods.
+ */
+
+import assert from "node:assert/strict";
+import type { PrivateCluster } from "../helpers/cluster.ts";
+import { clusterOrSkip } from "../helpers/cluster.ts";
+import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
+import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+
+const TARGET = "docker.io/dbg-test/target:latest";
+const BUSYBOX = "docker.io/library/busybox:musl";
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+/** dbg's pods (copies, node pods) in every namespace. */
+async function dbgPods(c: PrivateCluster): Promise<string[]> {
+  const r = await c.kubectl(["get", "pods", "-A", "-l", "dbg.session", "-o", "name"]);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Waits until no pod of dbg's is left (deletion takes the kubelet a moment). */
+async function noneLeft(c: PrivateCluster): Promise<void> {
+  await poll("dbg's pods gone", async () => (await dbgPods(c)).length ? null : true, 30_000)
+    .catch(async () => assert.deepEqual(await dbgPods(c), []));
+}
+
+/** The parts of a pod that a session must not change. */
+async function podShape(c: PrivateCluster, name: string): Promise<string> {
+  const r = await c.kubectl(["get", "pod", name, "-o", "json"]);
+  const p = JSON.parse(r.stdout);
+  return JSON.stringify({
+    uid: p.metadata.uid,
+    labels: p.metadata.labels,
+    containers: p.spec.containers.map((c: { name: string }) => c.name),
+    ephemeral: p.spec.ephemeralContainers ?? [],
+  });
+}
+
+Deno.test({
+  name: "dbg k8s on a crashlooping pod (--copy) and on the node (real cluster)",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn(t) {
+    const c = await clusterOrSkip();
+    if (!c) return;
+    const dbg = (args: string[], user: "admin" | "limited" = "admin") =>
+      runDbg(["k8s", "--kubeconfig", c.kubeconfig[user], ...args]);
+    const ttys: Tty[] = [];
+    try {
+      // api writes a file and crashes at once, again and again; side keeps running.
+      await c.kubectl(["apply", "-f", "-"], {
+        stdin: JSON.stringify({
+          apiVersion: "v1",
+          kind: "Pod",
+          metadata: { name: "crashy", labels: { app: "crashy" } },
+          spec: {
+            nodeName: "localhost",
+            hostNetwork: true,
+            containers: [
+              {
+                name: "api",
+                image: TARGET,
+                imagePullPolicy: "Never",
+                command: ["/app/target", "--crash", "note", "3"],
+                workingDir: "/app",
+                env: [{ name: "FOO", value: "bar x" }],
+                livenessProbe: { exec: { command: ["/app/target"] }, periodSeconds: 1 },
+              },
+              { name: "side", image: TARGET, imagePullPolicy: "Never" },
+            ],
+          },
+        }),
+      });
+      await poll("crashy/api to crash", async () => {
+        const r = await c.kubectl([
+          ...["get", "pod", "crashy", "-o"],
+          "jsonpath={.status.containerStatuses[?(@.name=='api')].restartCount}",
+        ]);
+        return Number(r.stdout) >= 1 ? true : null;
+      }, 60_000);
+      const shape = await podShape(c, "crashy");
+
+      await t.step("without --copy: the state, the last exit, and the hint", async () => {
+        const r = await dbg(["crashy/api", "--", "true"]);
+        assert.equal(r.code, 125);
+        assert.match(
+          r.stderr,
+          /^dbg: crashy\/api is not running: \w+, restarted \d+ times?; it exited with code 3 .*\(Error\)\nHint: Debug a copy of the pod in which api runs the debugger: dbg k8s -n default crashy\/api --copy$/m,
+        );
+      });
+
+      await t.step("--copy: the target's env and working dir, the other container", async () => {
+        const r = await dbg([
+          ...["crashy/api", "--copy", "--", "sh", "-c"],
+          'pwd; echo "FOO=$FOO"; echo "$DBG_ENTRYPOINT"; ps -o args | grep -c "^/app/target$"; exit 7',
+        ]);
+        assert.equal(r.code, 7, r.stderr);
+        // side's /app/target runs in the copy's shared PID namespace.
+        assert.equal(r.stdout, "/app\nFOO=bar x\n/app/target --crash note 3\n1\n");
+        assert.match(
+          r.stderr,
+          /^dbg: crashy\/api .*exited with code 3 .*: this session runs in a throwaway copy without the files it wrote; changes are discarded$/m,
+        );
+        await noneLeft(c);
+        assert.equal(await podShape(c, "crashy"), shape);
+      });
+
+      await t.step("$DBG_ENTRYPOINT runs the target's command in the copy", async () => {
+        const r = await dbg([
+          ...["-q", "crashy/api", "--copy", "--", "sh", "-c"],
+          'eval "$DBG_ENTRYPOINT"; echo "rc=$?"; cat note',
+        ]);
+        assert.equal(r.stdout, "rc=3\nwritten before the crash\n", r.stderr);
+        await noneLeft(c);
+      });
+
+      await t.step(
+        "--keep: the copy has no probes, labels or owners, and --sessions lists it",
+        async () => {
+          const r = await dbg(["-q", "--keep", "crashy/api", "--copy", "--", "true"]);
+          assert.equal(r.code, 0, r.stderr);
+          const [pod] = await dbgPods(c);
+          assert.ok(pod, "the copy is kept");
+          const p = JSON.parse((await c.kubectl(["get", pod, "-o", "json"])).stdout);
+          assert.deepEqual(Object.keys(p.metadata.labels).sort(), ["dbg.copy-of", "dbg.session"]);
+          assert.equal(p.metadata.ownerReferences, undefined);
+          assert.equal(p.spec.restartPolicy, "Never");
+          assert.equal(p.spec.shareProcessNamespace, true);
+          assert.equal(p.spec.nodeName, "localhost");
+          for (const ctr of p.spec.containers) assert.equal(ctr.livenessProbe, undefined);
+          assert.deepEqual(p.spec.containers[0].command, ["/.dbg/keeper"]);
+          const sessions = await dbg(["crashy/api", "--copy", "--sessions"]);
+          assert.match(
+            sessions.stdout,
+            new RegExp(`^${pod.replace("pod/", "")}\\s+copy of crashy\\s+Running`, "m"),
+          );
+          await c.kubectl(["delete", pod, "--grace-period=0"]);
+          await noneLeft(c);
+        },
+      );
+
+      await t.step("--copy on a terminal: the shell, its exit code, and SIGTERM", async () => {
+        const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "crashy/api", "--copy"]);
+        const line = `${argv.map(q).join(" ")}; echo EXIT=$?; sleep 60`;
+        const tty = await Tty.start(`sh -c ${q(line)}`, { cwd: ROOT });
+        ttys.push(tty);
+        await tty.waitFor(/^\[dbg\] \/app #\s*$/m, 60_000);
+        await tty.send("exit 5", "Enter");
+        await tty.waitFor(/^EXIT=5$/m, 30_000);
+        await noneLeft(c);
+
+        const stopped = await Tty.start(`sh -c ${q(line)}`, { cwd: ROOT });
+        ttys.push(stopped);
+        await stopped.waitFor(/^\[dbg\] \/app #\s*$/m, 60_000);
+        await stopped.send("sleep 100", "Enter");
+        const pane = await stopped.panePid();
+        const child = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim();
+        Deno.kill(Number(child.split(" ")[0]), "SIGTERM");
+        await stopped.waitFor(/^EXIT=143$/m, 30_000);
+        await noneLeft(c);
+      });
+
+      await t.step("a signal while the copy starts deletes it", async () => {
+        for (const [signal, after] of [["SIGINT", 300], ["SIGTERM", 1500]] as const) {
+          const child = spawnDbg([
+            ...["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "crashy/api", "--copy"],
+            ...["--", "sleep", "30"],
+          ]);
+          await new Promise((r) => setTimeout(r, after));
+          child.kill(signal);
+          const out = await child.output();
+          assert.ok([130, 143].includes(out.code), new TextDecoder().decode(out.stderr));
+          await noneLeft(c);
+        }
+      });
+
+      await t.step("a user who may not create pods is told which verb is missing", async () => {
+        const r = await dbg(["crashy/api", "--copy", "--", "true"], "limited");
+        assert.equal(r.code, 125);
+        assert.match(r.stderr, /^dbg: Forbidden: you may not create pods in namespace default$/m);
+        assert.match(r.stderr, /kubectl auth can-i create pods -n default/);
+      });
+
+      await t.step("node/localhost: the node's root as /, in its PID namespace", async () => {
+        const comm = (await Deno.readTextFile("/proc/1/comm")).trim();
+        // / is the node's as its kubelet sees it (the test's own), and the session is in the
+        // host's PID namespace: its PID 1 is the node's.
+        const rootList = [...Deno.readDirSync("/")].map((e) => e.name).sort();
+        const comm = (await Deno.readTextFile("/proc/1/comm")).trim();
+        const r = await dbg([
+          ...["node/localhost", "--image", BUSYBOX, "--", "sh", "-c"],
+          "cat /proc/1/comm; ls -A /",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        const [first, ...names] = r.stdout.trim().split("\n");
+        assert.equal(first, comm);
+        assert.deepEqual(names.sort(), rootList);
+        assert.match(r.stderr, /^dbg: node\/localhost: this session runs in a pod of dbg's/m);
+        await noneLeft(c);
+        const kept = await dbg(["-q", "--keep", "node/localhost", "--", "true"]);
+        assert.equal(kept.code, 0, kept.stderr);
+        const [pod] = await dbgPods(c);
+        const p = JSON.parse((await c.kubectl(["get", pod, "-o", "json"])).stdout);
+        assert.equal(p.spec.hostPID, true);
+        assert.equal(p.spec.hostIPC, true);
+        // Privileged only with --profile sysadmin.
+        assert.equal(p.spec.ephemeralContainers[0].securityContext.privileged, undefined);
+        await c.kubectl(["delete", pod, "--grace-period=0"]);
+        await noneLeft(c);
+      });
+    } finally {
+      for (const tty of ttys) await tty.kill();
+      await c.stop();
+    }
+  },
+});
