@@ -161,8 +161,7 @@ const COMMANDS: SubCommand[] = [
   },
   {
     name: "k8s",
-    summary:
-      "debug a pod's container with an ephemeral container (POD[/CONTAINER], deploy/NAME, node/NAME)",
+    summary: "debug a pod's container or a node (POD[/CONTAINER], deploy/NAME, node/NAME)",
     usage: "dbg k8s [options] TARGET [--] [COMMAND [ARG...]]",
     options: [
       {
@@ -228,8 +227,11 @@ const EXAMPLES = `Examples:
   echo hi | dbg docker app -i -- cat       pipe stdin to the command
   dbg docker app --image nix:curl,jq       tools from nixery.dev (catalog: dbg images)
   dbg docker app --dry-run                 print the plan as JSON, create nothing
+  dbg docker image:nginx:1.25              a throwaway container of an image (dead ones: copies)
   dbg containerd -n k8s.io web/api         a pod's container on a node, below Kubernetes
-  dbg k8s -n shop deploy/web -- ps         an ephemeral container in a running pod of web`;
+  dbg k8s -n shop deploy/web -- ps         an ephemeral container in a running pod of web
+  dbg k8s web/api --copy                   a copy of pod web (api crashloops), under the debugger
+  dbg k8s node/worker-1                    the node's root filesystem as /`;
 
 function optionLines(opts: OptSpec[]): string {
   const left = (o: OptSpec) =>

@@ -186,7 +186,6 @@ Deno.test({
       });
 
       await t.step("node/localhost: the node's root as /, in its PID namespace", async () => {
-        const comm = (await Deno.readTextFile("/proc/1/comm")).trim();
         // / is the node's as its kubelet sees it (the test's own), and the session is in the
         // host's PID namespace: its PID 1 is the node's.
         const rootList = [...Deno.readDirSync("/")].map((e) => e.name).sort();
