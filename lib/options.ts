@@ -72,6 +72,8 @@ export interface DebugOptions {
   attach?: string;
   /** Kubernetes: debug a copy of the pod. */
   copy: boolean;
+  /** The network of a copy (Docker, containerd); none unless asked. */
+  network?: string;
 }
 
 /** Raw flag values as the CLI parser produced them. */
@@ -102,6 +104,7 @@ export interface RawOptions {
   sessions?: boolean;
   attach?: string;
   copy?: boolean;
+  network?: string;
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -168,6 +171,9 @@ export function validateOptions(
   if (raw.user !== undefined && !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(raw.user)) {
     throw usageError(`Bad --user "${raw.user}": expected USER[:GROUP] or UID[:GID]`);
   }
+  if (raw.network !== undefined && !NAME_RE.test(raw.network)) {
+    throw usageError(`Bad --network "${raw.network}": expected none, host or a network's name`);
+  }
   if (raw.workdir !== undefined && !raw.workdir.startsWith("/")) {
     throw usageError(`Bad --workdir "${raw.workdir}": it must be an absolute path`);
   }
@@ -228,6 +234,7 @@ export function validateOptions(
     sessions: !!raw.sessions,
     attach: raw.attach,
     copy: !!raw.copy,
+    ...(raw.network !== undefined ? { network: raw.network } : {}),
   };
 }
 

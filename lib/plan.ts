@@ -8,6 +8,7 @@
 import type { ImageChoice } from "../images/catalog.ts";
 import type { TargetFacts } from "./adapter.ts";
 import { ENTRY_SCRIPT } from "./entry.ts";
+import { usageError } from "./errors.ts";
 import type { DebugOptions, Profile } from "./options.ts";
 
 /**
@@ -36,6 +37,8 @@ export interface DebugPlan {
     source: { kind: "container" | "image"; id: string };
     /** Whether the copy's root is read-only, as the original's. */
     readOnly: boolean;
+    /** Its network: `none` unless asked (`--network`). */
+    network: string;
     /** The original's ENTRYPOINT + CMD, in the session as `$DBG_ENTRYPOINT`. */
     entrypoint: string[];
     /** The one line that says what the session runs in (not with -q). */
@@ -226,10 +229,17 @@ export function makePlan(
   const fallback = sidecarIsRoot && !privileged && opts.mode === "auto" &&
     mode !== "plain" && !readsAnyUid(profile);
   const name = opts.name ?? `dbg-${runId}`;
+  if (opts.network !== undefined && !facts.copy) {
+    throw usageError(
+      `--network is for a copy of a target that does not run; ${facts.name} runs`,
+      "dbg shares a running target's network: drop --network",
+    );
+  }
   const copy = facts.copy && {
     name: `${name}-copy`,
     source: { kind: opts.fromImage ? "image" as const : "container" as const, id: facts.id },
     readOnly: facts.readOnlyRootfs,
+    network: opts.network ?? "none",
     entrypoint: facts.copy.entrypoint,
     banner: facts.copy.banner ??
       `dbg: ${facts.name} ${facts.copy.ended}: this session runs in a throwaway copy${

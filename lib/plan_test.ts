@@ -208,6 +208,14 @@ Deno.test("makePlan() debugs a target that is not running through a copy, named 
   // The copy's PID 1 is the one to find: no search by the original's id.
   assert.ok(plan.sidecar.env.includes("DBG_TARGET_ID="));
   assert.equal(makePlan(opts(), facts, resolveImage(undefined)).copy, undefined);
+  assert.equal(plan.copy?.network, "none");
+  const host = makePlan(opts({ network: "host" }), stopped, resolveImage(undefined));
+  assert.equal(host.copy?.network, "host");
+  // A running target's network is the one the sidecar joins.
+  assert.throws(
+    () => makePlan(opts({ network: "host" }), facts, resolveImage(undefined)),
+    /--network is for a copy/,
+  );
 });
 
 Deno.test("shellJoin() quotes only the words that need it", () => {

@@ -28,6 +28,9 @@ const SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 /** The namespaces a copy gets, all of them new: its own PID 1, IPC, and no network. */
 const FRESH = ["pid", "ipc", "uts", "mount", "network"];
 
+/** The networks a copy can have here: its own with loopback only, or the host's. */
+const NETWORKS = ["none", "host"];
+
 /**
  * Make and start the copy that `plan.copy` describes; returns it and its task's host PID. On
  * failure, or once `stop` is aborted, what was made is removed before this throws.
@@ -61,6 +64,11 @@ export async function createContainerdCopy(
       });
     }
   };
+  if (!NETWORKS.includes(copy.network)) {
+    throw new DbgError(`A containerd copy cannot join network ${copy.network}`, {
+      hint: "Pass --network none (the default: loopback only) or --network host",
+    });
+  }
   try {
     const arch = keeperArch(hostArch());
     if (!arch) throw new DbgError(`dbg cannot copy a container on ${hostArch()}`);
@@ -99,6 +107,7 @@ export async function createContainerdCopy(
       keeperDir: dir,
       cgroupsPath: `/${orig.namespace}/${id}`,
       readOnly: copy.readOnly,
+      hostNetwork: copy.network === "host",
     });
     await step("creating the copy", async () => {
       await client.call(CONTAINERS, "Create", {
@@ -164,6 +173,8 @@ export function copySpec(
     readOnly: boolean;
     /** Whether a bind mount's source is still there (a deleted pod's files are not). */
     present: (source: string) => boolean;
+    /** The host's network instead of a new namespace with loopback only. */
+    hostNetwork?: boolean;
   },
 ): Record<string, unknown> {
   const spec = structuredClone(original) as {
@@ -199,9 +210,10 @@ export function copySpec(
   // by path (another process's, which a copy must not join).
   const kept = (spec.linux?.namespaces ?? []).filter((n) => !FRESH.includes(n.type))
     .map((n) => ({ type: n.type }));
+  const fresh = FRESH.filter((type) => !(o.hostNetwork && type === "network"));
   spec.linux = {
     ...spec.linux,
-    namespaces: [...FRESH.map((type) => ({ type })), ...kept],
+    namespaces: [...fresh.map((type) => ({ type })), ...kept],
     cgroupsPath: o.cgroupsPath,
   };
   return spec;

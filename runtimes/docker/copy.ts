@@ -204,9 +204,11 @@ function copyBody(
     Entrypoint: [KEEPER_PATH],
     Cmd: [],
     Labels: labels,
-    NetworkDisabled: true,
+    // The original's health check would run its programs in the copy.
+    Healthcheck: { Test: ["NONE"] },
+    NetworkDisabled: copy.network === "none",
     HostConfig: {
-      NetworkMode: "none",
+      NetworkMode: copy.network,
       IpcMode: "shareable",
       VolumesFrom: source.kind === "container" ? [source.id] : undefined,
       // An anonymous volume of the copy's own, for the keeper: an upload into it works even

@@ -143,6 +143,18 @@ Deno.test({
         await clean();
       });
 
+      await t.step("no network unless asked: --network host", async () => {
+        const mine = Deno.readLinkSync("/proc/self/ns/net");
+        const net = ["sh", "-c", "readlink /proc/self/ns/net"];
+        const none = await dbg(["-q", "crashed", "--", ...net]);
+        assert.notEqual(none.stdout.trim(), mine, none.stderr);
+        const host = await dbg(["-q", "--network", "host", "crashed", "--", ...net]);
+        assert.equal(host.stdout.trim(), mine, host.stderr);
+        const other = await dbg(["--network", "bridge", "crashed", "--", "true"]);
+        assert.match(other.stderr, /^dbg: A containerd copy cannot join network bridge$/m);
+        await clean();
+      });
+
       await t.step("on a terminal: the shell in the copy, and its exit code", async () => {
         const argv = dbgArgv(["containerd", "--address", c.address, "crashed"]).map(q).join(" ");
         const tty = await Tty.start(`sh -c ${q(`${argv}; echo EXIT=$?; sleep 30`)}`, {

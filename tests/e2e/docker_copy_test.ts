@@ -138,6 +138,16 @@ Deno.test({
         await clean();
       });
 
+      await t.step("no network unless asked: --network host", async () => {
+        const mine = Deno.readLinkSync("/proc/self/ns/net");
+        const net = ["sh", "-c", "readlink /proc/self/ns/net"];
+        const none = await dbg(["-q", "crashed", "--", ...net]);
+        assert.notEqual(none.stdout.trim(), mine, none.stderr);
+        const host = await dbg(["-q", "--network", "host", "crashed", "--", ...net]);
+        assert.equal(host.stdout.trim(), mine, host.stderr);
+        await clean();
+      });
+
       await t.step("--dry-run shows the copy and makes nothing", async () => {
         const r = await dbg(["--dry-run", "--name", "dbg-dry", "crashed"]);
         const plan = JSON.parse(r.stdout);

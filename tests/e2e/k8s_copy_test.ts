@@ -178,6 +178,89 @@ Deno.test({
         }
       });
 
+      await t.step("a completed pod (restartPolicy Never) is copied too", async () => {
+        await c.kubectl(["apply", "-f", "-"], {
+          stdin: JSON.stringify({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "done" },
+            spec: {
+              nodeName: "localhost",
+              hostNetwork: true,
+              restartPolicy: "Never",
+              containers: [{
+                name: "once",
+                image: TARGET,
+                imagePullPolicy: "Never",
+                command: ["/app/target", "--crash", "note", "0"],
+              }],
+            },
+          }),
+        });
+        await poll("pod done to complete", async () => {
+          const r = await c.kubectl(["get", "pod", "done", "-o", "jsonpath={.status.phase}"]);
+          return r.stdout === "Succeeded" ? true : null;
+        }, 60_000);
+        const r = await dbg(["done", "--copy", "--", "sh", "-c", 'echo "$DBG_ENTRYPOINT"']);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "/app/target --crash note 0\n");
+        assert.match(
+          r.stderr,
+          /^dbg: done\/once exited with code 0 .*\(Completed\): this session/m,
+        );
+        await noneLeft(c);
+      });
+
+      await t.step("Pod Security restricted binds the copy as an ephemeral container", async () => {
+        await c.createNamespace("locked", { "pod-security.kubernetes.io/enforce": "restricted" });
+        await c.kubectl(["apply", "-n", "locked", "-f", "-"], {
+          stdin: JSON.stringify({
+            apiVersion: "v1",
+            kind: "Pod",
+            metadata: { name: "crashy" },
+            spec: {
+              nodeName: "localhost",
+              securityContext: {
+                runAsNonRoot: true,
+                runAsUser: 1000,
+                seccompProfile: { type: "RuntimeDefault" },
+              },
+              containers: [{
+                name: "api",
+                image: TARGET,
+                imagePullPolicy: "Never",
+                command: ["/app/target", "--crash", "/tmp/note", "3"],
+                securityContext: {
+                  allowPrivilegeEscalation: false,
+                  capabilities: { drop: ["ALL"] },
+                },
+              }],
+            },
+          }),
+        });
+        await poll("locked/crashy to crash", async () => {
+          const r = await c.kubectl([
+            ...["-n", "locked", "get", "pod", "crashy", "-o"],
+            "jsonpath={.status.containerStatuses[0].restartCount}",
+          ]);
+          return Number(r.stdout) >= 1 ? true : null;
+        }, 60_000);
+        const r = await dbg([
+          ...["-n", "locked", "crashy", "--copy", "--", "sh", "-c"],
+          'id -u; cat "$DBG_TARGET_ROOT/marker.txt"',
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert.equal(r.stdout, "1000\ntarget-rootfs-marker\n");
+        assert.match(r.stderr, /restricted profile/);
+        await noneLeft(c);
+        const refused = await dbg([
+          ...["-n", "locked", "--profile", "general", "crashy", "--copy", "--", "true"],
+        ]);
+        assert.equal(refused.code, 125);
+        assert.match(refused.stderr, /^dbg: Pod Security admission rejected the debug container/m);
+        await noneLeft(c);
+      });
+
       await t.step("a user who may not create pods is told which verb is missing", async () => {
         const r = await dbg(["crashy/api", "--copy", "--", "true"], "limited");
         assert.equal(r.code, 125);
