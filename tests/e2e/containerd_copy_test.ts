@@ -17,9 +17,9 @@ import {
   upperListing,
 } from "../helpers/containerd.ts";
 import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
-import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+import { poll } from "../helpers/tty.ts";
+import { copyNetworkStep, type CopyRuntime, copySignalStep, copyTerminalStep } from "./_copy.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
 const NAMESPACES = ["default", "k8s.io"];
 
 /** dbg's directories in /tmp: keepers of copies, and FIFOs of sidecars. */
@@ -53,7 +53,6 @@ Deno.test({
     const c = await containerdOrSkip();
     if (!c) return;
     const dbg = (args: string[]) => runDbg(["containerd", "--address", c.address, ...args]);
-    const ttys: Tty[] = [];
     const dirs = new Set(dbgDirs());
     try {
       await loadImagesInto(c, "default");
@@ -143,52 +142,23 @@ Deno.test({
         await clean();
       });
 
-      await t.step("no network unless asked: --network host", async () => {
-        const mine = Deno.readLinkSync("/proc/self/ns/net");
-        const net = ["sh", "-c", "readlink /proc/self/ns/net"];
-        const none = await dbg(["-q", "crashed", "--", ...net]);
-        assert.notEqual(none.stdout.trim(), mine, none.stderr);
-        const host = await dbg(["-q", "--network", "host", "crashed", "--", ...net]);
-        assert.equal(host.stdout.trim(), mine, host.stderr);
+      const copies: CopyRuntime = {
+        dbg,
+        argv: (args) => dbgArgv(["containerd", "--address", c.address, ...args]),
+        spawn: (args) => spawnDbg(["containerd", "--address", c.address, ...args]),
+        clean,
+        target: ["crashed"],
+        promptMs: 40_000,
+      };
+      await copyNetworkStep(t, copies);
+      await t.step("a network a containerd copy cannot join", async () => {
         const other = await dbg(["--network", "bridge", "crashed", "--", "true"]);
         assert.match(other.stderr, /^dbg: A containerd copy cannot join network bridge$/m);
         await clean();
       });
-
-      await t.step("on a terminal: the shell in the copy, and its exit code", async () => {
-        const argv = dbgArgv(["containerd", "--address", c.address, "crashed"]).map(q).join(" ");
-        const tty = await Tty.start(`sh -c ${q(`${argv}; echo EXIT=$?; sleep 30`)}`, {
-          cwd: ROOT,
-        });
-        ttys.push(tty);
-        await tty.waitFor(/^\[dbg\] \/app #\s*$/m, 40_000);
-        await tty.send("cat note; exit 5", "Enter");
-        const screen = await tty.waitFor(/^EXIT=5$/m, 20_000);
-        assert.match(screen, /^written before the crash\s*$/m);
-        await clean();
-      });
-
-      await t.step("signals at random moments, while the copy is made or used", async () => {
-        for (let i = 0; i < 8; i++) {
-          const signal = (["SIGTERM", "SIGHUP", "SIGINT"] as const)[i % 3];
-          const after = Math.floor(Math.random() * 1000);
-          const args = ["containerd", "--address", c.address, "-q", "crashed", "--", "sleep", "30"];
-          const child = spawnDbg(args);
-          await new Promise((r) => setTimeout(r, after));
-          try {
-            child.kill(signal);
-          } catch { /* gone */ }
-          const out = await child.output();
-          const err = new TextDecoder().decode(out.stderr);
-          assert.ok(
-            [129, 130, 143].includes(out.code),
-            `${signal} after ${after} ms: ${out.code} ${err}`,
-          );
-        }
-        await clean();
-      });
+      await copyTerminalStep(t, copies);
+      await copySignalStep(t, copies, { runs: 8, withinMs: 1000 });
     } finally {
-      for (const tty of ttys) await tty.kill();
       await c.stop();
     }
   },

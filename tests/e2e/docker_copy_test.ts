@@ -10,9 +10,7 @@ import assert from "node:assert/strict";
 import { dbgArgv, dbgDocker, spawnDbg } from "../helpers/dbg.ts";
 import { dockerdOrSkip, type PrivateDockerd } from "../helpers/dockerd.ts";
 import { BUSYBOX_IMAGE, loadTestImages, TARGET_IMAGE } from "../helpers/images.ts";
-import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
-
-const ROOT = new URL("../../", import.meta.url).pathname;
+import { copyNetworkStep, type CopyRuntime, copySignalStep, copyTerminalStep } from "./_copy.ts";
 
 /** What must not change in an original: its state, exit code and filesystem changes. */
 async function original(d: PrivateDockerd, name: string): Promise<string> {
@@ -52,7 +50,6 @@ Deno.test({
     const d = await dockerdOrSkip();
     if (!d) return;
     const dbg = (args: string[]) => dbgDocker(d.host, args);
-    const ttys: Tty[] = [];
     try {
       await loadTestImages(d);
       // crashed: wrote /app/note, then exited 3; its named volume holds data/v.
@@ -138,16 +135,6 @@ Deno.test({
         await clean();
       });
 
-      await t.step("no network unless asked: --network host", async () => {
-        const mine = Deno.readLinkSync("/proc/self/ns/net");
-        const net = ["sh", "-c", "readlink /proc/self/ns/net"];
-        const none = await dbg(["-q", "crashed", "--", ...net]);
-        assert.notEqual(none.stdout.trim(), mine, none.stderr);
-        const host = await dbg(["-q", "--network", "host", "crashed", "--", ...net]);
-        assert.equal(host.stdout.trim(), mine, host.stderr);
-        await clean();
-      });
-
       await t.step("--dry-run shows the copy and makes nothing", async () => {
         const r = await dbg(["--dry-run", "--name", "dbg-dry", "crashed"]);
         const plan = JSON.parse(r.stdout);
@@ -157,51 +144,18 @@ Deno.test({
         await clean();
       });
 
-      await t.step("on a terminal: the shell in the copy, its exit code, and a stop", async () => {
-        const argv = dbgArgv(["docker", "-H", d.host, "crashed"]).map(q).join(" ");
-        const tty = await Tty.start(`sh -c ${q(`${argv}; echo EXIT=$?; sleep 30`)}`, { cwd: ROOT });
-        ttys.push(tty);
-        await tty.waitFor(/^\[dbg\] \/app #\s*$/m, 40_000);
-        await tty.send("cat note; exit 5", "Enter");
-        const screen = await tty.waitFor(/^EXIT=5$/m, 20_000);
-        assert.match(screen, /^written before the crash\s*$/m);
-        await clean();
-
-        const stopped = await Tty.start(`sh -c ${q(`${argv}; echo EXIT=$?; sleep 30`)}`, {
-          cwd: ROOT,
-        });
-        ttys.push(stopped);
-        await stopped.waitFor(/^\[dbg\] \/app #\s*$/m, 40_000);
-        await stopped.send("sleep 100", "Enter");
-        await new Promise((r) => setTimeout(r, 300));
-        const pane = await stopped.panePid();
-        const child = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim();
-        Deno.kill(Number(child.split(" ")[0]), "SIGTERM");
-        await stopped.waitFor(/^EXIT=143$/m, 20_000);
-        await clean();
-      });
-
-      await t.step("signals at random moments, while the copy is made or used", async () => {
-        for (let i = 0; i < 8; i++) {
-          const signal = (["SIGTERM", "SIGHUP", "SIGINT"] as const)[i % 3];
-          const after = Math.floor(Math.random() * 1500);
-          const child = spawnDbg(["docker", "-H", d.host, "-q", "crashed", "--", "sleep", "30"]);
-          await new Promise((r) => setTimeout(r, after));
-          try {
-            child.kill(signal);
-          } catch { /* gone */ }
-          const out = await child.output();
-          const err = new TextDecoder().decode(out.stderr);
-          assert.ok(
-            [129, 130, 143].includes(out.code),
-            `${signal} after ${after} ms: ${out.code} ${err}`,
-          );
-        }
-        await poll("nothing left", async () => (await leftovers(d, volumes)).length ? null : true);
-        await clean();
-      });
+      const copies: CopyRuntime = {
+        dbg,
+        argv: (args) => dbgArgv(["docker", "-H", d.host, ...args]),
+        spawn: (args) => spawnDbg(["docker", "-H", d.host, ...args]),
+        clean,
+        target: ["crashed"],
+        promptMs: 40_000,
+      };
+      await copyNetworkStep(t, copies);
+      await copyTerminalStep(t, copies);
+      await copySignalStep(t, copies, { runs: 8, withinMs: 1500 });
     } finally {
-      for (const tty of ttys) await tty.kill();
       await d.stop();
     }
   },

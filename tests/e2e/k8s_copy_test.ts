@@ -10,11 +10,11 @@ import assert from "node:assert/strict";
 import type { PrivateCluster } from "../helpers/cluster.ts";
 import { clusterOrSkip } from "../helpers/cluster.ts";
 import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
-import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
+import { poll } from "../helpers/tty.ts";
+import { type CopyRuntime, copySignalStep, copyTerminalStep } from "./_copy.ts";
 
 const TARGET = "docker.io/dbg-test/target:latest";
 const BUSYBOX = "docker.io/library/busybox:musl";
-const ROOT = new URL("../../", import.meta.url).pathname;
 
 /** dbg's pods (copies, node pods) in every namespace. */
 async function dbgPods(c: PrivateCluster): Promise<string[]> {
@@ -49,7 +49,6 @@ Deno.test({
     if (!c) return;
     const dbg = (args: string[], user: "admin" | "limited" = "admin") =>
       runDbg(["k8s", "--kubeconfig", c.kubeconfig[user], ...args]);
-    const ttys: Tty[] = [];
     try {
       // api writes a file and crashes at once, again and again; side keeps running.
       await c.kubectl(["apply", "-f", "-"], {
@@ -143,40 +142,19 @@ Deno.test({
         },
       );
 
-      await t.step("--copy on a terminal: the shell, its exit code, and SIGTERM", async () => {
-        const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "crashy/api", "--copy"]);
-        const line = `${argv.map(q).join(" ")}; echo EXIT=$?; sleep 60`;
-        const tty = await Tty.start(`sh -c ${q(line)}`, { cwd: ROOT });
-        ttys.push(tty);
-        await tty.waitFor(/^\[dbg\] \/app #\s*$/m, 60_000);
-        await tty.send("exit 5", "Enter");
-        await tty.waitFor(/^EXIT=5$/m, 30_000);
-        await noneLeft(c);
-
-        const stopped = await Tty.start(`sh -c ${q(line)}`, { cwd: ROOT });
-        ttys.push(stopped);
-        await stopped.waitFor(/^\[dbg\] \/app #\s*$/m, 60_000);
-        await stopped.send("sleep 100", "Enter");
-        const pane = await stopped.panePid();
-        const child = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim();
-        Deno.kill(Number(child.split(" ")[0]), "SIGTERM");
-        await stopped.waitFor(/^EXIT=143$/m, 30_000);
-        await noneLeft(c);
-      });
-
-      await t.step("a signal while the copy starts deletes it", async () => {
-        for (const [signal, after] of [["SIGINT", 300], ["SIGTERM", 1500]] as const) {
-          const child = spawnDbg([
-            ...["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", "crashy/api", "--copy"],
-            ...["--", "sleep", "30"],
-          ]);
-          await new Promise((r) => setTimeout(r, after));
-          child.kill(signal);
-          const out = await child.output();
-          assert.ok([130, 143].includes(out.code), new TextDecoder().decode(out.stderr));
+      const copies: CopyRuntime = {
+        dbg,
+        argv: (args) => dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, ...args]),
+        spawn: (args) => spawnDbg(["k8s", "--kubeconfig", c.kubeconfig.admin, ...args]),
+        clean: async () => {
           await noneLeft(c);
-        }
-      });
+          assert.equal(await podShape(c, "crashy"), shape);
+        },
+        target: ["crashy/api", "--copy"],
+        promptMs: 60_000,
+      };
+      await copyTerminalStep(t, copies);
+      await copySignalStep(t, copies, { runs: 3, withinMs: 3000 });
 
       await t.step("a completed pod (restartPolicy Never) is copied too", async () => {
         await c.kubectl(["apply", "-f", "-"], {
@@ -295,7 +273,6 @@ Deno.test({
         await noneLeft(c);
       });
     } finally {
-      for (const tty of ttys) await tty.kill();
       await c.stop();
     }
   },
