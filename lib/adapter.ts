@@ -91,7 +91,7 @@ export interface AdapterSupports {
   name: boolean;
   /** `image:REF` targets (`inspectImage`). */
   images: boolean;
-  /** `--copy`: debug a copy of a target that runs (elsewhere a target that does not). */
+  /** `--copy` (Kubernetes: a copy of the pod; Docker and containerd copy a dead target anyway). */
   copy: boolean;
 }
 

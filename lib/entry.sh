@@ -6,12 +6,12 @@
 # is complete, and launch itself uses only _dbg_* variables, which the import skips. So no
 # variable of the target's or the user's can change what this script does.
 mode=$DBG_MODE; fallback=$DBG_FALLBACK; profile=$DBG_PROFILE; hint=$DBG_PID; tid=$DBG_TARGET_ID
-under=$DBG_ROOT_PATH
-wd=$DBG_WORKDIR; image=$DBG_IMAGE; shell=$DBG_SHELL; tools=$DBG_TOOLS; user=$DBG_USER
-nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED; tty=$DBG_TTY; banner=$DBG_BANNER
+under=$DBG_ROOT_PATH; wd=$DBG_WORKDIR; image=$DBG_IMAGE; shell=$DBG_SHELL; tools=$DBG_TOOLS
+user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED; tty=$DBG_TTY
+banner=$DBG_BANNER
 term=${TERM:-}; go=${DBG_GO:-}
-unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_ROOT_PATH DBG_WORKDIR DBG_IMAGE \
-  DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO
+unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_ROOT_PATH DBG_WORKDIR \
+  DBG_IMAGE DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO
 # Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
 # line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
 # (A shell without `read -t`, such as dash, waits without that limit.) A go line "nostdin" says

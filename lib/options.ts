@@ -122,8 +122,7 @@ export interface LocalIo {
  */
 export const IMAGE_PREFIX = "image:";
 const IMAGE_RE = /^[a-zA-Z0-9][a-zA-Z0-9._\/:@-]*$/;
-const IMAGE_HINT =
-  "dbg docker image:REF (or dbg containerd image:REF) debugs a throwaway container of an image";
+const IMAGE_HINT = "dbg docker image:REF debugs a throwaway container of an image";
 const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 

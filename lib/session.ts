@@ -89,7 +89,7 @@ export async function runSession(
     for (const [sig, fn] of listeners) Deno.removeSignalListener(sig, fn);
     const left = [
       sidecar && await cleanup(sidecar, plan, io, ended),
-      copy && await removeCopy(copy, plan, io),
+      copy && await removeKept("copy", plan.copy?.name ?? "", () => copy!.remove(), plan, io),
     ].filter((e): e is DbgError => !!e);
     // One report, cause first: what could not be removed joins the session's error as its hint.
     const what = left.map((e) => `${e.message}: ${e.hint}`);
@@ -128,30 +128,6 @@ async function createCopy(
     if (!stopping.signal.aborted) throw e;
     io.debug(`stopped while making the copy: ${e}`);
     return undefined;
-  }
-}
-
-/** Remove the copy unless kept; returns what could not be removed, for the report. */
-async function removeCopy(
-  copy: TargetCopy,
-  plan: DebugPlan,
-  io: SessionIo,
-): Promise<DbgError | undefined> {
-  const name = plan.copy?.name;
-  if (plan.keep) {
-    io.debug(`keeping copy ${name} (--keep)`);
-    return undefined;
-  }
-  try {
-    await copy.remove();
-    io.debug(`removed copy ${name}`);
-    return undefined;
-  } catch (e) {
-    io.debug(`removing copy ${name}: ${e}`);
-    return new DbgError(`Could not remove copy ${name}`, {
-      hint: `remove it once the engine is back (label dbg.session=${plan.runId})`,
-      cause: e,
-    });
   }
 }
 
@@ -279,28 +255,39 @@ async function stopSidecar(
 const STOP_GRACE_MS = 3000;
 
 /** Remove the sidecar unless kept; returns what could not be removed, for the report. */
-async function cleanup(
+function cleanup(
   sidecar: Sidecar,
   plan: DebugPlan,
   io: SessionIo,
   ended: boolean,
 ): Promise<DbgError | undefined> {
-  if (plan.keep) {
-    io.debug(`keeping sidecar ${sidecar.name} (--keep)`);
-    return undefined;
-  }
-  if (ended && sidecar.removesItself) {
+  if (ended && sidecar.removesItself && !plan.keep) {
     io.debug(`sidecar ${sidecar.name} exited; the engine removes it`);
+    return Promise.resolve(undefined);
+  }
+  return removeKept("sidecar", sidecar.name, () => sidecar.remove(), plan, io);
+}
+
+/** Remove what the session made (the sidecar, a copy) unless kept; returns what is left. */
+async function removeKept(
+  what: string,
+  name: string,
+  remove: () => Promise<void>,
+  plan: DebugPlan,
+  io: SessionIo,
+): Promise<DbgError | undefined> {
+  if (plan.keep) {
+    io.debug(`keeping ${what} ${name} (--keep)`);
     return undefined;
   }
   try {
-    await sidecar.remove();
-    io.debug(`removed sidecar ${sidecar.name}`);
+    await remove();
+    io.debug(`removed ${what} ${name}`);
     return undefined;
   } catch (e) {
-    io.debug(`removing sidecar ${sidecar.name}: ${e}`);
+    io.debug(`removing ${what} ${name}: ${e}`);
     if (e instanceof LeftBehind) return e; // the adapter says what is left and what to do
-    return new DbgError(`Could not remove sidecar ${sidecar.name}`, {
+    return new DbgError(`Could not remove ${what} ${name}`, {
       hint: `remove it once the engine is back (label dbg.session=${plan.runId})`,
       cause: e,
     });
