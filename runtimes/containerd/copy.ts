@@ -15,6 +15,7 @@ import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
 import { KEEPER_DIR, KEEPER_PATH, keeperArch, keeperElf } from "../_keeper.ts";
+import { Steps } from "../_steps.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { hostArch } from "./image.ts";
 import { type ContainerRecord, upperDir } from "./target.ts";
@@ -47,23 +48,14 @@ export async function createContainerdCopy(
   const id = copy.name;
   const ns = { namespace: orig.namespace };
   const snapshotter = orig.snapshotter || "overlayfs";
-  const undo: Array<() => Promise<unknown>> = [];
-  const remove = async () => {
-    for (let step = undo.pop(); step; step = undo.pop()) {
-      await step().catch((e) => o.debug(`removing the copy: ${e}`));
-    }
-  };
-  const step = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
-    if (stop.aborted) throw new DbgError(`stopped before ${what}`);
-    try {
-      return await run();
-    } catch (e) {
-      throw new DbgError(`Cannot debug a copy of ${orig.id}: ${what} failed: ${e}`, {
+  const steps = new Steps(
+    stop,
+    (e, what) =>
+      new DbgError(`Cannot debug a copy of ${orig.id}: ${what} failed: ${e}`, {
         hint: "Run with --debug for details",
         cause: e,
-      });
-    }
-  };
+      }),
+  );
   if (!NETWORKS.includes(copy.network)) {
     throw new DbgError(`A containerd copy cannot join network ${copy.network}`, {
       hint: "Pass --network none (the default: loopback only) or --network host",
@@ -72,36 +64,35 @@ export async function createContainerdCopy(
   try {
     const arch = keeperArch(hostArch());
     if (!arch) throw new DbgError(`dbg cannot copy a container on ${hostArch()}`);
-    const dir = await step("writing the keeper", async () => {
-      const dir = await Deno.makeTempDir({ prefix: "dbg-copy-" });
-      undo.push(() => Deno.remove(dir, { recursive: true }));
+    const dir = await steps.run(
+      "making the keeper's directory",
+      () => Deno.makeTempDir({ prefix: "dbg-copy-" }),
+      (dir) => Deno.remove(dir, { recursive: true }),
+    );
+    await steps.run("writing the keeper", async () => {
       // The keeper runs as the original's user: the directory is the mount's root.
       await Deno.chmod(dir, 0o755);
       await Deno.writeFile(`${dir}/keeper`, keeperElf(arch), { mode: 0o755 });
-      return dir;
     });
     const expire = new Date(Date.now() + 24 * 3600_000).toISOString();
-    await step("creating a lease", async () => {
-      await client.call(LEASES, "Create", {
-        id,
-        labels: { "containerd.io/gc.expire": expire },
-      }, ns);
-      undo.push(() => client.call(LEASES, "Delete", { id }, ns));
+    await steps.run(
+      "creating a lease",
+      () =>
+        client.call(LEASES, "Create", { id, labels: { "containerd.io/gc.expire": expire } }, ns),
+      () => client.call(LEASES, "Delete", { id }, ns),
+    );
+    const parent = await steps.run("reading the container's snapshot", async () => {
+      if (!orig.snapshotKey) return "";
+      const res = await client.call(SNAPSHOTS, "Stat", { snapshotter, key: orig.snapshotKey }, ns);
+      return String((res.info as Message | undefined)?.parent ?? "");
     });
-    const mounts = await step("preparing the copy's snapshot", async () => {
-      const parent = orig.snapshotKey
-        ? String(
-          ((await client.call(SNAPSHOTS, "Stat", { snapshotter, key: orig.snapshotKey }, ns))
-            .info as Message | undefined)?.parent ?? "",
-        )
-        : "";
-      const res = await client.call(SNAPSHOTS, "Prepare", { snapshotter, key: id, parent }, {
-        ...ns,
-        lease: id,
-      });
-      undo.push(() => client.call(SNAPSHOTS, "Remove", { snapshotter, key: id }, ns));
-      return stackUpper((res.mounts ?? []) as RootMount[], await upperDir(client, orig));
-    });
+    const prepared = await steps.run(
+      "preparing the copy's snapshot",
+      () =>
+        client.call(SNAPSHOTS, "Prepare", { snapshotter, key: id, parent }, { ...ns, lease: id }),
+      () => client.call(SNAPSHOTS, "Remove", { snapshotter, key: id }, ns),
+    );
+    const mounts = stackUpper((prepared.mounts ?? []) as RootMount[], await upperDir(client, orig));
     const spec = copySpec(orig.spec as Record<string, unknown> | undefined ?? {}, {
       present: await presentBinds(orig, o.debug),
       keeperDir: dir,
@@ -109,30 +100,36 @@ export async function createContainerdCopy(
       readOnly: copy.readOnly,
       hostNetwork: copy.network === "host",
     });
-    await step("creating the copy", async () => {
-      await client.call(CONTAINERS, "Create", {
-        container: {
-          id,
-          labels: { "dbg.session": plan.runId, "dbg.copy-of": orig.id },
-          image: orig.image,
-          runtime: { name: "io.containerd.runc.v2" },
-          spec: { type_url: SPEC_TYPE, value: new TextEncoder().encode(JSON.stringify(spec)) },
-          snapshotter,
-          snapshot_key: id,
-        },
-      }, { ...ns, lease: id });
-      undo.push(() => client.call(CONTAINERS, "Delete", { id }, ns));
-    });
-    const hostPid = await step("starting the copy", async () => {
-      await client.call(TASKS, "Create", { container_id: id, rootfs: mounts }, ns);
-      undo.push(() => deleteTask(client, id, ns));
-      const started = await client.call(TASKS, "Start", { container_id: id }, ns);
-      return Number(started.pid);
-    });
+    await steps.run(
+      "creating the copy",
+      () =>
+        client.call(CONTAINERS, "Create", {
+          container: {
+            id,
+            labels: { "dbg.session": plan.runId, "dbg.copy-of": orig.id },
+            image: orig.image,
+            runtime: { name: "io.containerd.runc.v2" },
+            spec: { type_url: SPEC_TYPE, value: new TextEncoder().encode(JSON.stringify(spec)) },
+            snapshotter,
+            snapshot_key: id,
+          },
+        }, { ...ns, lease: id }),
+      () => client.call(CONTAINERS, "Delete", { id }, ns),
+    );
+    await steps.run(
+      "creating the copy's task",
+      () => client.call(TASKS, "Create", { container_id: id, rootfs: mounts }, ns),
+      () => deleteTask(client, id, ns),
+    );
+    const started = await steps.run(
+      "starting the copy",
+      () => client.call(TASKS, "Start", { container_id: id }, ns),
+    );
+    const hostPid = Number(started.pid);
     o.debug(`copy ${id}: task pid ${hostPid}, keeper for ${arch}`);
-    return { copy: { remove }, hostPid };
+    return { copy: { remove: () => steps.undo() }, hostPid };
   } catch (e) {
-    await remove();
+    await steps.undo().catch((r) => o.debug(`removing the copy after a failure: ${r}`));
     throw e;
   }
 }

@@ -16,6 +16,7 @@ import { endedText, printable } from "../../lib/ended.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { KEEPER_DIR, KEEPER_PATH, keeperArch, keeperElf } from "../_keeper.ts";
+import { Steps } from "../_steps.ts";
 import { DockerApiError, type DockerClient } from "./http.ts";
 
 /** The parts of a container's or an image's `Config` a copy reads. */
@@ -117,27 +118,12 @@ export async function createDockerCopy(
   const copy = plan.copy;
   if (!copy) throw new Error("createDockerCopy without plan.copy");
   const labels = { "dbg.session": plan.runId, "dbg.copy-of": copy.source.id };
-  const undo: Array<() => Promise<unknown>> = [];
-  const remove = async () => {
-    let first: unknown;
-    for (let step = undo.pop(); step; step = undo.pop()) {
-      await step().catch((e) => (first ??= e));
-    }
-    if (first) throw first;
-  };
-  const step = async <T>(what: string, run: () => Promise<T>): Promise<T> => {
-    if (stop.aborted) throw new DbgError(`stopped before ${what}`);
-    try {
-      return await run();
-    } catch (e) {
-      throw copyError(e, what, copy.source.id);
-    }
-  };
+  const steps = new Steps(stop, (e, what) => copyError(e, what, copy.source.id));
   try {
     const [image, arch] = await Promise.all([
-      copy.source.kind === "image"
-        ? copy.source.id
-        : step("committing the container's filesystem", async () => {
+      copy.source.kind === "image" ? copy.source.id : steps.run(
+        "committing the container's filesystem",
+        async () => {
           // The commit reads the container's filesystem; pause=0 leaves its state alone.
           const res = await client.request<{ Id: string }>("POST", "/commit", {
             query: {
@@ -148,9 +134,10 @@ export async function createDockerCopy(
               changes: `LABEL dbg.session=${plan.runId}`,
             },
           });
-          undo.push(() => client.request("DELETE", `/images/dbg-copy:${plan.runId}`));
           return (res.body as { Id: string }).Id;
-        }),
+        },
+        () => client.request("DELETE", `/images/dbg-copy:${plan.runId}`),
+      ),
       client.request<{ Arch?: string }>("GET", "/version").then((r) =>
         (r.body as { Arch?: string }).Arch
       ),
@@ -162,32 +149,36 @@ export async function createDockerCopy(
       });
     }
     debug(`copy ${copy.name}: image ${image}, keeper for ${keeper}`);
-    const id = await step("creating the copy", async () => {
-      const res = await client.request<{ Id: string }>("POST", "/containers/create", {
-        query: { name: copy.name },
-        body: copyBody(copy, image, labels),
-      });
-      const id = (res.body as { Id: string }).Id;
+    const id = await steps.run(
+      "creating the copy",
+      async () => {
+        const res = await client.request<{ Id: string }>("POST", "/containers/create", {
+          query: { name: copy.name },
+          body: copyBody(copy, image, labels),
+        });
+        return (res.body as { Id: string }).Id;
+      },
       // v=1: the copy's own anonymous volumes (the keeper's, an image's VOLUMEs) go with it;
       // the original's, which it mounts, stay (the daemon keeps a volume another container uses).
-      undo.push(() =>
+      (id) =>
         client.request("DELETE", `/containers/${id}`, {
           query: { force: 1, v: 1 },
           okStatuses: [404],
-        })
-      );
-      return id;
-    });
-    await step("uploading the keeper", () =>
-      client.request("PUT", `/containers/${id}/archive`, {
-        query: { path: KEEPER_DIR },
-        body: tarOf("keeper", keeperElf(keeper)),
-        headers: { "Content-Type": "application/x-tar" },
-      }));
-    await step("starting the copy", () => client.request("POST", `/containers/${id}/start`));
-    return { remove };
+        }),
+    );
+    await steps.run(
+      "uploading the keeper",
+      () =>
+        client.request("PUT", `/containers/${id}/archive`, {
+          query: { path: KEEPER_DIR },
+          body: tarOf("keeper", keeperElf(keeper)),
+          headers: { "Content-Type": "application/x-tar" },
+        }),
+    );
+    await steps.run("starting the copy", () => client.request("POST", `/containers/${id}/start`));
+    return { remove: () => steps.undo() };
   } catch (e) {
-    await remove().catch((r) => debug(`removing the copy after a failure: ${r}`));
+    await steps.undo().catch((r) => debug(`removing the copy after a failure: ${r}`));
     throw e;
   }
 }
