@@ -274,6 +274,10 @@ else
   toolpath=
   IFS=:; for d in $tools; do toolpath="$toolpath:$UTR$d"; done; unset IFS
   _dbg_import=1
+  # The names to clear in the command's child, listed here: a child that forks nothing before
+  # its exec leaves no orphan when a signal kills it (the target's PID 1 would inherit it and
+  # keep it as a zombie).
+  _dbg_unset=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p')
 fi
 _dbg_T=$T _dbg_nkv=$nkv _dbg_toolpath=$toolpath _dbg_term=$term
 
@@ -281,7 +285,7 @@ _dbg_T=$T _dbg_nkv=$nkv _dbg_toolpath=$toolpath _dbg_term=$term
 # (chroot and mount modes), sets PATH and TERM, then the -e values, and drops them from argv.
 launch() {
   if [ -n "$_dbg_import" ]; then
-    for _dbg_v in $(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p'); do
+    for _dbg_v in $_dbg_unset; do
       unset "$_dbg_v" 2>/dev/null
     done
     # NUL-separated, so values with newlines stay whole. Names that are no shell identifier
