@@ -75,6 +75,11 @@ const SESSION_OPTIONS: OptSpec[] = [
     help: "general (adds SYS_PTRACE), baseline, restricted, netadmin, sysadmin; " +
       "default auto: general, or what the k8s namespace's Pod Security allows",
   },
+  {
+    long: "target-path",
+    key: "targetPath",
+    help: "also run the target's programs by name (its PATH after the tools')",
+  },
   { long: "privileged", key: "privileged", help: "give the sidecar all privileges" },
   {
     long: "interactive",

@@ -8,10 +8,11 @@
 mode=$DBG_MODE; fallback=$DBG_FALLBACK; profile=$DBG_PROFILE; hint=$DBG_PID; tid=$DBG_TARGET_ID
 under=$DBG_ROOT_PATH; wd=$DBG_WORKDIR; image=$DBG_IMAGE; shell=$DBG_SHELL; tools=$DBG_TOOLS
 user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED; tty=$DBG_TTY
-banner=$DBG_BANNER
+banner=$DBG_BANNER; _dbg_tp=$DBG_TARGET_PATH
 term=${TERM:-}; go=${DBG_GO:-}
 unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_ROOT_PATH DBG_WORKDIR \
-  DBG_IMAGE DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO
+  DBG_IMAGE DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO \
+  DBG_TARGET_PATH
 # Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
 # line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
 # (A shell without `read -t`, such as dash, waits without that limit.) A go line "nostdin" says
@@ -270,7 +271,8 @@ else
     # shellcheck disable=SC2086 # $sw is flags
     set -- "$nsenter" "-r$R/" "-w$R$rwd" $sw -F -- "$@"
   fi
-  # PATH in the session: the target's dirs first, then the tools.
+  # PATH in the session: the tools, and the target's dirs after them only when asked
+  # (--target-path): a name typed without a path runs no program of the target's.
   toolpath=
   IFS=:; for d in $tools; do toolpath="$toolpath:$UTR$d"; done; unset IFS
   _dbg_import=1
@@ -289,21 +291,30 @@ launch() {
       unset "$_dbg_v" 2>/dev/null
     done
     # NUL-separated, so values with newlines stay whole. Names that are no shell identifier
-    # (spring.profiles.active) cannot be exported: ash would abort. dbg's own names are
-    # skipped; so are the ones a shell runs as code (ENV, BASH_ENV, prompts: set below).
+    # (spring.profiles.active) cannot be exported: ash would abort. Skipped too: dbg's own
+    # names, and whatever steers a shell or the dynamic loader (a target's would run its code
+    # with the session's privileges): IFS, ENV, prompts, LD_*, and glibc's list of variables
+    # it ignores for setuid programs. The target's PATH is kept aside for --target-path.
+    _dbg_tpath=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
     while IFS= read -r -d '' _dbg_kv; do
       case ${_dbg_kv%%=*} in
-        "" | [0-9]* | *[!A-Za-z0-9_]* | _dbg_* | ENV | BASH_ENV | PROMPT_COMMAND | PS0) ;;
+        PATH) _dbg_tpath=${_dbg_kv#PATH=} ;;
+        "" | [0-9]* | *[!A-Za-z0-9_]* | _dbg_* | IFS | ENV | BASH_ENV | BASHOPTS | SHELLOPTS | \
+          CDPATH | GLOBIGNORE | PROMPT_COMMAND | PS[0-9] | HISTFILE | LD_* | GCONV_PATH | \
+          GETCONF_DIR | HOSTALIASES | LOCALDOMAIN | LOCPATH | MALLOC_* | NIS_PATH | NLSPATH | \
+          RESOLV_HOST_CONF | RES_OPTIONS | TMPDIR | TZDIR) ;;
         *) case $_dbg_kv in *=*) export "$_dbg_kv" ;; esac ;;
       esac
     done < "/proc/$_dbg_T/environ"
-    export PATH="${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}$_dbg_toolpath"
+    _dbg_p=${_dbg_toolpath#:}
+    [ "$_dbg_tp" != 1 ] || _dbg_p="$_dbg_p:$_dbg_tpath"
+    export PATH="$_dbg_p"
     export HISTFILE=/dev/null PS1='[dbg] \w \$ ' PS2='> ' PS4='+ '
   fi
   [ -z "$_dbg_term" ] || export TERM="$_dbg_term"
   _dbg_n=$(($# - _dbg_nkv)); _dbg_i=$((_dbg_n + 1)); _dbg_a=
   # (-e names are shell identifiers and never _dbg_*: options.ts checks.)
-  while [ "$_dbg_i" -le $# ]; do eval "export \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
+  while [ "$_dbg_i" -le "$#" ]; do eval "export \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
   _dbg_i=1
   while [ "$_dbg_i" -le "$_dbg_n" ]; do _dbg_a="$_dbg_a \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
   eval "set -- $_dbg_a"

@@ -74,6 +74,8 @@ export interface DebugOptions {
   copy: boolean;
   /** The network of a copy (Docker, containerd); none unless asked. */
   network?: string;
+  /** Put the target's PATH after the tools' (chroot and mount modes). */
+  targetPath: boolean;
 }
 
 /** Raw flag values as the CLI parser produced them. */
@@ -105,6 +107,7 @@ export interface RawOptions {
   attach?: string;
   copy?: boolean;
   network?: string;
+  targetPath?: boolean;
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -234,6 +237,7 @@ export function validateOptions(
     attach: raw.attach,
     copy: !!raw.copy,
     ...(raw.network !== undefined ? { network: raw.network } : {}),
+    targetPath: !!raw.targetPath,
   };
 }
 

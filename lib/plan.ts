@@ -250,8 +250,14 @@ export function makePlan(
   // mode holds, its own line if it goes plain.
   const entryDecides = !opts.attach && (mode === "probe" || fallback);
   const planned = mode === "probe"
-    ? banner("chroot", `${image.ref} is not in the catalog, and its shell is static`, facts, image)
-    : banner(mode, reason, facts, image);
+    ? banner(
+      "chroot",
+      `${image.ref} is not in the catalog, and its shell is static`,
+      facts,
+      image,
+      opts.targetPath,
+    )
+    : banner(mode, reason, facts, image, opts.targetPath);
   const env = [
     `DBG_MODE=${mode}`,
     `DBG_FALLBACK=${fallback ? 1 : 0}`,
@@ -265,6 +271,7 @@ export function makePlan(
     `DBG_SHELL=${image.shell}`,
     `DBG_TOOLS=${image.toolDirs.join(":")}`,
     `DBG_USER=${mode === "plain" ? "" : opts.user ?? ""}`,
+    `DBG_TARGET_PATH=${opts.targetPath ? 1 : 0}`,
     `DBG_NIX=${image.nix ? 1 : 0}`,
     `DBG_QUIET=${opts.quiet ? 1 : 0}`,
     `DBG_PRIVILEGED=${opts.privileged ? 1 : 0}`,
@@ -332,10 +339,17 @@ export function shellJoin(argv: string[]): string {
     .join(" ");
 }
 
-function banner(mode: ShellMode, reason: string, facts: TargetFacts, image: ImageChoice): string {
+function banner(
+  mode: ShellMode,
+  reason: string,
+  facts: TargetFacts,
+  image: ImageChoice,
+  targetPath: boolean,
+): string {
   const where = mode === "plain"
     ? `the target's filesystem is under /proc/<pid>/root ($DBG_TARGET_ROOT)`
-    : `/ is ${facts.name}'s filesystem, ${image.ref} tools on PATH after the target's`;
+    : `/ is ${facts.name}'s filesystem, PATH has ${image.ref}'s tools` +
+      (targetPath ? ", then the target's" : " (--target-path adds the target's)");
   return `dbg: ${mode} mode (${reason}): ${where}`;
 }
 

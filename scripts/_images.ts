@@ -119,12 +119,16 @@ export interface TargetImage {
   osRelease?: string;
   /** Image labels, e.g. a hash of the inputs to tell whether a rebuild is needed. */
   labels?: Record<string, string>;
+  /** Plant what a hostile target would: `ls` and `curl` on its PATH (copies of hello). */
+  plants?: boolean;
 }
 
 /**
  * Imports a shell-less target: /app/target (prints "target started", sleeps until SIGTERM) and
  * /usr/bin/hello and /usr/bin/attach (ptrace-attaches to a PID, as strace -p does), all
- * `gcc -static`; no /bin/sh. Throws when gcc fails or is missing.
+ * `gcc -static`; no /bin/sh. With `plants`, a hostile target's plants on its PATH too:
+ * /usr/local/bin/ls and /usr/local/bin/curl are copies of hello. Throws when gcc fails or is
+ * missing.
  */
 export async function buildTargetImage(docker: DockerCli, img: TargetImage): Promise<void> {
   const changes = [
@@ -148,6 +152,10 @@ export async function buildTargetImage(docker: DockerCli, img: TargetImage): Pro
     await cc("target.c", `${root}/app/target`);
     await cc("hello.c", `${root}/usr/bin/hello`);
     await cc("attach.c", `${root}/usr/bin/attach`);
+    await Deno.mkdir(`${root}/usr/local/bin`, { recursive: true });
+    for (const planted of img.plants ? ["ls", "curl"] : []) {
+      await Deno.copyFile(`${root}/usr/bin/hello`, `${root}/usr/local/bin/${planted}`);
+    }
     const osRelease = img.osRelease ?? 'ID=dbgtest\nPRETTY_NAME="dbg test target"\n';
     await Deno.writeTextFile(`${root}/etc/os-release`, osRelease);
     await Deno.writeTextFile(`${root}/marker.txt`, "target-rootfs-marker\n");

@@ -237,7 +237,7 @@ async function runDbg(e: Engine, name: string, tty: boolean): Promise<number> {
   say("shows the target's files as / and puts busybox tools on PATH.");
   say(
     tty
-      ? "Try: ls /, ps, cat /etc/os-release, hello. Leave with: exit"
+      ? "Try: ls /, ps, cat /etc/os-release, /usr/bin/hello. Leave with: exit"
       : "stdin is not a terminal, so dbg runs one command instead of a shell",
   );
   const child = new Deno.Command(Deno.execPath(), {

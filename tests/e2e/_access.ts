@@ -53,6 +53,34 @@ export async function accessScenarios(
     assert.match(r.stdout, /ID=dbgtest/);
   });
 
+  await t.step(
+    "a name typed without a path runs the tools, never a plant of the target's",
+    async () => {
+      // The target's PATH holds a planted ls and curl (copies of hello).
+      const r = await dbg([
+        "-q",
+        root,
+        "--",
+        "sh",
+        "-c",
+        "ls / | grep -c marker; curl; echo rc=$?",
+      ]);
+      assert.equal(r.stdout, "1\nrc=127\n", r.stderr);
+      // --target-path adds the target's PATH after the tools: busybox's ls still wins.
+      const both = await dbg([
+        "-q",
+        "--target-path",
+        root,
+        "--",
+        "sh",
+        "-c",
+        "ls / | grep -c marker; curl",
+      ]);
+      ok(both, "--target-path");
+      assert.equal(both.stdout, "1\nhello from target\n");
+    },
+  );
+
   await t.step("cdebug: -q -i runs a script from stdin, and stderr stays empty", async () => {
     const r = await dbg(["-q", "-i", root], 'echo "hello $((6*7)) world"\nexit 0\n');
     ok(r, "script");
@@ -109,7 +137,7 @@ export async function accessScenarios(
     assert.equal(inPlace.stdout, MARKER);
     // What strace -p and gdb -p do first: ptrace-attach to the target's process.
     for (const target of [drop, dropInPlace]) {
-      const attach = await dbg(["-q", target, "--", "attach", "1"]);
+      const attach = await dbg(["-q", target, "--", "/usr/bin/attach", "1"]);
       ok(attach, `attach on ${target}`);
       assert.equal(attach.stdout, "attached to 1\n");
     }

@@ -122,7 +122,7 @@ Deno.test({
             "--",
             "sh",
             "-c",
-            "echo out; echo err >&2; hello; exit 42",
+            "echo out; echo err >&2; /usr/bin/hello; exit 42",
           ]);
           assert.equal(s.code, 42);
           assert.equal(s.stdout, "out\nhello from target\n");

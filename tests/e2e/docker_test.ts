@@ -101,15 +101,18 @@ Deno.test({
       });
 
       await t.step(
-        "the shell has the target's env, cwd and PATH first; -e and -w apply",
+        "the shell has the target's env and cwd, the tools' PATH; -e and -w apply",
         async () => {
-          const r = await dbg(["-q", "app", "--", "sh", "-c", 'echo "$TARGET_MARKER|$PATH"; pwd']);
+          const echo = ["--", "sh", "-c", 'echo "$TARGET_MARKER|$PATH"; pwd'];
+          const r = await dbg(["-q", "app", ...echo]);
           const [env, cwd] = r.stdout.trim().split("\n");
-          assert.match(
-            env,
-            /^from-target-env\|\/usr\/local\/bin:\/usr\/bin:\/app:\/proc\/\d+\/root\/bin$/,
-          );
+          assert.match(env, /^from-target-env\|\/proc\/\d+\/root\/bin$/);
           assert.equal(cwd, "/app");
+          const both = await dbg(["-q", "--target-path", "app", ...echo]);
+          assert.match(
+            both.stdout,
+            /\|\/proc\/\d+\/root\/bin:\/usr\/local\/bin:\/usr\/bin:\/app\n/,
+          );
           const e = await dbg([
             "-q",
             "app",
@@ -134,8 +137,22 @@ Deno.test({
         },
       );
 
+      await t.step("the target's loader and shell variables stay out of the session", async () => {
+        await d.docker([
+          ...["run", "-d", "--network", "none", "--name", "app-hostile"],
+          ...["-e", "LD_PRELOAD=/nope.so", "-e", "IFS=1", "-e", "BASH_ENV=/x", "-e", "TMPDIR=/e"],
+          ...["-e", "GCONV_PATH=/e", "-e", "KEPT=yes", TARGET_IMAGE],
+        ]);
+        const r = await dbg([
+          ...["-q", "app-hostile", "-e", "A=1", "-e", "B=2", "--", "sh", "-c"],
+          'echo "$A$B $KEPT"; env | grep -cE "^(LD_PRELOAD|IFS|BASH_ENV|TMPDIR|GCONV_PATH)="; true',
+        ]);
+        assert.equal(r.stdout, "12 yes\n0\n", r.stderr);
+        await d.docker(["rm", "-f", "app-hostile"]);
+      });
+
       await t.step("target binaries and busybox tools both run", async () => {
-        const r = await dbg(["-q", "app", "--", "sh", "-c", "hello; ls /"]);
+        const r = await dbg(["-q", "app", "--", "sh", "-c", "/usr/bin/hello; ls /"]);
         assert.equal(r.code, 0, r.stderr);
         assert.match(r.stdout, /hello from target/);
         assert.match(r.stdout, /marker\.txt/);
@@ -167,7 +184,7 @@ Deno.test({
         "non-root, read-only, host-PID, host-network and shareable-IPC targets work",
         async () => {
           for (const name of ["app-nonroot", "app-ro", "app-hostpid", "app-ipc", "app-hostnet"]) {
-            const r = await dbg(["-q", name, "--", "sh", "-c", "cat /marker.txt; hello"]);
+            const r = await dbg(["-q", name, "--", "sh", "-c", "cat /marker.txt; /usr/bin/hello"]);
             assert.equal(r.code, 0, `${name}: ${r.stderr}`);
             assert.equal(r.stdout, "target-rootfs-marker\nhello from target\n", name);
           }

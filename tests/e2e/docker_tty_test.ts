@@ -154,7 +154,7 @@ Deno.test({
           await shell.waitFor(/marker\.txt/);
           await shell.send("cat /etc/os-release", "Enter");
           await shell.waitFor(/^ID=dbgtest$/m);
-          await shell.send("hello", "Enter");
+          await shell.send("/usr/bin/hello", "Enter");
           await shell.waitFor(/^hello from target$/m);
         },
       );

@@ -58,7 +58,7 @@ async function inputsKey(): Promise<string> {
 /** Builds the {@link TEST_IMAGES} from scratch into `d` (the recipes live in scripts/_images.ts). */
 async function buildImages(d: PrivateDockerd): Promise<void> {
   await buildBusyboxImage(d.docker, BUSYBOX_IMAGE);
-  await buildTargetImage(d.docker, { ref: TARGET_IMAGE });
+  await buildTargetImage(d.docker, { ref: TARGET_IMAGE, plants: true });
   await buildNixeryImage(d.docker, { ref: NIXERY_IMAGE, store: NIX_BUSYBOX });
 }
 
