@@ -1,18 +1,21 @@
 # dbg sidecar entry script: see entry.ts for how it works. POSIX sh (BusyBox ash), run as
-# sh -c 'eval "$DBG_ENTRY"' dbg-helper [NAME=VALUE...] -- [COMMAND [ARG...]], settings in DBG_*.
+# sh -c 'eval "$DBG_ENTRY"' dbg-helper -- [COMMAND [ARG...]], settings in DBG_*.
 #
 # The script's state lives in shell variables of this process. The target's environment and
-# the -e values are applied only in the child that runs the command (launch), after its argv
-# is complete, and launch itself uses only _dbg_* variables, which the import skips. So no
-# variable of the target's or the user's can change what this script does.
+# the -e values (DBG_E1…DBG_E<DBG_NENV>, never in an argv) are applied only in the child that
+# runs the command (launch), after its argv is complete, and launch itself uses only _dbg_*
+# variables, which the import skips. So no variable of the target's or the user's can change
+# what this script does.
 mode=$DBG_MODE; fallback=$DBG_FALLBACK; profile=$DBG_PROFILE; hint=$DBG_PID; tid=$DBG_TARGET_ID
 under=$DBG_ROOT_PATH; wd=$DBG_WORKDIR; image=$DBG_IMAGE; shell=$DBG_SHELL; tools=$DBG_TOOLS
 user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED; tty=$DBG_TTY
 banner=$DBG_BANNER; _dbg_tp=$DBG_TARGET_PATH
-term=${TERM:-}; go=${DBG_GO:-}
+term=${TERM:-}; go=${DBG_GO:-}; _dbg_ne=${DBG_NENV:-0}
+i=1
+while [ $i -le "$_dbg_ne" ]; do eval "_dbg_e$i=\$DBG_E$i; unset DBG_E$i"; i=$((i+1)); done
 unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_ROOT_PATH DBG_WORKDIR \
   DBG_IMAGE DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO \
-  DBG_TARGET_PATH
+  DBG_TARGET_PATH DBG_NENV
 # Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
 # line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
 # (A shell without `read -t`, such as dash, waits without that limit.) A go line "nostdin" says
@@ -225,13 +228,9 @@ wd_in() {
   "$nsenter" -r"$R/" -F -- "$TR$shell" -c 'cd -- "$1" 2>/dev/null && pwd -P' sh "$1"
 }
 
-# The command's argv comes after the -e values and --. Move the values behind it, so the argv
-# can be extended at the front: "CMD... NAME=VALUE..." with nkv values.
-nkv=0
-for a; do [ "$a" = -- ] && break; nkv=$((nkv+1)); done
-i=0
-while [ $i -le $nkv ]; do a=$1; shift; [ "$a" = -- ] || set -- "$@" "$a"; i=$((i+1)); done
-interactive=; [ $# -gt "$nkv" ] || interactive=1
+# The command's argv comes after --; the front of it is extended below.
+[ "${1-}" != -- ] || shift
+interactive=; [ $# -gt 0 ] || interactive=1
 # nsenter switches users after it entered the target's root and working dir: numeric ids only.
 sw=; [ -z "$ug" ] || sw="-S ${ug%:*} -G ${ug#*:}"
 
@@ -281,10 +280,10 @@ else
   # keep it as a zombie).
   _dbg_unset=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p')
 fi
-_dbg_T=$T _dbg_nkv=$nkv _dbg_toolpath=$toolpath _dbg_term=$term
+_dbg_T=$T _dbg_toolpath=$toolpath _dbg_term=$term
 
 # launch: runs in the child, then execs the command. It takes the target's live environment
-# (chroot and mount modes), sets PATH and TERM, then the -e values, and drops them from argv.
+# (chroot and mount modes), sets PATH and TERM, then the -e values.
 launch() {
   if [ -n "$_dbg_import" ]; then
     for _dbg_v in $_dbg_unset; do
@@ -312,12 +311,11 @@ launch() {
     export HISTFILE=/dev/null PS1='[dbg] \w \$ ' PS2='> ' PS4='+ '
   fi
   [ -z "$_dbg_term" ] || export TERM="$_dbg_term"
-  _dbg_n=$(($# - _dbg_nkv)); _dbg_i=$((_dbg_n + 1)); _dbg_a=
   # (-e names are shell identifiers and never _dbg_*: options.ts checks.)
-  while [ "$_dbg_i" -le "$#" ]; do eval "export \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
   _dbg_i=1
-  while [ "$_dbg_i" -le "$_dbg_n" ]; do _dbg_a="$_dbg_a \"\${$_dbg_i}\""; _dbg_i=$((_dbg_i + 1)); done
-  eval "set -- $_dbg_a"
+  while [ "$_dbg_i" -le "$_dbg_ne" ]; do
+    eval "export \"\$_dbg_e$_dbg_i\""; _dbg_i=$((_dbg_i + 1))
+  done
   # (Not exec --: dash takes -- for the command. A command that starts with - is no command.)
   case $1 in -*) echo "dbg: $1: not found" >&2; exit 127 ;; esac
   exec "$@"

@@ -9,7 +9,8 @@ Deno.test("ENTRY_SCRIPT is valid POSIX sh for BusyBox", async () => {
 
 Deno.test("ENTRY_SCRIPT reads every DBG_* setting the plan sets", () => {
   const vars = ["MODE", "FALLBACK", "PROFILE", "PID", "TARGET_ID", "WORKDIR", "IMAGE", "SHELL"];
-  for (const v of [...vars, "TOOLS", "USER", "NIX", "QUIET", "PRIVILEGED", "TTY", "BANNER"]) {
-    assert.match(ENTRY_SCRIPT, new RegExp(`\\$DBG_${v}\\b`), v);
+  const more = ["TOOLS", "USER", "NIX", "QUIET", "PRIVILEGED", "TTY", "BANNER", "ROOT_PATH"];
+  for (const v of [...vars, ...more, "TARGET_PATH", "NENV"]) {
+    assert.match(ENTRY_SCRIPT, new RegExp(`\\$\\{?DBG_${v}\\b`), v);
   }
 });

@@ -278,6 +278,12 @@ export function makePlan(
     `DBG_TTY=${opts.tty ? 1 : 0}`,
     `DBG_BANNER=${entryDecides ? planned : ""}`,
     ...(opts.term ? [`TERM=${opts.term}`] : []),
+    // The -e values travel here, not in an argv, which anyone in the target could read: the
+    // entry script hands them to the command (a copy's entrypoint first).
+    ...envValues([
+      ...(copy ? [`DBG_ENTRYPOINT=${shellJoin(copy.entrypoint)}`] : []),
+      ...opts.env,
+    ]),
   ];
   // The script travels in the environment, so `ps` in the sidecar shows a short command line.
   env.push(`${ENTRY_VAR}=${ENTRY_SCRIPT}`);
@@ -286,8 +292,6 @@ export function makePlan(
     "-c",
     `eval "$${ENTRY_VAR}"`,
     "dbg-helper",
-    ...(copy ? [`DBG_ENTRYPOINT=${shellJoin(copy.entrypoint)}`] : []),
-    ...opts.env,
     "--",
     ...opts.command,
   ];
@@ -329,6 +333,11 @@ export function makePlan(
       ? ""
       : planned,
   };
+}
+
+/** `NAME=VALUE` settings as the entry script takes them: DBG_NENV, then DBG_E1…DBG_En. */
+function envValues(values: string[]): string[] {
+  return [`DBG_NENV=${values.length}`, ...values.map((kv, i) => `DBG_E${i + 1}=${kv}`)];
 }
 
 /** argv as one line of sh that runs it: words quoted only where they need it. */

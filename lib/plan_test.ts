@@ -113,7 +113,7 @@ Deno.test("makePlan() keeps the sidecar root in chroot mode and uses -u as is in
   assert.ok(plain.sidecar.env.includes("DBG_USER="));
 });
 
-Deno.test("makePlan() passes argv untouched after the -e values and --", () => {
+Deno.test("makePlan() passes argv untouched after --, and the -e values in the environment", () => {
   const o = opts({ env: ["A=1 2"] }, ["printf", "%s", "a b", "$X"]);
   const plan = makePlan(o, facts, resolveImage(undefined), "deadbeef");
   assert.ok(plan.sidecar.env.includes(`DBG_ENTRY=${ENTRY_SCRIPT}`));
@@ -122,13 +122,14 @@ Deno.test("makePlan() passes argv untouched after the -e values and --", () => {
     "-c",
     'eval "$DBG_ENTRY"',
     "dbg-helper",
-    "A=1 2",
     "--",
     "printf",
     "%s",
     "a b",
     "$X",
   ]);
+  assert.ok(plan.sidecar.env.includes("DBG_NENV=1"));
+  assert.ok(plan.sidecar.env.includes("DBG_E1=A=1 2"));
   assert.equal(plan.sidecar.name, "dbg-deadbeef");
   assert.deepEqual(plan.sidecar.labels, { "dbg.session": "deadbeef", "dbg.target": "abc123" });
   assert.ok(plan.sidecar.env.includes("DBG_WORKDIR=/app"));
@@ -202,8 +203,8 @@ Deno.test("makePlan() debugs a target that is not running through a copy, named 
   );
   // The entrypoint reaches the session as a -e value, quoted for sh -c.
   assert.ok(
-    plan.sidecar.argv.includes(`DBG_ENTRYPOINT=/app/server --port 80 'it'\\''s'`),
-    plan.sidecar.argv.join(" "),
+    plan.sidecar.env.includes(`DBG_E1=DBG_ENTRYPOINT=/app/server --port 80 'it'\\''s'`),
+    plan.sidecar.env.join(" "),
   );
   // The copy's PID 1 is the one to find: no search by the original's id.
   assert.ok(plan.sidecar.env.includes("DBG_TARGET_ID="));

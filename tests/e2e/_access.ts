@@ -81,6 +81,14 @@ export async function accessScenarios(
     },
   );
 
+  await t.step("-e values reach the command, and no process's argv", async () => {
+    const r = await dbg([
+      ...["-q", root, "-e", "SECRET=hunter2", "--", "sh", "-c"],
+      'cat /proc/[0-9]*/cmdline | tr "\\0" "\\n" | grep -c "hunt[e]r2"; echo "$SECRET"',
+    ]);
+    assert.equal(r.stdout, "0\nhunter2\n", r.stderr);
+  });
+
   await t.step("cdebug: -q -i runs a script from stdin, and stderr stays empty", async () => {
     const r = await dbg(["-q", "-i", root], 'echo "hello $((6*7)) world"\nexit 0\n');
     ok(r, "script");
