@@ -11,12 +11,14 @@ import { EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
 import type { RuntimeAdapter, TargetFacts } from "./lib/adapter.ts";
 import { type PullPolicy, validateOptions } from "./lib/options.ts";
 import { makePlan, planForDisplay } from "./lib/plan.ts";
+import { printableLines } from "./lib/printable.ts";
 import { pullProgress } from "./lib/progress.ts";
 import { runSession } from "./lib/session.ts";
 import { loadAdapter } from "./runtimes/mod.ts";
 
 const enc = new TextEncoder();
-const say = (s: string) => Deno.stderr.writeSync(enc.encode(s + "\n"));
+/** Lines on stderr: words from outside (engines, kubelets) cannot drive the terminal. */
+const say = (s: string) => Deno.stderr.writeSync(enc.encode(printableLines(s) + "\n"));
 
 async function run(argv: string[], setDebug: (d: boolean) => void): Promise<number> {
   const req = parseArgs(argv);

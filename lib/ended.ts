@@ -5,6 +5,8 @@
  * @module
  */
 
+import { printable } from "./printable.ts";
+
 /** What a runtime knows of a container's end. */
 export interface Ending {
   /** Exit code; undefined when the runtime does not know it. */
@@ -36,10 +38,4 @@ function ago(at: number, now: number): string {
     ? [Math.round(s / 3600), "hour"]
     : [Math.round(s / 86400), "day"];
   return `${n} ${unit}${n === 1 ? "" : "s"} ago`;
-}
-
-/** Text from an engine or a target, with its control characters (a terminal's) made spaces. */
-export function printable(text: string): string {
-  // deno-lint-ignore no-control-regex
-  return text.replace(/[\x00-\x1f\x7f-\x9f]+/g, " ").trim();
 }

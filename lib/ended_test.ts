@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { endedText, printable } from "./ended.ts";
+import { endedText } from "./ended.ts";
 
 Deno.test("endedText() says the exit code, how long ago, and why", () => {
   const now = Date.parse("2026-12-02T12:00:00Z");
@@ -17,9 +17,4 @@ Deno.test("endedText() says the exit code, how long ago, and why", () => {
   );
   // Go's zero time and an unknown code are left out.
   assert.equal(endedText({ at: "0001-01-01T00:00:00Z" }, now), "exited");
-});
-
-Deno.test("printable() keeps an engine's or a target's text off the terminal's controls", () => {
-  assert.equal(printable("bad\x1b]0;owned\x07thing\r\n"), "bad ]0;owned thing");
-  assert.equal(endedText({ code: 1, reason: "x\x1b[2Jy" }), "exited with code 1 (x [2Jy)");
 });

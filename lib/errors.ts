@@ -9,6 +9,8 @@
  * @module
  */
 
+import { printable, printableLines } from "./printable.ts";
+
 /** Exit code for dbg's own failures and the runtime's, like `docker run`. */
 export const EXIT_DBG = 125;
 
@@ -91,22 +93,26 @@ export function pullRefused(image: string, detail: string): DbgError {
   });
 }
 
-/** Render a DbgError (or anything else) as the lines dbg prints on stderr. */
+/**
+ * Render a DbgError (or anything else) as the lines dbg prints on stderr: the message and the
+ * hint one line each. Their words may come from outside (an engine's or a registry's error), so
+ * control characters become spaces.
+ */
 export function formatError(err: unknown, debug: boolean): string {
   if (err instanceof DbgError) {
-    let out = `dbg: ${err.message}`;
-    if (err.hint) out += `\nHint: ${err.hint}`;
+    let out = `dbg: ${printable(err.message)}`;
+    if (err.hint) out += `\nHint: ${printable(err.hint)}`;
     if (debug) {
       if (err.cause) out += `\nCause: ${describeCause(err.cause)}`;
       if (err.stack) out += `\n${err.stack}`;
     }
-    return out;
+    return printableLines(out);
   }
   const msg = err instanceof Error ? err.message : String(err);
-  let out = `dbg: Unexpected error: ${msg}`;
+  let out = `dbg: Unexpected error: ${printable(msg)}`;
   if (debug && err instanceof Error && err.stack) out += `\n${err.stack}`;
   else out += "\nHint: Run again with --debug for details, and report it if it persists";
-  return out;
+  return printableLines(out);
 }
 
 function describeCause(cause: unknown): string {

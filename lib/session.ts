@@ -8,6 +8,7 @@
 import type { PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
 import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
 import { type DebugPlan, shellJoin } from "./plan.ts";
+import { printableLines } from "./printable.ts";
 import { followResize } from "./resize.ts";
 import { delay, signalExit } from "./signals.ts";
 import { type ByteWriter, pumpInput, pumpOutput, writeAll } from "./streams.ts";
@@ -131,9 +132,10 @@ async function createCopy(
   }
 }
 
-/** One line (or a few) on the local stderr. */
+/** One line (or a few) on the local stderr, without control characters from outside. */
 function say(io: SessionIo, text: string): Promise<void> {
-  return writeAll(io.stderr, new TextEncoder().encode(`${text}\n`)).catch(() => {});
+  const line = new TextEncoder().encode(`${printableLines(text)}\n`);
+  return writeAll(io.stderr, line).catch(() => {});
 }
 
 /**

@@ -12,7 +12,8 @@
  */
 
 import type { TargetCopy, TargetFacts } from "../../lib/adapter.ts";
-import { endedText, printable } from "../../lib/ended.ts";
+import { endedText } from "../../lib/ended.ts";
+import { printable } from "../../lib/printable.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { KEEPER_DIR, KEEPER_PATH, keeperArch, keeperElf } from "../_keeper.ts";
