@@ -1,8 +1,8 @@
 /**
  * The sidecar's entry script, shared by every runtime. It runs under the debugger image's
  * POSIX shell (BusyBox ash for the default image) as
- * `sh -c 'eval "$DBG_ENTRY"' dbg-helper [K=V…] -- [CMD…]`, with its settings in `DBG_*` variables
- * (set by plan.ts). The script itself is entry.sh, imported as text so that it stays a shell
+ * `sh -c 'eval "$DBG_ENTRY"' dbg-helper -- [CMD…]`, with its settings, the -e values among them,
+ * in `DBG_*` variables (set by plan.ts). The script itself is entry.sh, imported as text so that it stays a shell
  * file (and `deno compile` embeds it).
  *
  * How the no-trace chroot works (facts in ../shared/DESIGN.md, departures in entry.sh):
@@ -14,8 +14,9 @@
  * - Without the right to read /proc/T/root (no SYS_PTRACE, another uid), it goes plain as the
  *   target's live ids when the plan allows it, else it names the flag that would read it.
  * - An image outside the catalog is probed: chroot when its shell's ELF has no interpreter.
- * - The child that runs the command takes the target's live environment (/proc/T/environ), puts
- *   the tool dirs on PATH after the target's, adds the -e values, and execs `nsenter -r/proc/T/root
+ * - The child that runs the command takes the target's live environment (/proc/T/environ), less
+ *   what steers a shell or the loader, sets PATH to the tool dirs (the target's after them with
+ *   --target-path), adds the -e values, and execs `nsenter -r/proc/T/root
  *   -w<dir> [-S uid -G gid]`, which enters the target's root and working dir, switches user by
  *   number (no passwd entry needed) and execs the command under its own name.
  * - The entry shell stays the parent of everything and reaps it before it exits. Orphans would
