@@ -2,8 +2,8 @@
  * The sidecar's entry script, shared by every runtime. It runs under the debugger image's
  * POSIX shell (BusyBox ash for the default image) as
  * `sh -c 'eval "$DBG_ENTRY"' dbg-helper -- [CMD…]`, with its settings, the -e values among them,
- * in `DBG_*` variables (set by plan.ts). The script itself is entry.sh, imported as text so that it stays a shell
- * file (and `deno compile` embeds it).
+ * in `DBG_*` variables (set by plan.ts). The script itself is entry.sh, imported as text so
+ * that it stays a shell file (and `deno compile` embeds it).
  *
  * How the no-trace chroot works (facts in ../shared/DESIGN.md, departures in entry.sh):
  * - The entry shell finds the target's main process T (the PID hint, checked by cgroup, else
