@@ -17,5 +17,5 @@ Deno.test("formatError() prints a message and a hint from outside as one plain l
     formatError(e, false),
     "dbg: Cannot pull x: registry says  ]0;pwned no\nHint: try  [31mred",
   );
-  assert.doesNotMatch(formatError(new Error("a\x1bb"), false), /\x1b/);
+  assert.ok(!formatError(new Error("a\x1bb"), false).includes("\x1b"));
 });
