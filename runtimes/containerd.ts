@@ -54,7 +54,7 @@ class ContainerdAdapter implements RuntimeAdapter {
   #namespace?: string;
   #podNamespace?: string;
   #insecure: string[] = [];
-  #target?: { container: ContainerRecord; hostPid: number };
+  #target?: { container: ContainerRecord; hostPid: number; upper?: string };
 
   get client(): ContainerdClient {
     if (!this.#client) throw new Error("containerd adapter used before connect()");
@@ -132,6 +132,7 @@ class ContainerdAdapter implements RuntimeAdapter {
     const t = this.#needTarget();
     const { copy, hostPid } = await createContainerdCopy(this.client, plan, stop, {
       original: t.container,
+      upper: t.upper,
       debug: this.#debug,
     });
     // The sidecar joins the copy's namespaces, by its task's PID.

@@ -18,7 +18,7 @@ import { KEEPER_DIR, KEEPER_PATH, keeperArch, keeperElf } from "../_keeper.ts";
 import { Steps } from "../_steps.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { hostArch } from "./image.ts";
-import { type ContainerRecord, upperDir } from "./target.ts";
+import type { ContainerRecord } from "./target.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
 const TASKS = "containerd.services.tasks.v1.Tasks";
@@ -40,7 +40,12 @@ export async function createContainerdCopy(
   client: ContainerdClient,
   plan: DebugPlan,
   stop: AbortSignal,
-  o: { original: ContainerRecord; debug: (msg: string) => void },
+  o: {
+    original: ContainerRecord;
+    /** The original's upper directory, stacked under the copy's (see target.ts upperDir). */
+    upper?: string;
+    debug: (msg: string) => void;
+  },
 ): Promise<{ copy: TargetCopy; hostPid: number }> {
   const copy = plan.copy;
   if (!copy) throw new Error("createContainerdCopy without plan.copy");
@@ -92,7 +97,7 @@ export async function createContainerdCopy(
         client.call(SNAPSHOTS, "Prepare", { snapshotter, key: id, parent }, { ...ns, lease: id }),
       () => client.call(SNAPSHOTS, "Remove", { snapshotter, key: id }, ns),
     );
-    const mounts = stackUpper((prepared.mounts ?? []) as RootMount[], await upperDir(client, orig));
+    const mounts = stackUpper((prepared.mounts ?? []) as RootMount[], o.upper);
     const spec = copySpec(orig.spec as Record<string, unknown> | undefined ?? {}, {
       present: await presentBinds(orig, o.debug),
       keeperDir: dir,

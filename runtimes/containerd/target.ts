@@ -126,13 +126,14 @@ async function listNamespaces(client: ContainerdClient): Promise<string[]> {
 
 /**
  * Resolve `ref` to one container and its facts. A container whose task is missing, created or
- * stopped comes back with `hostPid` 0, to be debugged through a copy (containerd/copy.ts).
+ * stopped comes back with `hostPid` 0, to be debugged through a copy (containerd/copy.ts), and
+ * with the upper directory of its snapshot where the copy can keep its changes.
  */
 export async function resolveTarget(
   client: ContainerdClient,
   ref: string,
   opts: { namespace?: string; podNamespace?: string } = {},
-): Promise<{ container: ContainerRecord; facts: TargetFacts; hostPid: number }> {
+): Promise<{ container: ContainerRecord; facts: TargetFacts; hostPid: number; upper?: string }> {
   const all = await listContainers(client, opts.namespace);
   const found = matchContainers(all, ref, opts);
   const nsHint = opts.namespace ? ` -n ${opts.namespace}` : "";
@@ -160,7 +161,7 @@ export async function resolveTarget(
   }
   if (task?.status !== "RUNNING") {
     const upper = await upperDir(client, c);
-    return { container: c, facts: stoppedFacts(c, task, !!upper), hostPid: 0 };
+    return { container: c, facts: stoppedFacts(c, task, !!upper), hostPid: 0, upper };
   }
   const hostPid = Number(task.pid);
   const facts = factsOf(c, hostPid);
@@ -210,7 +211,7 @@ export function stoppedFacts(
  * snapshot's upper directory, which the copy stacks, read-only, under a fresh one of its own.
  * Other snapshotters keep changes in ways a copy cannot share: undefined.
  */
-export async function upperDir(
+async function upperDir(
   client: ContainerdClient,
   c: Pick<ContainerRecord, "namespace" | "snapshotter" | "snapshotKey">,
 ): Promise<string | undefined> {
