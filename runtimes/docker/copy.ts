@@ -64,44 +64,50 @@ export function stoppedFacts(c: StoppedContainer, name: string): TargetFacts {
       at: s.FinishedAt,
       reason: s.OOMKilled ? "OOMKilled" : s.Error,
     });
-  const facts = copyFacts(c.Id, name, s.Status, c.Config, !!c.HostConfig.ReadonlyRootfs);
-  return {
-    ...facts,
+  return copyFacts(c.Id, name, c.Config, {
+    state: s.Status,
+    ended,
+    volumes: (c.Mounts ?? []).length > 0,
+    readOnlyRootfs: !!c.HostConfig.ReadonlyRootfs,
     platform: c.Platform,
-    copy: { ...facts.copy!, ended, volumes: (c.Mounts ?? []).length > 0 },
-  };
+  });
 }
 
 /** The facts of a throwaway container of an image. */
 export function imageFacts(img: ImageJson, ref: string): TargetFacts {
-  const facts = copyFacts(img.Id, ref, "image", img.Config ?? {}, false);
-  return { ...facts, platform: `${img.Os ?? "linux"}/${img.Architecture ?? ""}` };
+  return copyFacts(img.Id, ref, img.Config ?? {}, {
+    state: "image",
+    ended: "is an image",
+    volumes: false,
+    readOnlyRootfs: false,
+    platform: `${img.Os ?? "linux"}/${img.Architecture ?? ""}`,
+  });
 }
 
 function copyFacts(
   id: string,
   name: string,
-  state: string,
   config: CopyConfig,
-  readOnlyRootfs: boolean,
+  o: { state: string; ended: string; volumes: boolean; readOnlyRootfs: boolean; platform?: string },
 ): TargetFacts {
   return {
     id,
     name,
     running: false,
-    state,
+    state: o.state,
     // The copy owns its PID namespace, whose PID 1 is the keeper, and shares its IPC.
     pid: 1,
     pidNamespace: "private",
     user: config.User ?? "",
-    readOnlyRootfs,
+    readOnlyRootfs: o.readOnlyRootfs,
     privileged: false,
     cwd: config.WorkingDir || "/",
     ipc: "shareable",
+    platform: o.platform,
     copy: {
-      ended: "is an image",
+      ended: o.ended,
       entrypoint: [...config.Entrypoint ?? [], ...config.Cmd ?? []],
-      volumes: false,
+      volumes: o.volumes,
     },
   };
 }
@@ -214,15 +220,15 @@ function copyBody(
   };
 }
 
-/** A one-file tar archive (ustar), as `PUT /containers/{id}/archive` takes it. */
-export function tarOf(name: string, data: Uint8Array, mode = 0o755): Uint8Array {
+/** A one-file tar archive (ustar, mode 0755), as `PUT /containers/{id}/archive` takes it. */
+function tarOf(name: string, data: Uint8Array): Uint8Array {
   const header = new Uint8Array(512);
   const enc = new TextEncoder();
   const field = (offset: number, text: string) => header.set(enc.encode(text), offset);
   const octal = (offset: number, width: number, n: number) =>
     field(offset, n.toString(8).padStart(width - 1, "0"));
   field(0, name);
-  octal(100, 8, mode);
+  octal(100, 8, 0o755);
   octal(108, 8, 0); // uid
   octal(116, 8, 0); // gid
   octal(124, 12, data.length);
