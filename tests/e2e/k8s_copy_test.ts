@@ -28,6 +28,35 @@ async function noneLeft(c: PrivateCluster): Promise<void> {
     .catch(async () => assert.deepEqual(await dbgPods(c), []));
 }
 
+/** Creates a pod on the node without waiting for it to run: its containers may crash. */
+async function createPod(
+  c: PrivateCluster,
+  namespace: string,
+  pod: { metadata: Record<string, unknown>; spec: Record<string, unknown> },
+): Promise<void> {
+  const body = {
+    apiVersion: "v1",
+    kind: "Pod",
+    ...pod,
+    spec: { nodeName: "localhost", ...pod.spec },
+  };
+  await c.kubectl(["apply", "-n", namespace, "-f", "-"], { stdin: JSON.stringify(body) });
+}
+
+/** Waits (60 s at most) until `jsonpath` of pod `name` passes `ok`. */
+async function podUntil(
+  c: PrivateCluster,
+  namespace: string,
+  name: string,
+  jsonpath: string,
+  ok: (value: string) => boolean,
+): Promise<void> {
+  await poll(`${namespace}/${name}: ${jsonpath}`, async () => {
+    const r = await c.kubectl(["-n", namespace, "get", "pod", name, "-o", `jsonpath=${jsonpath}`]);
+    return ok(r.stdout) ? true : null;
+  }, 60_000);
+}
+
 /** The parts of a pod that a session must not change. */
 async function podShape(c: PrivateCluster, name: string): Promise<string> {
   const r = await c.kubectl(["get", "pod", name, "-o", "json"]);
@@ -51,36 +80,32 @@ Deno.test({
       runDbg(["k8s", "--kubeconfig", c.kubeconfig[user], ...args]);
     try {
       // api writes a file and crashes at once, again and again; side keeps running.
-      await c.kubectl(["apply", "-f", "-"], {
-        stdin: JSON.stringify({
-          apiVersion: "v1",
-          kind: "Pod",
-          metadata: { name: "crashy", labels: { app: "crashy" } },
-          spec: {
-            nodeName: "localhost",
-            hostNetwork: true,
-            containers: [
-              {
-                name: "api",
-                image: TARGET,
-                imagePullPolicy: "Never",
-                command: ["/app/target", "--crash", "note", "3"],
-                workingDir: "/app",
-                env: [{ name: "FOO", value: "bar x" }],
-                livenessProbe: { exec: { command: ["/app/target"] }, periodSeconds: 1 },
-              },
-              { name: "side", image: TARGET, imagePullPolicy: "Never" },
-            ],
-          },
-        }),
+      await createPod(c, "default", {
+        metadata: { name: "crashy", labels: { app: "crashy" } },
+        spec: {
+          hostNetwork: true,
+          containers: [
+            {
+              name: "api",
+              image: TARGET,
+              imagePullPolicy: "Never",
+              command: ["/app/target", "--crash", "note", "3"],
+              workingDir: "/app",
+              env: [{ name: "FOO", value: "bar x" }],
+              livenessProbe: { exec: { command: ["/app/target"] }, periodSeconds: 1 },
+            },
+            { name: "side", image: TARGET, imagePullPolicy: "Never" },
+          ],
+        },
       });
-      await poll("crashy/api to crash", async () => {
-        const r = await c.kubectl([
-          ...["get", "pod", "crashy", "-o"],
-          "jsonpath={.status.containerStatuses[?(@.name=='api')].restartCount}",
-        ]);
-        return Number(r.stdout) >= 1 ? true : null;
-      }, 60_000);
+      const restarted = (n: string) => Number(n) >= 1;
+      await podUntil(
+        c,
+        "default",
+        "crashy",
+        "{.status.containerStatuses[?(@.name=='api')].restartCount}",
+        restarted,
+      );
       const shape = await podShape(c, "crashy");
 
       await t.step("without --copy: the state, the last exit, and the hint", async () => {
@@ -157,28 +182,20 @@ Deno.test({
       await copySignalStep(t, copies, { runs: 3, withinMs: 3000 });
 
       await t.step("a completed pod (restartPolicy Never) is copied too", async () => {
-        await c.kubectl(["apply", "-f", "-"], {
-          stdin: JSON.stringify({
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { name: "done" },
-            spec: {
-              nodeName: "localhost",
-              hostNetwork: true,
-              restartPolicy: "Never",
-              containers: [{
-                name: "once",
-                image: TARGET,
-                imagePullPolicy: "Never",
-                command: ["/app/target", "--crash", "note", "0"],
-              }],
-            },
-          }),
+        await createPod(c, "default", {
+          metadata: { name: "done" },
+          spec: {
+            hostNetwork: true,
+            restartPolicy: "Never",
+            containers: [{
+              name: "once",
+              image: TARGET,
+              imagePullPolicy: "Never",
+              command: ["/app/target", "--crash", "note", "0"],
+            }],
+          },
         });
-        await poll("pod done to complete", async () => {
-          const r = await c.kubectl(["get", "pod", "done", "-o", "jsonpath={.status.phase}"]);
-          return r.stdout === "Succeeded" ? true : null;
-        }, 60_000);
+        await podUntil(c, "default", "done", "{.status.phase}", (p) => p === "Succeeded");
         const r = await dbg(["done", "--copy", "--", "sh", "-c", 'echo "$DBG_ENTRYPOINT"']);
         assert.equal(r.code, 0, r.stderr);
         assert.equal(r.stdout, "/app/target --crash note 0\n");
@@ -191,38 +208,30 @@ Deno.test({
 
       await t.step("Pod Security restricted binds the copy as an ephemeral container", async () => {
         await c.createNamespace("locked", { "pod-security.kubernetes.io/enforce": "restricted" });
-        await c.kubectl(["apply", "-n", "locked", "-f", "-"], {
-          stdin: JSON.stringify({
-            apiVersion: "v1",
-            kind: "Pod",
-            metadata: { name: "crashy" },
-            spec: {
-              nodeName: "localhost",
-              securityContext: {
-                runAsNonRoot: true,
-                runAsUser: 1000,
-                seccompProfile: { type: "RuntimeDefault" },
-              },
-              containers: [{
-                name: "api",
-                image: TARGET,
-                imagePullPolicy: "Never",
-                command: ["/app/target", "--crash", "/tmp/note", "3"],
-                securityContext: {
-                  allowPrivilegeEscalation: false,
-                  capabilities: { drop: ["ALL"] },
-                },
-              }],
+        await createPod(c, "locked", {
+          metadata: { name: "crashy" },
+          spec: {
+            securityContext: {
+              runAsNonRoot: true,
+              runAsUser: 1000,
+              seccompProfile: { type: "RuntimeDefault" },
             },
-          }),
+            containers: [{
+              name: "api",
+              image: TARGET,
+              imagePullPolicy: "Never",
+              command: ["/app/target", "--crash", "/tmp/note", "3"],
+              securityContext: { allowPrivilegeEscalation: false, capabilities: { drop: ["ALL"] } },
+            }],
+          },
         });
-        await poll("locked/crashy to crash", async () => {
-          const r = await c.kubectl([
-            ...["-n", "locked", "get", "pod", "crashy", "-o"],
-            "jsonpath={.status.containerStatuses[0].restartCount}",
-          ]);
-          return Number(r.stdout) >= 1 ? true : null;
-        }, 60_000);
+        await podUntil(
+          c,
+          "locked",
+          "crashy",
+          "{.status.containerStatuses[0].restartCount}",
+          restarted,
+        );
         const r = await dbg([
           ...["-n", "locked", "crashy", "--copy", "--", "sh", "-c"],
           'id -u; cat "$DBG_TARGET_ROOT/marker.txt"',
