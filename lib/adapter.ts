@@ -39,6 +39,11 @@ export interface TargetFacts {
   userNamespace?: string;
   readOnlyRootfs: boolean;
   privileged: boolean;
+  /**
+   * The capabilities the target adds to the runtime's defaults ("ALL": every one), and drops
+   * from them, as its runtime reports them (names without CAP_). Absent: the defaults.
+   */
+  caps?: { add: string[]; drop: string[] };
   /** The target's working directory ("/" when unknown). */
   cwd: string;
   /** Whether the sidecar may join the target's IPC namespace, and how. */

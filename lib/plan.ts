@@ -72,6 +72,11 @@ export interface DebugPlan {
     /** Environment of the sidecar's main process (the entry script's settings). */
     env: string[];
   };
+  /**
+   * Why the target's processes could open the session's through /proc, or "" (see
+   * `exposure`): printed with the banner.
+   */
+  exposure: string;
   /** The user's command (empty: interactive shell). */
   command: string[];
   keep: boolean;
@@ -153,6 +158,41 @@ export const PROFILE_CAPS: Record<EffectiveProfile, readonly string[]> = {
 /** Whether a profile reads a target of any uid (SYS_PTRACE, or everything with sysadmin). */
 function readsAnyUid(profile: EffectiveProfile): boolean {
   return profile === "sysadmin" || PROFILE_CAPS[profile].includes("SYS_PTRACE");
+}
+
+/** `TargetFacts.caps` from a runtime's lists, whose names may be in any case, with CAP_ or not. */
+export function capsFacts(add: string[] = [], drop: string[] = []): TargetFacts["caps"] {
+  const name = (c: string) => c.toUpperCase().replace(/^CAP_/, "");
+  return { add: add.map(name), drop: drop.map(name) };
+}
+
+/**
+ * The note a session gets when the target's processes could open the session's through /proc
+ * (their open files, the terminal among them; their memory; their root, the debugger image), or
+ * "" when the kernel stops them. The kernel lets a process open another's when it holds
+ * SYS_PTRACE, or when both run as the same uid and the opener holds every capability the other
+ * holds. So a root session is safe from any target without SYS_PTRACE while it holds one
+ * capability the target lacks: SYS_PTRACE itself in the general, netadmin and sysadmin profiles.
+ */
+export function exposure(
+  facts: Pick<TargetFacts, "name" | "privileged" | "caps" | "copy">,
+  sidecar: { root: boolean; privileged: boolean; capAdd: string[] },
+): string {
+  // A copy runs dbg's keeper, not the target's code; a node's root can reach anything anyway.
+  if (facts.copy) return "";
+  const add = facts.caps?.add ?? [];
+  const note = (why: string, fix = "") =>
+    `dbg: note: ${why}, so ${facts.name}'s processes can open this session's through /proc ` +
+    `(files, terminal, memory)${fix}`;
+  if (facts.privileged || add.includes("ALL") || add.includes("SYS_PTRACE")) {
+    return note(`${facts.name} holds SYS_PTRACE`);
+  }
+  if (!sidecar.root) return note("this session runs as a user without capabilities");
+  const holdsMore = sidecar.privileged || (facts.caps?.drop.length ?? 0) > 0 ||
+    sidecar.capAdd.some((c) => !add.includes(c));
+  return holdsMore
+    ? ""
+    : note(`this session holds no capability ${facts.name} lacks`, "; --profile general adds one");
 }
 
 /** A numeric `UID:GID` (both are needed to read the target's root), else undefined. */
@@ -325,6 +365,7 @@ export function makePlan(
       argv,
       env,
     },
+    exposure: exposure(facts, { root: sidecarIsRoot, privileged, capAdd }),
     command: opts.command,
     keep: opts.keep,
     banner: opts.attach

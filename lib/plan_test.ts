@@ -3,7 +3,7 @@ import { resolveImage } from "../images/catalog.ts";
 import type { TargetFacts } from "./adapter.ts";
 import { ENTRY_SCRIPT } from "./entry.ts";
 import { validateOptions } from "./options.ts";
-import { chooseMode, makePlan, planForDisplay, runsAsRoot, shellJoin } from "./plan.ts";
+import { capsFacts, chooseMode, makePlan, planForDisplay, runsAsRoot, shellJoin } from "./plan.ts";
 
 const facts: TargetFacts = {
   id: "abc123",
@@ -221,4 +221,42 @@ Deno.test("makePlan() debugs a target that is not running through a copy, named 
 
 Deno.test("shellJoin() quotes only the words that need it", () => {
   assert.equal(shellJoin(["sh", "-c", "echo $HOME", "", "a'b"]), `sh -c 'echo $HOME' '' 'a'\\''b'`);
+});
+
+Deno.test("makePlan() notes when the target's processes could open the session's", () => {
+  const note = (raw: Record<string, unknown>, f: Partial<TargetFacts> = {}) =>
+    makePlan(opts(raw), { ...facts, ...f }, resolveImage(undefined)).exposure;
+  // general holds SYS_PTRACE, which the target lacks: the kernel stops it.
+  assert.equal(note({}), "");
+  assert.equal(
+    note({ profile: "netadmin" }, { caps: { add: ["NET_ADMIN", "NET_RAW"], drop: [] } }),
+    "",
+  );
+  assert.equal(note({ profile: "baseline" }, { caps: { add: [], drop: ["NET_RAW"] } }), "");
+  assert.match(
+    note({ profile: "baseline" }),
+    /no capability app lacks.*--profile general adds one$/,
+  );
+  assert.match(
+    note({}, { caps: { add: ["SYS_PTRACE"], drop: [] } }),
+    /^dbg: note: app holds SYS_PTRACE, so app's processes can open this session's through \/proc/,
+  );
+  assert.match(note({}, { privileged: true }), /app holds SYS_PTRACE/);
+  assert.match(
+    note({ profile: "restricted" }, { user: "1000:1000" }),
+    /runs as a user without capabilities/,
+  );
+  assert.equal(
+    note({ profile: "baseline" }, {
+      copy: { ended: "is an image", entrypoint: [], volumes: false },
+    }),
+    "",
+  );
+});
+
+Deno.test("capsFacts() names capabilities as the plan compares them", () => {
+  assert.deepEqual(capsFacts(["cap_sys_ptrace", "NET_ADMIN"], ["ALL"]), {
+    add: ["SYS_PTRACE", "NET_ADMIN"],
+    drop: ["ALL"],
+  });
 });

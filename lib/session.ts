@@ -79,7 +79,8 @@ export async function runSession(
     }
     sidecar = made;
     io.debug(`created sidecar ${sidecar.name} (${sidecar.id})`);
-    if (io.banner) await say(io, plan.banner);
+    const lines = [plan.banner, plan.exposure].filter(Boolean);
+    if (io.banner && lines.length) await say(io, lines.join("\n"));
     const code = await attachAndRun(sidecar, plan, io, stop, () => (started = true));
     ended = !stopped;
     return code;

@@ -83,6 +83,7 @@ function plan(over: Partial<DebugPlan["sidecar"]> = {}, keep = false): DebugPlan
       env: [],
       ...over,
     },
+    exposure: "",
     command: [],
     keep,
     banner: "",

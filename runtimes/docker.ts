@@ -14,7 +14,7 @@ import type {
   TargetFacts,
 } from "../lib/adapter.ts";
 import { DbgError, ImageNotPresent, noSuchTarget, targetNotRunning } from "../lib/errors.ts";
-import type { DebugPlan } from "../lib/plan.ts";
+import { capsFacts, type DebugPlan } from "../lib/plan.ts";
 import { consoleSize } from "../lib/resize.ts";
 import { hostProcessUser } from "./_host.ts";
 import {
@@ -44,6 +44,8 @@ interface ContainerJson extends StoppedContainer {
     IpcMode?: string;
     ReadonlyRootfs?: boolean;
     Privileged?: boolean;
+    CapAdd?: string[] | null;
+    CapDrop?: string[] | null;
   };
   Platform?: string;
 }
@@ -112,6 +114,7 @@ class DockerAdapter implements RuntimeAdapter {
       ...(live?.userNamespace ? { userNamespace: live.userNamespace } : {}),
       readOnlyRootfs: !!c.HostConfig.ReadonlyRootfs,
       privileged: !!c.HostConfig.Privileged,
+      caps: capsFacts(c.HostConfig.CapAdd ?? [], c.HostConfig.CapDrop ?? []),
       cwd: c.Config.WorkingDir || "/",
       ipc: ipcMode === "shareable" || ipcMode === "host"
         ? ipcMode

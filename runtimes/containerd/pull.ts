@@ -1,8 +1,12 @@
 /**
  * Pulling an image into containerd without the Transfer service (containerd 1.6 has none):
- * the OCI distribution API over fetch (token or basic auth from ~/.docker/config.json), blobs
- * written through Content.Write, layers unpacked through Diff.Apply into committed snapshots,
- * and the image record created (issue 3).
+ * the OCI distribution API (../registry/client.ts), blobs written through Content.Write, layers
+ * unpacked through Diff.Apply into committed snapshots, and the image record created (issue 3).
+ *
+ * Nothing the registry says is taken on trust: a pinned digest must be the manifest's, every
+ * blob its descriptor's digest and size, and every unpacked layer its config's diff id, or the
+ * pull fails before the snapshot is committed under the config's chain id. Content containerd
+ * already has was checked by containerd when it was written, and is read back from it.
  *
  * Everything is kept under one lease per image (`dbg-image-…`, no expiry), which is the GC
  * root of its blobs and snapshots, so no gc.ref labels are needed.
@@ -12,7 +16,16 @@
 
 import type { PullProgress } from "../../lib/adapter.ts";
 import { DbgError, imageNotFound, pullRefused } from "../../lib/errors.ts";
-import { parseImageRef, registryAuthHeader } from "../registry/auth.ts";
+import { parseImageRef } from "../registry/auth.ts";
+import {
+  AuthRefused,
+  MANIFEST_MAX,
+  readCapped,
+  type Registry,
+  registryFor,
+  RegistryLied,
+  sha256,
+} from "../registry/client.ts";
 import { Code, type ContainerdClient, ContainerdError } from "./client.ts";
 import { chainId, containerdName, hostArch } from "./image.ts";
 
@@ -44,90 +57,6 @@ export interface PullOpts {
   insecure?: string[];
   progress?: PullProgress;
   debug: (msg: string) => void;
-}
-
-/** The registry wants credentials that dbg does not have, or refused the ones it has. */
-class AuthRefused extends Error {}
-
-/** Registry client for one repository: remembers the auth it needed. */
-class Registry {
-  #base: string;
-  #repo: string;
-  #creds?: { username?: string; password?: string; identitytoken?: string };
-  #authorization?: string;
-
-  constructor(base: string, repo: string, creds?: Registry["creds"]) {
-    this.#base = base;
-    this.#repo = repo;
-    this.#creds = creds;
-  }
-
-  get creds() {
-    return this.#creds;
-  }
-
-  async get(path: string, accept?: string): Promise<Response> {
-    const url = `${this.#base}/v2/${this.#repo}/${path}`;
-    const headers: Record<string, string> = accept ? { Accept: accept } : {};
-    if (this.#authorization) headers.Authorization = this.#authorization;
-    let res = await fetch(url, { headers });
-    if (res.status === 401 && !this.#authorization) {
-      await res.body?.cancel();
-      this.#authorization = await this.#authorize(res.headers.get("www-authenticate") ?? "");
-      res = await fetch(url, { headers: { ...headers, Authorization: this.#authorization } });
-    }
-    return res;
-  }
-
-  async #authorize(challenge: string): Promise<string> {
-    const basic = this.#creds?.username
-      ? `Basic ${btoa(`${this.#creds.username}:${this.#creds.password ?? ""}`)}`
-      : undefined;
-    if (/^basic/i.test(challenge)) {
-      if (!basic) {
-        throw new AuthRefused("the registry wants a login, and there are no credentials for it");
-      }
-      return basic;
-    }
-    const params = Object.fromEntries(
-      [...challenge.matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
-    );
-    if (!params.realm) throw new Error(`unknown auth challenge: ${challenge}`);
-    const url = new URL(params.realm);
-    if (params.service) url.searchParams.set("service", params.service);
-    url.searchParams.set("scope", params.scope ?? `repository:${this.#repo}:pull`);
-    const res = await fetch(url, { headers: basic ? { Authorization: basic } : {} });
-    if (res.status === 401 || res.status === 403) {
-      throw new AuthRefused(`token request: HTTP ${res.status}`);
-    }
-    if (!res.ok) throw new Error(`token request: HTTP ${res.status}`);
-    const body = await res.json() as { token?: string; access_token?: string };
-    return `Bearer ${body.token ?? body.access_token}`;
-  }
-}
-
-async function registryFor(ref: string, insecure: string[]): Promise<Registry> {
-  const r = parseImageRef(ref);
-  const host = r.registry === "docker.io" ? "registry-1.docker.io" : r.registry;
-  const plain = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host) ||
-    insecure.includes(host);
-  const header = await registryAuthHeader(ref, {
-    env: (k) => Deno.env.get(k),
-    home: Deno.env.get("HOME"),
-  });
-  const creds = header
-    ? JSON.parse(new TextDecoder().decode(
-      Uint8Array.from(atob(header.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
-    ))
-    : undefined;
-  return new Registry(`${plain ? "http" : "https"}://${host}`, r.repository, creds);
-}
-
-async function sha256(data: Uint8Array): Promise<string> {
-  const hash = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
-  );
-  return `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
 }
 
 /** Pull `ref` into containerd and unpack it for the snapshotter. */
@@ -165,12 +94,24 @@ async function pullUnder(
   const { name, lease } = p;
   const reg = p.registry;
   const ns = { namespace: o.namespace };
-  const fetchBlob = async (d: { digest: string }, kind: "manifests" | "blobs", accept?: string) => {
+  const lied = (what: string, e?: unknown) =>
+    new DbgError(`Cannot pull ${ref}: the registry ${what}`, {
+      hint: "dbg pulls nothing it cannot verify; check the registry, or pin a digest you trust",
+      ...(e ? { cause: e } : {}),
+    });
+  /** A manifest (by tag or digest) or a blob, checked against its descriptor when it has one. */
+  const fetchBlob = async (
+    d: { digest: string; size?: number },
+    kind: "manifests" | "blobs",
+    accept?: string,
+  ) => {
+    const pinned = d.digest.startsWith("sha256:");
     let res: Response;
     try {
       res = await reg.get(`${kind}/${d.digest}`, accept);
     } catch (e) {
       if (e instanceof AuthRefused) throw pullRefused(ref, e.message);
+      if (e instanceof RegistryLied) throw lied(`sent ${e.message}`, e);
       throw new DbgError(`Cannot pull ${ref}: ${e instanceof Error ? e.message : e}`, {
         hint:
           "Check that the registry is reachable from this host (--insecure-registry for plain HTTP)",
@@ -185,16 +126,27 @@ async function pullUnder(
       await res.body?.cancel();
       throw imageNotFound(ref, "the registry has no such image (manifest unknown)");
     }
-    if (!res.ok) throw new DbgError(`Cannot pull ${ref}: HTTP ${res.status} from the registry`);
-    const data = new Uint8Array(await res.arrayBuffer());
-    return { data, mediaType: res.headers.get("content-type") ?? "" };
-  };
-  const store = async (digest: string, data: Uint8Array) => {
-    const have = await client.call(CONTENT, "Info", { digest }, ns).then(() => true, () => false);
-    if (have) return;
-    if (await sha256(data) !== digest) {
-      throw new DbgError(`Cannot pull ${ref}: ${digest} does not match its content`);
+    if (!res.ok) {
+      await res.body?.cancel();
+      throw new DbgError(`Cannot pull ${ref}: HTTP ${res.status} from the registry`);
     }
+    const exact = pinned && d.size !== undefined;
+    let data: Uint8Array;
+    try {
+      data = await readCapped(res, exact ? d.size! : MANIFEST_MAX, d.digest, exact);
+    } catch (e) {
+      if (e instanceof RegistryLied) throw lied(`sent ${e.message}`, e);
+      throw e;
+    }
+    const digest = await sha256(data);
+    if (pinned && digest !== d.digest) throw lied(`sent ${digest} for ${d.digest}`);
+    return { data, digest, mediaType: res.headers.get("content-type") ?? "" };
+  };
+  const have = (digest: string) =>
+    client.call(CONTENT, "Info", { digest }, ns).then(() => true, () => false);
+  /** Content containerd lacks is written; containerd checks the digest once more. */
+  const store = async (digest: string, data: Uint8Array) => {
+    if (await have(digest)) return;
     await client.writeContent({
       namespace: o.namespace,
       lease,
@@ -204,10 +156,9 @@ async function pullUnder(
     });
   };
 
-  // The top descriptor: by tag or digest. Its digest is the hash of the bytes we got.
+  // The top descriptor, by tag or by the pinned digest, which fetchBlob checks.
   const top = await fetchBlob({ digest: r.digest ?? r.tag ?? "latest" }, "manifests", ACCEPT);
-  const topDigest = await sha256(top.data);
-  await store(topDigest, top.data);
+  await store(top.digest, top.data);
   let manifest = JSON.parse(new TextDecoder().decode(top.data));
   if (manifest.manifests) {
     const arch = hostArch();
@@ -223,11 +174,17 @@ async function pullUnder(
   await store(manifest.config.digest, config.data);
   const diffIds: string[] = JSON.parse(new TextDecoder().decode(config.data)).rootfs.diff_ids;
   const layers = manifest.layers as Descriptor[];
+  if (!Array.isArray(diffIds) || diffIds.length !== layers.length) {
+    throw lied(`sent ${layers.length} layers for ${diffIds?.length ?? 0} diff ids`);
+  }
   const total = layers.reduce((n, l) => n + l.size, 0);
   let done = 0;
   for (const layer of layers) {
-    const blob = await fetchBlob(layer, "blobs");
-    await store(layer.digest, blob.data);
+    // A layer containerd has is not fetched again: it checked the digest when it was written.
+    if (!await have(layer.digest)) {
+      const blob = await fetchBlob(layer, "blobs");
+      await store(layer.digest, blob.data);
+    }
     done += layer.size;
     o.progress?.({ status: "Downloading", id: layer.digest, current: done, total });
   }
@@ -254,10 +211,14 @@ async function pullUnder(
         parent,
       }, { ...ns, lease });
       try {
-        await client.call(DIFF, "Apply", {
+        const { applied } = await client.call(DIFF, "Apply", {
           diff: { media_type: layer.mediaType, digest: layer.digest, size: layer.size },
           mounts: prepared.mounts,
-        }, { ...ns, lease, deadlineMs: 600_000 });
+        }, { ...ns, lease, deadlineMs: 600_000 }) as { applied?: { digest?: string } };
+        // The snapshot is committed under the config's chain id only if it is that layer.
+        if (applied?.digest !== diffIds[i]) {
+          throw lied(`sent layer ${layer.digest}, whose content is not diff id ${diffIds[i]}`);
+        }
         await client.call(SNAPSHOTS, "Commit", { snapshotter: o.snapshotter, name: chain, key }, {
           ...ns,
           lease,
@@ -277,7 +238,11 @@ async function pullUnder(
   await client.call(IMAGES, "Create", {
     image: {
       name,
-      target: { media_type: top.mediaType.split(";")[0], digest: topDigest, size: top.data.length },
+      target: {
+        media_type: top.mediaType.split(";")[0],
+        digest: top.digest,
+        size: top.data.length,
+      },
     },
   }, { ...ns, lease });
   o.progress?.({ status: "done" });

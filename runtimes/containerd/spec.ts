@@ -6,7 +6,8 @@
  * @module
  */
 
-import type { DebugPlan } from "../../lib/plan.ts";
+import type { TargetFacts } from "../../lib/adapter.ts";
+import { capsFacts, type DebugPlan } from "../../lib/plan.ts";
 
 /** containerd's default capabilities for a container. */
 const DEFAULT_CAPS = [
@@ -32,6 +33,14 @@ const ALL_CAPS = [
   ..."DAC_READ_SEARCH LINUX_IMMUTABLE NET_BROADCAST NET_ADMIN IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG LEASE AUDIT_CONTROL MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
     .split(" ").map((c) => `CAP_${c}`),
 ];
+
+/** `TargetFacts.caps` of a task whose effective set is `effective`: its difference to the defaults. */
+export function capsDelta(effective: string[]): TargetFacts["caps"] {
+  return capsFacts(
+    effective.filter((c) => !DEFAULT_CAPS.includes(c)),
+    DEFAULT_CAPS.filter((c) => !effective.includes(c)),
+  );
+}
 
 const DEFAULT_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 

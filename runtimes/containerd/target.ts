@@ -10,6 +10,7 @@ import type { TargetFacts } from "../../lib/adapter.ts";
 import { endedText } from "../../lib/ended.ts";
 import { DbgError, noSuchTarget, targetNotRunning } from "../../lib/errors.ts";
 import { hostProcessUser } from "../_host.ts";
+import { capsDelta } from "./spec.ts";
 import { Code, type ContainerdClient, ContainerdError, type Message } from "./client.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
@@ -37,6 +38,7 @@ export interface OciSpec {
     env?: string[];
     cwd?: string;
     args?: string[];
+    capabilities?: { effective?: string[] };
   };
   root?: { readonly?: boolean };
   mounts?: Array<{ destination: string; type?: string; source?: string; options?: string[] }>;
@@ -244,6 +246,7 @@ export function factsOf(c: ContainerRecord, hostPid: number): TargetFacts {
     user: user ? `${user.uid ?? 0}:${user.gid ?? 0}` : "",
     readOnlyRootfs: !!c.spec?.root?.readonly,
     privileged: false,
+    caps: capsDelta(c.spec?.process?.capabilities?.effective ?? []),
     cwd: c.spec?.process?.cwd || "/",
     // Joined by path, any IPC namespace can be shared; a host one is joined as the host's.
     ipc: !ipc ? "host" : "shareable",

@@ -32,6 +32,16 @@ export interface CallContext {
   namespace?: string;
 }
 
+/**
+ * Trust the kubeconfig's CA alone, as kubectl does, and not the public CAs as well: Deno adds a
+ * client's `caCerts` to its root store, which it builds at the first TLS connection from
+ * DENO_TLS_CA_STORE ("," names no store). So the store is emptied before any connection, and
+ * the REST calls and the attach WebSocket, which both pass the CA, trust it only.
+ */
+function trustOnlyGivenCas(): void {
+  Deno.env.set("DENO_TLS_CA_STORE", ",");
+}
+
 /** A loaded kubeconfig and the API clients dbg needs. */
 export class Kube {
   readonly core: k8s.CoreV1Api;
@@ -91,6 +101,8 @@ export class Kube {
         hint: "Pass --context NAME, or set one with: kubectl config use-context NAME",
       });
     }
+    const cluster = kc.getCurrentCluster();
+    if (cluster?.caData || cluster?.caFile) trustOnlyGivenCas();
     const ctx = kc.getContextObject(kc.getCurrentContext());
     const namespace = opts.namespace || ctx?.namespace || "default";
     opts.debug(`context ${kc.getCurrentContext()}, server ${kc.getCurrentCluster()?.server}`);

@@ -9,6 +9,7 @@ import type * as k8s from "@kubernetes/client-node";
 import type { TargetFacts } from "../../lib/adapter.ts";
 import { endedText } from "../../lib/ended.ts";
 import { DbgError, usageError } from "../../lib/errors.ts";
+import { capsFacts } from "../../lib/plan.ts";
 import type { Kube } from "./api.ts";
 import { NODE_ROOT } from "./copy.ts";
 
@@ -132,6 +133,7 @@ export function factsOf(pod: k8s.V1Pod, c: k8s.V1Container, psaLabel?: string): 
     user: sec.uid === undefined ? "" : `${sec.uid}${sec.gid === undefined ? "" : `:${sec.gid}`}`,
     readOnlyRootfs: !!c.securityContext?.readOnlyRootFilesystem,
     privileged: !!c.securityContext?.privileged,
+    caps: capsFacts(c.securityContext?.capabilities?.add, c.securityContext?.capabilities?.drop),
     cwd: c.workingDir ?? "",
     ipc: "private",
     security: { psa, runAsNonRoot: sec.runAsNonRoot },

@@ -25,6 +25,8 @@ export interface AccessTargets {
   user101: string;
   /** Runs as 1000:1000 with a read-only rootfs. */
   nonrootRo: string;
+  /** Runs as root and keeps trying to open other processes' /proc/<pid>/fd/0 and root (`--peek`). */
+  peek: string;
 }
 
 /** The names the Docker and containerd tests give these targets. */
@@ -34,6 +36,7 @@ export const APP_TARGETS: AccessTargets = {
   dropInPlace: "app-drop-in-place",
   user101: "app-user101",
   nonrootRo: "app-nonroot-ro",
+  peek: "app-peek",
 };
 
 const MARKER = "target-rootfs-marker\n";
@@ -44,7 +47,7 @@ export async function accessScenarios(
   dbg: DbgRunner,
   targets: AccessTargets,
 ): Promise<void> {
-  const { root, drop, dropInPlace, user101, nonrootRo } = targets;
+  const { root, drop, dropInPlace, user101, nonrootRo, peek } = targets;
   const ok = (r: ShResult, what: string) => assert.equal(r.code, 0, `${what}: ${r.stderr}`);
 
   await t.step("cdebug: a command right after the target needs no --", async () => {
@@ -88,6 +91,23 @@ export async function accessScenarios(
     ]);
     assert.equal(r.stdout, "0\nhunter2\n", r.stderr);
   });
+
+  await t.step(
+    "a root target cannot open the session's processes through /proc, unless dbg says so",
+    async () => {
+      // The target logs every process whose fd 0 or root it opens: with general, the session
+      // holds SYS_PTRACE, which the target lacks, so the kernel refuses.
+      const cmd = ["--", "sh", "-c", ": > /peek.log; sleep 1; cat /peek.log"];
+      const general = await dbg(["-q", peek, ...cmd]);
+      ok(general, "general");
+      assert.equal(general.stdout, "");
+      // With baseline the session holds the target's capabilities and no more: dbg notes it.
+      const baseline = await dbg(["--profile", "baseline", peek, ...cmd]);
+      ok(baseline, "baseline");
+      assert.match(baseline.stdout, /^reached \d+ fd0$/m);
+      assert.match(baseline.stderr, /^dbg: note: this session holds no capability .* lacks, so /m);
+    },
+  );
 
   await t.step("cdebug: -q -i runs a script from stdin, and stderr stays empty", async () => {
     const r = await dbg(["-q", "-i", root], 'echo "hello $((6*7)) world"\nexit 0\n');

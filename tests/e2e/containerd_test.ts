@@ -80,6 +80,7 @@ Deno.test({
       await target("app-drop-in-place", { args: ["/app/target", "--drop-in-place", "1000:1000"] });
       await target("app-user101", { user: "101:101" });
       await target("app-nonroot-ro", { user: "1000:1000", readOnly: true });
+      await target("app-peek", { args: ["/app/target", "--peek"] });
       const upperBefore = await upperListing(c, "app");
       const dropUpper = (await upperListing(c, "app-drop")).join("\n");
 

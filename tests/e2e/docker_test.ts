@@ -57,6 +57,7 @@ Deno.test({
       await runTarget(d, { name: "app-user101", image: "dbg-test/target:user101" });
       await runTarget(d, { name: "app-nonroot-ro", user: "1000:1000", readOnly: true });
       await runTarget(d, { name: "app-hostnet", pidHost: true, network: "host" });
+      await runTarget(d, { name: "app-peek", args: ["/app/target", "--peek"] });
 
       await accessScenarios(t, dbg, APP_TARGETS);
 

@@ -11,6 +11,7 @@ import assert from "node:assert/strict";
 import { clusterOrSkip, type PrivateCluster } from "../helpers/cluster.ts";
 import { targetImageForUser, upperListing } from "../helpers/containerd.ts";
 import { dbgArgv, runDbg, spawnDbg } from "../helpers/dbg.ts";
+import { sh } from "../helpers/dockerd.ts";
 import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
 import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios } from "./_access.ts";
@@ -89,6 +90,7 @@ Deno.test({
         one("drop", { command: ["/app/target", "--drop", "1000:1000"] }),
         one("drop-in-place", { command: ["/app/target", "--drop-in-place", "1000:1000"] }),
         one("user101", { image: user101 }),
+        one("peek", { command: ["/app/target", "--peek"] }),
         c.applyPod({
           metadata: { name: "hostpid" },
           spec: { hostPID: true, containers: [app("app", envOf("hostpid"))] },
@@ -130,6 +132,7 @@ Deno.test({
         dropInPlace: "drop-in-place",
         user101: "user101",
         nonrootRo: "nonroot-ro",
+        peek: "peek",
       });
 
       await t.step("-- cmd: output, exit codes and separate stdout/stderr", async () => {
@@ -356,6 +359,35 @@ Deno.test({
         assert.match(refused.stderr, /^dbg: Pod Security admission rejected the debug container/m);
         assert.match(refused.stderr, /Hint: .*--profile restricted/);
       });
+
+      await t.step(
+        "the kubeconfig's CA alone is trusted, not also the system's (no token to a stranger)",
+        async () => {
+          // The server's CA is trusted system-wide; the kubeconfig names another CA.
+          const dir = await Deno.makeTempDir({ prefix: "dbg-ca-" });
+          try {
+            const other = `${dir}/other.crt`;
+            const made = await sh([
+              ...["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"],
+              ...["-subj", "/CN=not the cluster's CA", "-keyout", `${dir}/other.key`],
+              ...["-out", other],
+            ]);
+            assert.equal(made.code, 0, made.stderr);
+            const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
+            config.clusters[0].cluster["certificate-authority"] = other;
+            await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
+            const env = { DENO_TLS_CA_STORE: "system", SSL_CERT_FILE: c.caFile };
+            const r = await runDbg(["k8s", "--kubeconfig", `${dir}/config`, "web", "--", "true"], {
+              env,
+            });
+            assert.equal(r.code, 125, r.stderr);
+            assert.match(r.stderr, /^dbg: .*certificate/im);
+            assert.equal(r.stderr.trim().split("\n").length <= 2, true, r.stderr);
+          } finally {
+            await Deno.remove(dir, { recursive: true });
+          }
+        },
+      );
 
       await t.step(
         "errors: RBAC, unknown container, missing pod, image pull, timeout",
