@@ -111,7 +111,7 @@ async function pullUnder(
       res = await reg.get(`${kind}/${d.digest}`, accept);
     } catch (e) {
       if (e instanceof AuthRefused) throw pullRefused(ref, e.message);
-      if (e instanceof RegistryLied) throw lied(`sent ${e.message}`, e);
+      if (e instanceof RegistryLied) throw lied(e.message, e);
       throw new DbgError(`Cannot pull ${ref}: ${e instanceof Error ? e.message : e}`, {
         hint:
           "Check that the registry is reachable from this host (--insecure-registry for plain HTTP)",
@@ -135,18 +135,27 @@ async function pullUnder(
     try {
       data = await readCapped(res, exact ? d.size! : MANIFEST_MAX, d.digest, exact);
     } catch (e) {
-      if (e instanceof RegistryLied) throw lied(`sent ${e.message}`, e);
+      if (e instanceof RegistryLied) throw lied(e.message, e);
       throw e;
     }
     const digest = await sha256(data);
     if (pinned && digest !== d.digest) throw lied(`sent ${digest} for ${d.digest}`);
     return { data, digest, mediaType: res.headers.get("content-type") ?? "" };
   };
-  const have = (digest: string) =>
-    client.call(CONTENT, "Info", { digest }, ns).then(() => true, () => false);
+  /** Whether containerd holds the blob; its size must then be the descriptor's. */
+  const have = async (d: { digest: string; size?: number }) => {
+    const info = await client.call(CONTENT, "Info", { digest: d.digest }, ns).then(
+      (r) => (r as { info?: { size?: number } }).info,
+      () => undefined,
+    );
+    if (info && d.size !== undefined && Number(info.size) !== d.size) {
+      throw lied(`says ${d.digest} has ${d.size} bytes; containerd holds ${info.size} bytes of it`);
+    }
+    return !!info;
+  };
   /** Content containerd lacks is written; containerd checks the digest once more. */
   const store = async (digest: string, data: Uint8Array) => {
-    if (await have(digest)) return;
+    if (await have({ digest, size: data.length })) return;
     await client.writeContent({
       namespace: o.namespace,
       lease,
@@ -181,7 +190,7 @@ async function pullUnder(
   let done = 0;
   for (const layer of layers) {
     // A layer containerd has is not fetched again: it checked the digest when it was written.
-    if (!await have(layer.digest)) {
+    if (!await have(layer)) {
       const blob = await fetchBlob(layer, "blobs");
       await store(layer.digest, blob.data);
     }
@@ -214,7 +223,13 @@ async function pullUnder(
         const { applied } = await client.call(DIFF, "Apply", {
           diff: { media_type: layer.mediaType, digest: layer.digest, size: layer.size },
           mounts: prepared.mounts,
-        }, { ...ns, lease, deadlineMs: 600_000 }) as { applied?: { digest?: string } };
+        }, { ...ns, lease, deadlineMs: 600_000 }).catch((e) => {
+          if (!(e instanceof ContainerdError)) throw e;
+          throw new DbgError(`Cannot pull ${ref}: containerd cannot unpack layer ${layer.digest}`, {
+            hint: `containerd says: ${e.message}`,
+            cause: e,
+          });
+        }) as { applied?: { digest?: string } };
         // The snapshot is committed under the config's chain id only if it is that layer.
         if (applied?.digest !== diffIds[i]) {
           throw lied(`sent layer ${layer.digest}, whose content is not diff id ${diffIds[i]}`);

@@ -8,7 +8,7 @@
  * - Redirects are followed by dbg: never from https to http, and credentials stay with the
  *   registry's own host.
  * - Credentials go to a token service only over https, or when the registry itself is plain
- *   HTTP (a loopback or `--insecure-registry` one).
+ *   HTTP (a loopback or `--insecure-registry` one, which is tried over https first).
  *
  * @module
  */
@@ -24,7 +24,10 @@ const REDIRECTS_MAX = 10;
 /** The registry wants credentials that dbg does not have, or refused the ones it has. */
 export class AuthRefused extends Error {}
 
-/** The registry sent something other than what it promised: a digest, a size, a scheme. */
+/**
+ * The registry sent something other than what it promised: a size, a scheme. The message
+ * follows "the registry".
+ */
 export class RegistryLied extends Error {}
 
 /** `sha256:<hex>` of `data`. */
@@ -48,7 +51,7 @@ export async function readCapped(
   const declared = Number(res.headers.get("content-length") ?? NaN);
   if (declared > max) {
     await res.body?.cancel();
-    throw new RegistryLied(`${what} is ${declared} bytes, more than the ${max} expected`);
+    throw new RegistryLied(`sent ${declared} bytes of ${what}, more than the ${max} expected`);
   }
   const out = new Uint8Array(Number.isFinite(declared) ? declared : Math.min(max, 1 << 16));
   let buf = out;
@@ -56,7 +59,7 @@ export async function readCapped(
   for await (const chunk of res.body ?? []) {
     if (n + chunk.length > max) {
       await res.body?.cancel().catch(() => {});
-      throw new RegistryLied(`${what} is longer than the ${max} bytes expected`);
+      throw new RegistryLied(`sent more than the ${max} bytes expected of ${what}`);
     }
     if (n + chunk.length > buf.length) {
       const bigger = new Uint8Array(Math.min(max, Math.max(buf.length * 2, n + chunk.length)));
@@ -66,7 +69,7 @@ export async function readCapped(
     buf.set(chunk, n);
     n += chunk.length;
   }
-  if (exact && n !== max) throw new RegistryLied(`${what} is ${n} bytes, not ${max}`);
+  if (exact && n !== max) throw new RegistryLied(`sent ${n} bytes of ${what}, not ${max}`);
   return buf.subarray(0, n);
 }
 
@@ -149,10 +152,12 @@ async function follow(url: string, headers: Record<string, string>): Promise<Res
     const location = res.headers.get("location");
     if (res.status < 300 || res.status > 399 || !location) return res;
     await res.body?.cancel();
-    if (hop === REDIRECTS_MAX) throw new RegistryLied(`more than ${REDIRECTS_MAX} redirects`);
+    if (hop === REDIRECTS_MAX) {
+      throw new RegistryLied(`redirected more than ${REDIRECTS_MAX} times`);
+    }
     const next = new URL(location, at);
     if (at.protocol === "https:" && next.protocol !== "https:") {
-      throw new RegistryLied(`a redirect from https to ${next.protocol.slice(0, -1)}`);
+      throw new RegistryLied(`redirected from https to ${next.protocol.slice(0, -1)}`);
     }
     if (next.host !== first.host) {
       const { Authorization: _, ...rest } = headers;
@@ -166,7 +171,7 @@ async function follow(url: string, headers: Record<string, string>): Promise<Res
 export async function registryFor(ref: string, insecure: string[]): Promise<Registry> {
   const r = parseImageRef(ref);
   const host = r.registry === "docker.io" ? "registry-1.docker.io" : r.registry;
-  const plain = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host) ||
+  const insecureOk = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])(:\d+)?$/.test(host) ||
     insecure.includes(host);
   const header = await registryAuthHeader(ref, {
     env: (k) => Deno.env.get(k),
@@ -177,5 +182,20 @@ export async function registryFor(ref: string, insecure: string[]): Promise<Regi
       Uint8Array.from(atob(header.replace(/-/g, "+").replace(/_/g, "/")), (c) => c.charCodeAt(0)),
     ))
     : undefined;
-  return new Registry(`${plain ? "http" : "https"}://${host}`, r.repository, creds);
+  const scheme = insecureOk ? await schemeOf(host) : "https";
+  return new Registry(`${scheme}://${host}`, r.repository, creds);
+}
+
+/**
+ * The scheme of a registry dbg may reach over plain HTTP (loopback, `--insecure-registry`):
+ * https when it answers there, as Docker tries it first, else http.
+ */
+async function schemeOf(host: string): Promise<"https" | "http"> {
+  try {
+    const res = await fetch(`https://${host}/v2/`, { signal: AbortSignal.timeout(5_000) });
+    await res.body?.cancel();
+    return "https";
+  } catch {
+    return "http";
+  }
 }
