@@ -7,6 +7,7 @@
  */
 
 import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
 import { hangupScript } from "../_kill.ts";
@@ -106,11 +107,33 @@ class ContainerdSidecar implements Sidecar {
     this.mounts = o.mounts;
   }
 
+  /**
+   * The task joins the target's namespaces by /proc/<pid>/ns/* paths, with the PID read at
+   * inspect time, before a pull that may be long: the target's task must still run with that
+   * PID (which no other process gets while it lives), or the paths could name a stranger's.
+   */
+  async #sameTarget(): Promise<void> {
+    const { id, name } = this.#plan.target;
+    const task = await this.#client.call(TASKS, "Get", { container_id: id }, this.#ns()).then(
+      (r) => r.process as Message | undefined,
+      () => undefined,
+    );
+    if (task?.status !== "RUNNING" || Number(task.pid) !== this.#o.hostPid) {
+      throw new DbgError(`${name} stopped while dbg prepared the session`, {
+        hint: "Run dbg again: a target that does not run is debugged through a copy",
+      });
+    }
+  }
+
   #ns(extra: { deadlineMs?: number } = {}) {
     return { namespace: this.#o.namespace, ...extra };
   }
 
   async attach(): Promise<Attachment> {
+    await this.#sameTarget().catch((e) => {
+      this.#created.reject(e);
+      throw e;
+    });
     const dir = this.#fifoDir = await Deno.makeTempDir({ prefix: "dbg-fifo-" });
     const paths = ["stdin", "stdout", "stderr"].map((n) => `${dir}/${this.id}-${n}`);
     const tty = this.#plan.sidecar.tty;

@@ -8,6 +8,7 @@
 
 import type { TargetFacts } from "../../lib/adapter.ts";
 import { capsFacts, type DebugPlan } from "../../lib/plan.ts";
+import { defaultSeccomp } from "./seccomp.ts";
 
 /** containerd's default capabilities for a container. */
 const DEFAULT_CAPS = [
@@ -27,12 +28,33 @@ const DEFAULT_CAPS = [
   "CAP_AUDIT_WRITE",
 ];
 
-/** Every capability, for --privileged. */
-const ALL_CAPS = [
-  ...DEFAULT_CAPS,
-  ..."DAC_READ_SEARCH LINUX_IMMUTABLE NET_BROADCAST NET_ADMIN IPC_LOCK IPC_OWNER SYS_MODULE SYS_RAWIO SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME SYS_TTY_CONFIG LEASE AUDIT_CONTROL MAC_OVERRIDE MAC_ADMIN SYSLOG WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE"
-    .split(" ").map((c) => `CAP_${c}`),
-];
+/** Every capability, by its number. */
+const ALL_CAPS = ("CHOWN DAC_OVERRIDE DAC_READ_SEARCH FOWNER FSETID KILL SETGID SETUID SETPCAP " +
+  "LINUX_IMMUTABLE NET_BIND_SERVICE NET_BROADCAST NET_ADMIN NET_RAW IPC_LOCK IPC_OWNER SYS_MODULE " +
+  "SYS_RAWIO SYS_CHROOT SYS_PTRACE SYS_PACCT SYS_ADMIN SYS_BOOT SYS_NICE SYS_RESOURCE SYS_TIME " +
+  "SYS_TTY_CONFIG MKNOD LEASE AUDIT_WRITE AUDIT_CONTROL SETFCAP MAC_OVERRIDE MAC_ADMIN SYSLOG " +
+  "WAKE_ALARM BLOCK_SUSPEND AUDIT_READ PERFMON BPF CHECKPOINT_RESTORE").split(" ")
+  .map((c) => `CAP_${c}`);
+
+/**
+ * The capabilities of --privileged: every one the host lets containerd give, which is what
+ * this process, root on the same host, may hold (its bounding set; all where unreadable). A
+ * sandboxed host may lack some, and runc refuses a spec that names one.
+ */
+function privilegedCaps(): string[] {
+  const bound = /^CapBnd:\s*([0-9a-f]+)$/m.exec(readStatus())?.[1];
+  if (!bound) return ALL_CAPS;
+  const bits = BigInt(`0x${bound}`);
+  return ALL_CAPS.filter((_, i) => (bits >> BigInt(i)) & 1n);
+}
+
+function readStatus(): string {
+  try {
+    return Deno.readTextFileSync("/proc/self/status");
+  } catch {
+    return "";
+  }
+}
 
 /** `TargetFacts.caps` of a task whose effective set is `effective`: its difference to the defaults. */
 export function capsDelta(effective: string[]): TargetFacts["caps"] {
@@ -51,7 +73,7 @@ export function sidecarSpec(
 ): Record<string, unknown> {
   const s = plan.sidecar;
   const dropAll = s.capDrop.includes("ALL");
-  const caps = s.privileged ? ALL_CAPS : [
+  const caps = s.privileged ? privilegedCaps() : [
     ...DEFAULT_CAPS.filter((c) => !dropAll && !s.capDrop.includes(c.slice(4))),
     ...s.capAdd.map((c) => `CAP_${c}`),
   ];
@@ -123,6 +145,8 @@ export function sidecarSpec(
         { type: "mount" },
       ],
       cgroupsPath: `/${o.namespace}/${o.id}`,
+      // The runtime's default profile, as Docker gives its sidecars; none with --privileged.
+      ...(s.privileged ? {} : { seccomp: defaultSeccomp(caps) }),
       resources: { devices: [{ allow: false, access: "rwm" }] },
       maskedPaths: s.privileged ? [] : [
         "/proc/acpi",

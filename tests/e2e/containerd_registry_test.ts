@@ -7,10 +7,11 @@
  */
 
 import assert from "node:assert/strict";
-import { containerdOrSkip, runCtrTarget } from "../helpers/containerd.ts";
+import { containerdOrSkip, runCtrTarget, taskStatus } from "../helpers/containerd.ts";
 import { runDbg } from "../helpers/dbg.ts";
 import { startHostileRegistry } from "../helpers/hostile_registry.ts";
 import { dockerConfigFor } from "../helpers/registry.ts";
+import { poll } from "../helpers/tty.ts";
 
 Deno.test({
   name: "dbg containerd pulls from a hostile registry",
@@ -102,6 +103,20 @@ Deno.test({
         const r = await dbg(["app", "--image", `${reg.addr}/escape:1`, "--", "true"]);
         refused(r, /^dbg: Cannot pull .*: containerd cannot unpack layer sha256:\w+$/m);
         assert.match(r.stderr, /application\/x ]0;pwned/);
+      });
+
+      await t.step("a target that stops during the pull is not joined by its old PID", async () => {
+        await runCtrTarget(c, { namespace: "default", id: "victim" });
+        const run = dbg(["victim", "--image", `${reg.addr}/slow:1`, "--", "true"]);
+        await reg.slow.requested;
+        await c.ctr(["tasks", "kill", "-s", "KILL", "victim"]);
+        await poll(
+          "the victim to stop",
+          async () =>
+            (await taskStatus(c, "default", "victim"))?.status === "STOPPED" ? true : null,
+        );
+        reg.slow.release();
+        refused(await run, /^dbg: victim stopped while dbg prepared the session$/m);
       });
     } finally {
       await reg.stop();

@@ -137,6 +137,21 @@ Deno.test({
         assert.equal(r.stdout, "hi\nthere\n");
       });
 
+      await t.step(
+        "the sidecar has the runtime's default seccomp profile, unless privileged",
+        async () => {
+          const filtered = await dbg(["-q", "app", "--", "grep", "^Seccomp:", "/proc/self/status"]);
+          assert.equal(filtered.stdout, "Seccomp:\t2\n", filtered.stderr);
+          // Without SYS_ADMIN, no namespaces: unshare fails, as in a Docker sidecar.
+          const unshare = await dbg(["-q", "app", "--", "unshare", "-n", "true"]);
+          assert.notEqual(unshare.code, 0);
+          const privileged = await dbg(
+            ["-q", "--privileged", "app", "--", "grep", "^Seccomp:", "/proc/self/status"],
+          );
+          assert.equal(privileged.stdout, "Seccomp:\t0\n", privileged.stderr);
+        },
+      );
+
       await t.step("targets by nerdctl name, non-root and read-only targets", async () => {
         for (const ref of ["web", "app-nonroot", "app-ro"]) {
           const r = await dbg(["-q", ref, "--", "cat", "/marker.txt"]);

@@ -10,7 +10,8 @@
  * - `sizeheld`: the same lie about the true image's layer, which containerd then holds;
  * - `redirect`: blobs redirected from https to the plain-HTTP port;
  * - `realm`: a token service on the plain-HTTP port, which records any credentials it gets;
- * - `escape`: a layer (the other one) whose media type holds a terminal escape sequence.
+ * - `escape`: a layer (the other one) whose media type holds a terminal escape sequence;
+ * - `slow`: the true image, whose manifest waits for `slow.release()`.
  *
  * @module
  */
@@ -27,6 +28,8 @@ export interface HostileRegistry {
   manifestDigest: string;
   /** The Authorization headers the token service got (none, if dbg behaves). */
   tokenAuthorizations: string[];
+  /** The gate of repository `slow`: `requested` resolves when its manifest is asked for. */
+  slow: { requested: Promise<void>; release(): void };
   stop(): Promise<void>;
 }
 
@@ -145,6 +148,7 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
     sizeheld: manifest(goodConfig, [{ ...layerDesc, size: layerDesc.size - 100 }]),
     redirect: manifest(goodConfig, [layerDesc]),
     realm: manifest(goodConfig, [layerDesc]),
+    slow: manifest(goodConfig, [layerDesc]),
     escape: manifest(otherConfig, [{
       ...otherDesc,
       mediaType: "application/x\u001b]0;pwned\u0007",
@@ -154,7 +158,9 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
 
   const tokenAuthorizations: string[] = [];
   let plainPort = 0;
-  const handler = (secure: boolean) => (req: Request): Response => {
+  const requested = Promise.withResolvers<void>();
+  const released = Promise.withResolvers<void>();
+  const handler = (secure: boolean) => async (req: Request): Promise<Response> => {
     const url = new URL(req.url);
     if (url.pathname === "/token") {
       const auth = req.headers.get("authorization");
@@ -173,6 +179,10 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
             `Bearer realm="http://127.0.0.1:${plainPort}/token",service="hostile"`,
         },
       });
+    }
+    if (kind === "manifests" && repo === "slow") {
+      requested.resolve();
+      await released.promise;
     }
     if (kind === "manifests") {
       const body = manifests[repo];
@@ -200,7 +210,9 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
     caFile: certs.ca,
     manifestDigest: await digestOf(manifests.good),
     tokenAuthorizations,
+    slow: { requested: requested.promise, release: () => released.resolve() },
     async stop() {
+      released.resolve();
       ac.abort();
       await Promise.all([plain.finished, tls.finished]);
       await Deno.remove(dir, { recursive: true });
