@@ -62,6 +62,8 @@ settle() {
   done
 }
 say() { [ "$quiet" = 1 ] || echo "dbg: $*" >&2; }
+# The target's working dir as dbg prints it: the target chose it, so no control characters.
+shown() { case $1 in *[[:cntrl:]]*) echo "(a path with control characters)" ;; *) printf '%s\n' "$1" ;; esac; }
 die() { echo "dbg: $*" >&2; cleanup; exit 125; }
 # Until the command runs, a signal ends the session here and undoes the setup.
 trap 'cleanup; settle; exit 130' INT
@@ -243,7 +245,7 @@ if [ "$mode" = plain ]; then
   else
     say "$(cannot_read)"
   fi
-  [ -z "$wd" ] || cd "$wd" 2>/dev/null || say "cannot enter $wd in the sidecar; starting in $(pwd)"
+  [ -z "$wd" ] || cd "$wd" 2>/dev/null || say "cannot enter $(shown "$wd") in the sidecar; starting in $(pwd)"
   [ -z "$interactive" ] || set -- "$shell" "$@"
   # shellcheck disable=SC2086 # $sw is flags
   [ -z "$sw" ] || set -- "$nsenter" $sw -F -- "$@"
@@ -251,7 +253,7 @@ if [ "$mode" = plain ]; then
 else
   [ -z "$interactive" ] || set -- "$UTR$shell" "$@"
   rwd=$(wd_in "${wd:-/}")
-  [ -n "$rwd" ] || { say "cannot enter ${wd:-/} in the target; starting in /"; rwd=/; }
+  [ -n "$rwd" ] || { say "cannot enter $(shown "${wd:-/}") in the target; starting in /"; rwd=/; }
   if [ "$mode" = mount ]; then
     # A mount cannot take a source from another mount namespace, so the session enters a
     # private copy of the target's own mount namespace (nsenter, then unshare at once): it sees

@@ -9,6 +9,7 @@ import type { ImageChoice } from "../images/catalog.ts";
 import type { TargetFacts } from "./adapter.ts";
 import { ENTRY_SCRIPT } from "./entry.ts";
 import { usageError } from "./errors.ts";
+import { printable } from "./printable.ts";
 import type { DebugOptions, Profile } from "./options.ts";
 
 /**
@@ -316,7 +317,8 @@ export function makePlan(
     `DBG_QUIET=${opts.quiet ? 1 : 0}`,
     `DBG_PRIVILEGED=${opts.privileged ? 1 : 0}`,
     `DBG_TTY=${opts.tty ? 1 : 0}`,
-    `DBG_BANNER=${entryDecides ? planned : ""}`,
+    // The entry script prints it as the session's output, which dbg passes on as is.
+    `DBG_BANNER=${entryDecides ? printable(planned) : ""}`,
     ...(opts.term ? [`TERM=${opts.term}`] : []),
     // The -e values travel here, not in an argv, which anyone in the target could read: the
     // entry script hands them to the command (a copy's entrypoint first).

@@ -312,6 +312,18 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
         cause: e,
       });
     }
+    const cert = /invalid peer certificate: ?(\w+)|unable to verify[\w ]*certificate/i.exec(detail);
+    if (cert) {
+      return new DbgError(
+        `The Kubernetes API server at ${server} has a certificate the kubeconfig's CA does not ` +
+          `sign (${cert[1] ?? firstLine(cert[0])})`,
+        {
+          hint: "Check certificate-authority(-data) of the current context's cluster; dbg trusts " +
+            "that CA alone, as kubectl does",
+          cause: e,
+        },
+      );
+    }
     return new DbgError(`Cannot reach the Kubernetes API server at ${server}: ${firstLine(msg)}`, {
       hint: "Check the cluster address and your network (kubectl cluster-info), or pick " +
         "another --context",

@@ -59,16 +59,18 @@ export async function accessScenarios(
   await t.step(
     "a name typed without a path runs the tools, never a plant of the target's",
     async () => {
-      // The target's PATH holds a planted ls and curl (copies of hello).
-      const r = await dbg([
-        "-q",
-        root,
-        "--",
-        "sh",
-        "-c",
-        "ls / | grep -c marker; curl; echo rc=$?",
-      ]);
-      assert.equal(r.stdout, "1\nrc=127\n", r.stderr);
+      // The target's PATH holds a planted ls and curl (copies of hello), root or not.
+      for (const target of [root, nonrootRo]) {
+        const r = await dbg([
+          "-q",
+          target,
+          "--",
+          "sh",
+          "-c",
+          "ls / | grep -c marker; curl; echo rc=$?",
+        ]);
+        assert.equal(r.stdout, "1\nrc=127\n", `${target}: ${r.stderr}`);
+      }
       // --target-path adds the target's PATH after the tools: busybox's ls still wins.
       const both = await dbg([
         "-q",

@@ -411,6 +411,30 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "a working dir the target chose is shown without control characters",
+        async () => {
+          await runTarget(d, {
+            name: "app-cwd",
+            workdir: "/w\u001b]0;pwned\u0007",
+            args: ["/app/target", "--rm-cwd"],
+          });
+          try {
+            const r = await dbg(["app-cwd", "--", "pwd"]);
+            assert.equal(r.code, 0, r.stderr);
+            assert.equal(r.stdout, "/\n");
+            assert.match(
+              r.stderr,
+              /^dbg: cannot enter \(a path with control characters\) in the target; starting in \/$/m,
+            );
+            const raw = [...r.stderr].filter((ch) => ch < " " && ch !== "\n");
+            assert.deepEqual(raw, []);
+          } finally {
+            await d.docker(["rm", "-f", "app-cwd"]);
+          }
+        },
+      );
+
       await t.step("the target's env and -e cannot steer the entry script", async () => {
         // Names the entry script uses for its own state, and a value with a newline.
         await d.docker([

@@ -109,6 +109,8 @@ export interface TargetOpts {
   image?: string;
   /** `--network` (default none). */
   network?: string;
+  /** `--workdir`. */
+  workdir?: string;
   /** Arguments after the image (the target's own flags, e.g. `--drop 1000:1000`). */
   args?: string[];
 }
@@ -123,6 +125,7 @@ export async function runTarget(d: PrivateDockerd, o: TargetOpts): Promise<strin
   if (o.readOnly) args.push("--read-only");
   if (o.pidHost) args.push("--pid", "host");
   if (o.ipcShareable) args.push("--ipc", "shareable");
+  if (o.workdir) args.push("--workdir", o.workdir);
   args.push(o.image ?? TARGET_IMAGE, ...o.args ?? []);
   const id = (await d.docker(args)).stdout.trim();
   const deadline = Date.now() + 10_000;
