@@ -43,6 +43,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
       term: Deno.env.get("TERM"),
     },
     supports: adapter.supports,
+    env: (name) => Deno.env.get(name),
   });
   await adapter.connect({
     host: opts.host,

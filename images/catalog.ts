@@ -5,6 +5,7 @@
  * @module
  */
 
+import { parseImageRef } from "./ref.ts";
 /** One debugger image and what dbg must know about its tools. */
 export interface ImageEntry {
   /** Short alias (`busybox`, `nix`, `netshoot`). */
@@ -102,11 +103,20 @@ export function resolveImage(input: string | undefined): ImageChoice {
   };
 }
 
-/** Whether `input` looks like a usable `--image` value; returns an error text or undefined. */
+/**
+ * Whether `input` is a usable `--image` value, checked locally with Docker's rules: an error
+ * text, or undefined.
+ */
 export function checkImageInput(input: string): string | undefined {
-  if (input.startsWith("nix:") && !NIX_ALIAS.test(input)) {
-    return `Bad nix image "${input}": use nix:pkg[,pkg…], e.g. nix:curl,jq`;
+  if (input.startsWith("nix:")) {
+    return NIX_ALIAS.test(input)
+      ? undefined
+      : `Bad nix image "${input}": use nix:pkg[,pkg…], e.g. nix:curl,jq`;
   }
-  if (/\s/.test(input) || input === "") return `Bad image reference "${input}"`;
-  return undefined;
+  try {
+    parseImageRef(input);
+    return undefined;
+  } catch (e) {
+    return (e as Error).message;
+  }
 }

@@ -31,8 +31,10 @@ Deno.test("resolveImage() takes any other ref as a custom image", () => {
   assert.equal(img.shell, "/bin/sh");
 });
 
-Deno.test("checkImageInput() rejects bad nix aliases and blanks", () => {
+Deno.test("checkImageInput() rejects bad nix aliases, and references as Docker does", () => {
   assert.match(checkImageInput("nix:")!, /Bad nix image/);
-  assert.match(checkImageInput("a b")!, /Bad image reference/);
+  assert.match(checkImageInput("a b")!, /Invalid image reference "a b"/);
+  assert.match(checkImageInput("Busybox:MUSL")!, /repository name must be lowercase/);
+  assert.equal(checkImageInput("busybox:musl"), undefined);
   assert.equal(checkImageInput("nix:curl"), undefined);
 });

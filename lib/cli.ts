@@ -56,10 +56,10 @@ const SESSION_OPTIONS: OptSpec[] = [
   {
     long: "env",
     short: "e",
-    value: "NAME=VALUE",
+    value: "NAME[=VALUE]",
     key: "env",
     repeat: true,
-    help: "set an environment variable (repeatable)",
+    help: "set a variable; NAME alone passes this shell's value (repeatable)",
   },
   {
     long: "workdir",

@@ -9,13 +9,13 @@
 mode=$DBG_MODE; fallback=$DBG_FALLBACK; profile=$DBG_PROFILE; hint=$DBG_PID; tid=$DBG_TARGET_ID
 under=$DBG_ROOT_PATH; wd=$DBG_WORKDIR; image=$DBG_IMAGE; shell=$DBG_SHELL; tools=$DBG_TOOLS
 user=$DBG_USER; nix=$DBG_NIX; quiet=$DBG_QUIET; priv=$DBG_PRIVILEGED; tty=$DBG_TTY
-banner=$DBG_BANNER; _dbg_tp=$DBG_TARGET_PATH
+banner=$DBG_BANNER; _dbg_tp=$DBG_TARGET_PATH; wflag=$DBG_WORKDIR_FLAG
 term=${TERM:-}; go=${DBG_GO:-}; _dbg_ne=${DBG_NENV:-0}
 i=1
 while [ $i -le "$_dbg_ne" ]; do eval "_dbg_e$i=\$DBG_E$i; unset DBG_E$i"; i=$((i+1)); done
 unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_ROOT_PATH DBG_WORKDIR \
   DBG_IMAGE DBG_SHELL DBG_TOOLS DBG_USER DBG_NIX DBG_QUIET DBG_PRIVILEGED DBG_TTY DBG_BANNER DBG_GO \
-  DBG_TARGET_PATH DBG_NENV
+  DBG_TARGET_PATH DBG_NENV DBG_WORKDIR_FLAG
 # Kubernetes starts an ephemeral container before anyone can attach to it: wait for dbg's go
 # line, so that no output is lost, and give up (leaving nothing) if dbg never comes.
 # (A shell without `read -t`, such as dash, waits without that limit.) A go line "nostdin" says
@@ -62,6 +62,11 @@ settle() {
   done
 }
 say() { [ "$quiet" = 1 ] || echo "dbg: $*" >&2; }
+# A working dir that is not there: -w fails, as docker exec -w does; the target's own is noted.
+no_wd() {
+  if [ "$wflag" = 1 ]; then echo "dbg: -w ${wd:-/}: no such directory $1" >&2; cleanup; exit 126; fi
+  say "cannot enter $(shown "${wd:-/}") $1; starting in $2"
+}
 # The target's working dir as dbg prints it: the target chose it, so no control characters.
 shown() { case $1 in *[[:cntrl:]]*) echo "(a path with control characters)" ;; *) printf '%s\n' "$1" ;; esac; }
 die() { echo "dbg: $*" >&2; cleanup; exit 125; }
@@ -78,7 +83,7 @@ pw() { awk -F: -v f="$2" -v k="$3" -v o="$4" '$f == k { print $o; exit }' "$R$1"
 # in_path NAME: where NAME is in this (the debugger's) image.
 in_path() {
   IFS=:
-  for d in $PATH; do [ -e "$d/$1" ] && { unset IFS; echo "$d/$1"; return 0; }; done
+  for d in $PATH; do [ -f "$d/$1" ] && [ -x "$d/$1" ] && { unset IFS; echo "$d/$1"; return 0; }; done
   unset IFS; return 1
 }
 
@@ -236,6 +241,36 @@ interactive=; [ $# -gt 0 ] || interactive=1
 # nsenter switches users after it entered the target's root and working dir: numeric ids only.
 sw=; [ -z "$ug" ] || sw="-S ${ug%:*} -G ${ug#*:}"
 
+# A command that cannot run is one line of dbg's, not a shell's words about dbg's plumbing: the
+# command goes through this check, run by the debugger's shell where the command runs (its
+# root, its user, its PATH), which then execs it. A name found nowhere says where the target has
+# a program of that name ($_dbg_tpath, taken out of the command's environment here).
+# (Not exec --: dash takes -- for the command. A command that starts with - is no command.)
+_dbg_check='t=${_dbg_tpath:-}; unset _dbg_tpath
+case $1 in
+  -* | "") ;;
+  */*)
+    [ -e "$1" ] || { echo "dbg: $1: no such file" >&2; exit 127; }
+    [ -f "$1" ] && [ -x "$1" ] || { echo "dbg: $1: not an executable file" >&2; exit 126; }
+    exec "$@" ;;
+  *)
+    IFS=:; for d in $PATH; do
+      [ -f "${d:-.}/$1" ] && [ -x "${d:-.}/$1" ] || continue
+      # (BusyBox runs an applet named alone inside this shell, under its command line: so the
+      # file goes by its path, with the process named as typed, where the shell can do that.)
+      if (exec -a dbg true) 2>/dev/null; then a=$1; shift; exec -a "$a" "${d:-.}/$a" "$@"; fi
+      exec "$@"
+    done
+    for d in $t; do
+      [ -f "$d/$1" ] && [ -x "$d/$1" ] || continue
+      case $d/$1 in *[[:cntrl:]]*) break ;; esac
+      echo "dbg: $1: not among the debugger'"'"'s tools; the target has $d/$1: run it by its path, or pass --target-path" >&2
+      exit 127
+    done ;;
+esac
+echo "dbg: $1: executable file not found in PATH" >&2
+exit 127'
+
 if [ "$mode" = plain ]; then
   export DBG_TARGET_ROOT="$R"
   # (After a fallback the session runs as the target's ids: ask as them.)
@@ -245,15 +280,19 @@ if [ "$mode" = plain ]; then
   else
     say "$(cannot_read)"
   fi
-  [ -z "$wd" ] || cd "$wd" 2>/dev/null || say "cannot enter $(shown "$wd") in the sidecar; starting in $(pwd)"
-  [ -z "$interactive" ] || set -- "$shell" "$@"
+  [ -z "$wd" ] || cd "$wd" 2>/dev/null || no_wd "in the sidecar" "$(pwd)"
+  if [ -n "$interactive" ]; then set -- "$shell"; else set -- "$shell" -c "$_dbg_check" dbg-helper "$@"; fi
   # shellcheck disable=SC2086 # $sw is flags
   [ -z "$sw" ] || set -- "$nsenter" $sw -F -- "$@"
   _dbg_import=
 else
-  [ -z "$interactive" ] || set -- "$UTR$shell" "$@"
+  if [ -n "$interactive" ]; then
+    set -- "$UTR$shell"
+  else
+    set -- "$UTR$shell" -c "$_dbg_check" dbg-helper "$@"
+  fi
   rwd=$(wd_in "${wd:-/}")
-  [ -n "$rwd" ] || { say "cannot enter $(shown "${wd:-/}") in the target; starting in /"; rwd=/; }
+  [ -n "$rwd" ] || { no_wd "in the target" /; rwd=/; }
   if [ "$mode" = mount ]; then
     # A mount cannot take a source from another mount namespace, so the session enters a
     # private copy of the target's own mount namespace (nsenter, then unshare at once): it sees
@@ -308,7 +347,7 @@ launch() {
       esac
     done < "/proc/$_dbg_T/environ"
     _dbg_p=${_dbg_toolpath#:}
-    [ "$_dbg_tp" != 1 ] || _dbg_p="$_dbg_p:$_dbg_tpath"
+    if [ "$_dbg_tp" = 1 ]; then _dbg_p="$_dbg_p:$_dbg_tpath"; else export _dbg_tpath; fi
     export PATH="$_dbg_p"
     export HISTFILE=/dev/null PS1='[dbg] \w \$ ' PS2='> ' PS4='+ '
   fi
@@ -318,8 +357,6 @@ launch() {
   while [ "$_dbg_i" -le "$_dbg_ne" ]; do
     eval "export \"\$_dbg_e$_dbg_i\""; _dbg_i=$((_dbg_i + 1))
   done
-  # (Not exec --: dash takes -- for the command. A command that starts with - is no command.)
-  case $1 in -*) echo "dbg: $1: not found" >&2; exit 127 ;; esac
   exec "$@"
 }
 

@@ -10,7 +10,7 @@ Deno.test("ENTRY_SCRIPT is valid POSIX sh for BusyBox", async () => {
 Deno.test("ENTRY_SCRIPT reads every DBG_* setting the plan sets", () => {
   const vars = ["MODE", "FALLBACK", "PROFILE", "PID", "TARGET_ID", "WORKDIR", "IMAGE", "SHELL"];
   const more = ["TOOLS", "USER", "NIX", "QUIET", "PRIVILEGED", "TTY", "BANNER", "ROOT_PATH"];
-  for (const v of [...vars, ...more, "TARGET_PATH", "NENV"]) {
+  for (const v of [...vars, ...more, "TARGET_PATH", "NENV", "WORKDIR_FLAG"]) {
     assert.match(ENTRY_SCRIPT, new RegExp(`\\$\\{?DBG_${v}\\b`), v);
   }
 });

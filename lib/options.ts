@@ -124,25 +124,28 @@ export interface LocalIo {
  * Kubernetes name, holds a colon.
  */
 export const IMAGE_PREFIX = "image:";
-const IMAGE_RE = /^[a-zA-Z0-9][a-zA-Z0-9._\/:@-]*$/;
 const IMAGE_HINT = "dbg docker image:REF debugs a throwaway container of an image";
-const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*=/;
+const ENV_RE = /^[A-Za-z_][A-Za-z0-9_]*(=|$)/;
 const NAME_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
 
 /**
  * Validate raw flags into `DebugOptions`, rejecting flags the runtime does not support.
  *
- * TTY rule: a TTY is allocated when local stdin and stdout are terminals (like `docker run -it`
- * typed at a prompt), unless `-T`; output redirected to a file gets no TTY, so no CR/LF. `-t` without a terminal is an error. Stdin is connected with a TTY, with `-i`, and when no
- * command is given (so `echo 'ls /' | dbg docker app` runs the script).
+ * TTY rule, docker's: a TTY comes with `-t`, or for the interactive shell (no command) when
+ * local stdin and stdout are terminals, unless `-T`; a one-shot command keeps stdout and stderr
+ * apart, and output redirected to a file gets no CR/LF. `-i` never implies a TTY. `-t` without a
+ * terminal is an error. Stdin is connected with a TTY, with `-i`, and when no command is given
+ * (so `echo 'ls /' | dbg docker app` runs the script).
  */
 export function validateOptions(
   base: { runtime: string; target: string; command: string[] },
   raw: RawOptions,
-  ctx: { io: LocalIo; supports: AdapterSupports },
+  ctx: { io: LocalIo; supports: AdapterSupports; env?: (name: string) => string | undefined },
 ): DebugOptions {
   const { runtime } = base;
-  if (!base.target) throw usageError(`dbg ${runtime}: missing the target container`);
+  /** A bad value, with the runtime's help as the hint. */
+  const usage = (message: string, hint = helpHint(runtime)) => usageError(message, hint);
+  if (!base.target) throw usage(`dbg ${runtime}: missing the target container`);
   const fromImage = base.target.startsWith(IMAGE_PREFIX)
     ? base.target.slice(IMAGE_PREFIX.length)
     : undefined;
@@ -150,34 +153,40 @@ export function validateOptions(
     if (!ctx.supports.images) {
       throw usageError(`dbg ${runtime} cannot debug an image (${base.target})`, IMAGE_HINT);
     }
-    if (!IMAGE_RE.test(fromImage)) {
-      throw usageError(`Bad image target "${base.target}": expected image:REF`, IMAGE_HINT);
+    const bad = checkImageInput(fromImage);
+    if (bad || fromImage.startsWith("nix:")) {
+      throw usageError(
+        `Bad image target "${base.target}": ${bad ?? "expected image:REF"}`,
+        IMAGE_HINT,
+      );
     }
   }
-  const pull = oneOf("--pull", raw.pull ?? "missing", PULL_POLICIES);
-  const mode = oneOf("--mode", raw.mode ?? "auto", MODES);
+  const pull = oneOf("--pull", raw.pull ?? "missing", PULL_POLICIES, runtime);
+  const mode = oneOf("--mode", raw.mode ?? "auto", MODES, runtime);
   if (raw.image !== undefined) {
     const bad = checkImageInput(raw.image);
     if (bad) throw usageError(bad, "See the catalog with: dbg images");
   }
+  const env: string[] = [];
   for (const e of raw.env ?? []) {
-    if (!ENV_RE.test(e)) {
-      throw usageError(`Bad --env "${e}": expected NAME=VALUE`);
-    }
+    if (!ENV_RE.test(e)) throw usage(`Bad --env "${e}": expected NAME=VALUE or NAME`);
     // The entry script keeps its own state in _dbg_* variables (lib/entry.sh).
-    if (e.startsWith("_dbg_")) throw usageError(`Bad --env "${e}": _dbg_ names are dbg's own`);
+    if (e.startsWith("_dbg_")) throw usage(`Bad --env "${e}": _dbg_ names are dbg's own`);
+    // NAME alone passes this process's value, as docker does; an unset NAME is left out.
+    const value = e.includes("=") ? e : ctx.env?.(e);
+    if (value !== undefined) env.push(e.includes("=") ? e : `${e}=${value}`);
   }
   if (raw.name !== undefined && !NAME_RE.test(raw.name)) {
-    throw usageError(`Bad --name "${raw.name}": use letters, digits, "_", "." and "-"`);
+    throw usage(`Bad --name "${raw.name}": use letters, digits, "_", "." and "-"`);
   }
   if (raw.user !== undefined && !/^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+)?$/.test(raw.user)) {
-    throw usageError(`Bad --user "${raw.user}": expected USER[:GROUP] or UID[:GID]`);
+    throw usage(`Bad --user "${raw.user}": expected USER[:GROUP] or UID[:GID]`);
   }
   if (raw.network !== undefined && !NAME_RE.test(raw.network)) {
-    throw usageError(`Bad --network "${raw.network}": expected none, host or a network's name`);
+    throw usage(`Bad --network "${raw.network}": expected none, host or a network's name`);
   }
   if (raw.workdir !== undefined && !raw.workdir.startsWith("/")) {
-    throw usageError(`Bad --workdir "${raw.workdir}": it must be an absolute path`);
+    throw usage(`Bad --workdir "${raw.workdir}": it must be an absolute path`);
   }
   unsupported(ctx.supports.keep || !raw.keep, "--keep", runtime);
   unsupported(ctx.supports.privileged || !raw.privileged, "--privileged", runtime);
@@ -189,21 +198,23 @@ export function validateOptions(
       "Drop -t, or use -i to pipe input: echo data | dbg … -i -- cmd",
     );
   }
-  const profile = oneOf("--profile", raw.profile ?? "auto", PROFILES);
+  const profile = oneOf("--profile", raw.profile ?? "auto", PROFILES, runtime);
   if (raw.privileged && (profile === "baseline" || profile === "restricted")) {
     throw usageError(
       `--privileged contradicts --profile ${profile}`,
       "Drop one of them (--profile sysadmin is privileged too)",
     );
   }
-  const timeoutMs = raw.timeout === undefined ? undefined : parseDuration(raw.timeout);
+  const timeoutMs = raw.timeout === undefined ? undefined : parseDuration(raw.timeout, runtime);
   if (raw.attach !== undefined && !/^dbg-[a-z0-9.-]+$/.test(raw.attach)) {
     throw usageError(
       `Bad --attach "${raw.attach}": expected the name of a dbg container (dbg-…)`,
       `List them with: dbg ${runtime} ${base.target} --sessions`,
     );
   }
-  const tty = raw.tty ?? (ctx.io.stdinIsTerminal && (ctx.io.stdoutIsTerminal ?? true));
+  // As docker: a TTY with -t, or for the interactive shell (no command) at a terminal.
+  const tty = raw.tty ??
+    (base.command.length === 0 && ctx.io.stdinIsTerminal && (ctx.io.stdoutIsTerminal ?? true));
   const stdin = tty || !!raw.interactive || base.command.length === 0;
   return {
     runtime,
@@ -214,7 +225,7 @@ export function validateOptions(
     pull,
     mode,
     user: raw.user,
-    env: raw.env ?? [],
+    env,
     workdir: raw.workdir,
     privileged: !!raw.privileged,
     name: raw.name,
@@ -242,21 +253,39 @@ export function validateOptions(
 }
 
 /** `90s`, `2m`, `1m30s`, `500ms` or plain seconds → milliseconds. */
-export function parseDuration(text: string): number {
+export function parseDuration(text: string, runtime = "k8s"): number {
   const units: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
   if (/^\d+$/.test(text)) return Number(text) * 1000;
   const parts = [...text.matchAll(/(\d+)(ms|s|m|h)/g)];
   if (parts.length === 0 || parts.map((p) => p[0]).join("") !== text) {
-    throw usageError(`Bad --timeout "${text}": expected a duration such as 90s or 2m`);
+    throw usageError(
+      `Bad --timeout "${text}": expected a duration such as 90s or 2m`,
+      helpHint(runtime),
+    );
   }
   return parts.reduce((sum, p) => sum + Number(p[1]) * units[p[2]], 0);
 }
 
-function oneOf<T extends string>(flag: string, value: string, allowed: readonly T[]): T {
+function oneOf<T extends string>(
+  flag: string,
+  value: string,
+  allowed: readonly T[],
+  runtime: string,
+): T {
   if ((allowed as readonly string[]).includes(value)) return value as T;
-  throw usageError(`Bad ${flag} "${value}": expected one of ${allowed.join(", ")}`);
+  throw usageError(
+    `Bad ${flag} "${value}": expected one of ${allowed.join(", ")}`,
+    helpHint(runtime),
+  );
 }
 
 function unsupported(ok: boolean, flag: string, runtime: string): void {
-  if (!ok) throw usageError(`${flag} is not supported for the ${runtime} runtime`);
+  if (!ok) {
+    throw usageError(`${flag} is not supported for the ${runtime} runtime`, helpHint(runtime));
+  }
+}
+
+/** Where a runtime's flags are listed. */
+function helpHint(runtime: string): string {
+  return `See: dbg ${runtime} --help`;
 }

@@ -21,7 +21,33 @@ Deno.test("validateOptions() connects stdin for -i, a TTY, or a shell without a 
   assert.equal(validateOptions(cmd, {}, pipe).stdin, false);
   assert.equal(validateOptions(cmd, { interactive: true }, pipe).stdin, true);
   assert.equal(validateOptions(base, {}, pipe).stdin, true);
-  assert.equal(validateOptions(cmd, {}, tty).stdin, true);
+  assert.equal(validateOptions(cmd, {}, tty).stdin, false);
+  assert.equal(validateOptions(cmd, { tty: true }, tty).stdin, true);
+});
+
+Deno.test("validateOptions() gives a TTY as docker does: -t, or a shell at a terminal", () => {
+  const cmd = { ...base, command: ["ls"] };
+  type Ctx = Parameters<typeof validateOptions>[2];
+  const combos: Array<[typeof base, object, Ctx, boolean]> = [
+    [base, {}, tty, true],
+    [base, {}, pipe, false],
+    [base, { tty: false }, tty, false],
+    [base, { interactive: true }, tty, true],
+    [base, {}, { ...tty, io: { stdinIsTerminal: true, stdoutIsTerminal: false } }, false],
+    [cmd, {}, tty, false],
+    [cmd, { interactive: true }, tty, false],
+    [cmd, { tty: true }, tty, true],
+    [cmd, { interactive: true }, pipe, false],
+  ];
+  for (const [b, raw, ctx, want] of combos) {
+    assert.equal(validateOptions(b, raw, ctx).tty, want, JSON.stringify([b.command, raw, ctx.io]));
+  }
+});
+
+Deno.test("validateOptions() takes -e NAME from this process's environment, as docker", () => {
+  const env = (n: string) => n === "TOKEN" ? "s3" : undefined;
+  const opts = validateOptions(base, { env: ["TOKEN", "UNSET", "A=1"] }, { ...pipe, env });
+  assert.deepEqual(opts.env, ["TOKEN=s3", "A=1"]);
 });
 
 Deno.test("validateOptions() rejects -t without a terminal, with a hint", () => {
@@ -37,7 +63,8 @@ Deno.test("validateOptions() rejects bad values and names the flag", () => {
   const bad: Array<[object, RegExp]> = [
     [{ pull: "sometimes" }, /Bad --pull "sometimes"/],
     [{ mode: "magic" }, /Bad --mode "magic"/],
-    [{ env: ["NOEQUALS"] }, /Bad --env "NOEQUALS"/],
+    [{ env: ["1BAD"] }, /Bad --env "1BAD"/],
+    [{ image: "Busybox:MUSL" }, /repository name must be lowercase/],
     [{ env: ["_dbg_n=0"] }, /_dbg_ names are dbg's own/],
     [{ user: "a b" }, /Bad --user/],
     [{ workdir: "relative" }, /absolute path/],

@@ -308,6 +308,7 @@ export function makePlan(
     // (A copy has a PID namespace of its own: its PID 1 is the one to find.)
     `DBG_TARGET_ID=${copy ? "" : facts.id}`,
     `DBG_WORKDIR=${opts.workdir ?? (mode === "plain" ? "" : facts.cwd || "/")}`,
+    `DBG_WORKDIR_FLAG=${opts.workdir === undefined ? 0 : 1}`,
     `DBG_IMAGE=${image.ref}`,
     `DBG_SHELL=${image.shell}`,
     `DBG_TOOLS=${image.toolDirs.join(":")}`,

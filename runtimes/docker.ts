@@ -73,7 +73,9 @@ class DockerAdapter implements RuntimeAdapter {
     this.#client = new DockerClient(endpoint, { debug: opts.debug });
   }
 
-  async inspectTarget(target: string): Promise<TargetFacts> {
+  async inspectTarget(given: string): Promise<TargetFacts> {
+    // docker's own "/name" form names the same container.
+    const target = given.replace(/^\//, "");
     // The version negotiation and the inspect go out together (the inspect unversioned): one
     // round trip less before the sidecar exists. Both fail alike when the socket is missing.
     const [res] = await Promise.all([
@@ -81,7 +83,13 @@ class DockerAdapter implements RuntimeAdapter {
         "GET",
         `/containers/${encodeURIComponent(target)}/json`,
         { okStatuses: [404], unversioned: true },
-      ),
+      ).catch(async (e) => {
+        // An id prefix that several containers share.
+        if (e instanceof DockerApiError && /multiple IDs found/i.test(e.message)) {
+          throw await this.#ambiguous(target);
+        }
+        throw e;
+      }),
       this.client.negotiate().then((v) => this.#debug(`docker API version ${v}`)),
     ]);
     if (res.status === 404 || typeof res.body !== "object" || !res.body) {
@@ -123,6 +131,18 @@ class DockerAdapter implements RuntimeAdapter {
         : "private",
       platform: c.Platform,
     };
+  }
+
+  async #ambiguous(prefix: string): Promise<DbgError> {
+    const res = await this.client.request<Array<{ Id: string; Names?: string[] }>>(
+      "GET",
+      "/containers/json?all=1",
+    );
+    const matches = (Array.isArray(res.body) ? res.body : []).filter((c) => c.Id.startsWith(prefix))
+      .map((c) => `${c.Id.slice(0, 12)} (${(c.Names?.[0] ?? "").replace(/^\//, "")})`);
+    return new DbgError(`${prefix} matches ${matches.length} containers: ${matches.join(", ")}`, {
+      hint: "Pass a longer id prefix, or the container's name",
+    });
   }
 
   async #runningNames(): Promise<string[]> {
@@ -205,8 +225,9 @@ function consoleSizeArray(): [number, number] | undefined {
 function createError(e: unknown, plan: DebugPlan): unknown {
   if (!(e instanceof DockerApiError)) return e;
   if (e.status === 409) {
-    return new DbgError(`Cannot create sidecar ${plan.sidecar.name}: ${e.message}`, {
-      hint: `Pick another --name, or remove the old one: docker rm -f ${plan.sidecar.name}`,
+    // The name may be anyone's container: dbg never suggests removing it.
+    return new DbgError(`Cannot create sidecar ${plan.sidecar.name}: the name is in use`, {
+      hint: "Pick another --name, or leave it out (dbg names its sidecars dbg-<session id>)",
       cause: e,
     });
   }

@@ -7,7 +7,7 @@
  */
 
 import { imageNotFound, ImageNotPresent } from "../../lib/errors.ts";
-import { parseImageRef } from "../registry/auth.ts";
+import { parseImageRef } from "../../images/ref.ts";
 import { Code, type ContainerdClient, ContainerdError } from "./client.ts";
 
 const IMAGES = "containerd.services.images.v1.Images";

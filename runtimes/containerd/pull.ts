@@ -16,7 +16,7 @@
 
 import type { PullProgress } from "../../lib/adapter.ts";
 import { DbgError, imageNotFound, pullRefused } from "../../lib/errors.ts";
-import { parseImageRef } from "../registry/auth.ts";
+import { parseImageRef } from "../../images/ref.ts";
 import {
   AuthRefused,
   MANIFEST_MAX,

@@ -7,7 +7,8 @@
 
 import type { PullProgress } from "../../lib/adapter.ts";
 import { DbgError, imageNotFound, pullRefused } from "../../lib/errors.ts";
-import { parseImageRef, registryAuthHeader } from "../registry/auth.ts";
+import { parseImageRef } from "../../images/ref.ts";
+import { registryAuthHeader } from "../registry/auth.ts";
 import { type DockerClient, jsonLines } from "./http.ts";
 
 /** One line of the pull progress stream. */

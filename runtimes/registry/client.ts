@@ -13,7 +13,8 @@
  * @module
  */
 
-import { parseImageRef, registryAuthHeader } from "./auth.ts";
+import { parseImageRef } from "../../images/ref.ts";
+import { registryAuthHeader } from "./auth.ts";
 
 /** The most dbg reads of a manifest or an index by tag (containerd's limit too). */
 export const MANIFEST_MAX = 4 << 20;

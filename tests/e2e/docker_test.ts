@@ -127,14 +127,16 @@ Deno.test({
             'echo "$FOO"; pwd',
           ]);
           assert.equal(e.stdout, "a b\n/etc\n");
-          // A path with .. is resolved inside the target's root; a missing one starts in /.
+          // A path with .. is resolved inside the target's root; a missing one fails, as with
+          // docker exec -w.
           const dots = await dbg(["-q", "app", "-w", "/usr/../app/..", "--", "pwd"]);
           assert.equal(dots.stdout, "/\n", dots.stderr);
           const up = await dbg(["-q", "app", "-w", "/usr/bin/..", "--", "pwd"]);
           assert.equal(up.stdout, "/usr\n", up.stderr);
-          const none = await dbg(["app", "-w", "/nope", "--", "pwd"]);
-          assert.equal(none.stdout, "/\n");
-          assert.match(none.stderr, /^dbg: cannot enter \/nope in the target; starting in \/$/m);
+          const none = await dbg(["-q", "app", "-w", "/nope", "--", "pwd"]);
+          assert.equal(none.code, 126);
+          assert.equal(none.stdout, "");
+          assert.equal(none.stderr, "dbg: -w /nope: no such directory in the target\n");
         },
       );
 
@@ -354,10 +356,11 @@ Deno.test({
         );
         const again = await dbg(["-q", "app", "--name", "dbg-kept", "--", "true"]);
         assert.equal(again.code, 125);
-        assert.match(
-          again.stderr,
-          /Cannot create sidecar dbg-kept: .*\nHint: Pick another --name, or remove the old one: docker rm -f dbg-kept/,
-        );
+        assert.match(again.stderr, /^dbg: Cannot create sidecar dbg-kept: the name is in use\n/);
+        // The name of someone's container: dbg never suggests removing it.
+        const clash = await dbg(["-q", "app", "--name", "app-ro", "--", "true"]);
+        assert.equal(clash.code, 125);
+        assert.doesNotMatch(clash.stderr, /rm|remove/);
         await d.docker(["rm", "-f", "dbg-kept"]);
       });
 
@@ -371,17 +374,41 @@ Deno.test({
       });
 
       await t.step(
-        "the target resolves by id and id prefix; commands not found exit 127/126",
+        "the target resolves by id, id prefix and /name; commands not found exit 127/126",
         async () => {
           const id = (await d.docker(["inspect", "-f", "{{.Id}}", "app"])).stdout.trim();
-          for (const ref of [id, id.slice(0, 7)]) {
+          for (const ref of [id, id.slice(0, 7), "/app"]) {
             const r = await dbg(["-q", ref, "--", "cat", "/marker.txt"]);
             assert.equal(r.stdout, "target-rootfs-marker\n", r.stderr);
           }
+          // An id prefix several containers share lists them (make one such prefix).
+          const ids = async () => (await d.docker(["ps", "-aq", "--no-trunc"])).stdout.split("\n");
+          let shared: string | undefined;
+          for (let n = 0; !shared; n++) {
+            const firsts = (await ids()).map((i) => i[0]).filter(Boolean);
+            shared = firsts.find((c, i) => firsts.indexOf(c) !== i);
+            if (!shared) await d.docker(["create", "--name", `app-prefix-${n}`, TARGET_IMAGE]);
+          }
+          const ambiguous = await dbg([shared, "--", "true"]);
+          assert.equal(ambiguous.code, 125);
+          assert.match(
+            ambiguous.stderr,
+            new RegExp(`^dbg: ${shared} matches \\d+ containers: ${shared}\\w{11} \\(`),
+          );
           const missing = await dbg(["-q", "app", "--", "no-such-command"]);
           assert.equal(missing.code, 127);
-          assert.match(missing.stderr, /no-such-command/);
-          assert.equal((await dbg(["-q", "app", "--", "/etc/os-release"])).code, 126);
+          assert.equal(missing.stderr, "dbg: no-such-command: executable file not found in PATH\n");
+          // A program of the target's that the tools lack: where it is, and how to run it.
+          const plant = await dbg(["-q", "app", "--", "curl"]);
+          assert.equal(plant.code, 127);
+          assert.equal(
+            plant.stderr,
+            "dbg: curl: not among the debugger's tools; the target has /usr/local/bin/curl: " +
+              "run it by its path, or pass --target-path\n",
+          );
+          const notExec = await dbg(["-q", "app", "--", "/etc/os-release"]);
+          assert.equal(notExec.code, 126);
+          assert.equal(notExec.stderr, "dbg: /etc/os-release: not an executable file\n");
         },
       );
 

@@ -37,7 +37,9 @@ function dbgDockerArgv(host: string, args: string[]): string[] {
  */
 function ttyScript(host: string, args: string[]): string {
   const dbg = dbgDockerArgv(host, args).map(q).join(" ");
-  return `sh -c ${q(`${dbg}; echo EXIT=$?; stty -a; sleep 30`)}`;
+  // The wrapper outlives a Ctrl-C to dbg's process group, as an interactive shell does (it is
+  // not in that group); dbg gets the default action back, as every exec'd program does.
+  return `sh -c ${q(`trap : INT; ${dbg}; echo EXIT=$?; stty -a; sleep 30`)}`;
 }
 
 /** PID of the dbg (deno) process whose argv holds `marker` as one argument. */
@@ -212,25 +214,28 @@ Deno.test({
         await ended("exit 7", shellName);
       });
 
-      await t.step("Ctrl-C ends a command on a TTY with 130", async () => {
-        const name = marker();
-        const tty = await term(["--name", name, "app", "--", "sleep", "100"]);
-        await sidecarRuns(d, name, "sleep 100");
-        await tty.send("C-c");
-        const screen = await tty.waitFor(EXITED);
-        assert.equal(exitOf(screen), 130);
-        assertCooked(screen);
-        await tty.kill();
-        await ended("Ctrl-C on -- sleep 100", name);
+      await t.step("Ctrl-C ends a command with 130, with -t and without", async () => {
+        // A one-shot command gets a TTY only with -t, as with docker.
+        for (const flags of [["-t"], []]) {
+          const name = marker();
+          const tty = await term([...flags, "--name", name, "app", "--", "sleep", "100"]);
+          await sidecarRuns(d, name, "sleep 100");
+          await tty.send("C-c");
+          const screen = await tty.waitFor(EXITED);
+          assert.equal(exitOf(screen), 130, `${flags}: ${screen}`);
+          assertCooked(screen);
+          await tty.kill();
+          await ended(`Ctrl-C on ${flags} -- sleep 100`, name);
+        }
       });
 
       await t.step("a command on a TTY passes its exit code through and sees TERM", async () => {
         const n1 = marker(), n2 = marker();
-        const code = await term(["-q", "--name", n1, "app", "--", "sh", "-c", "exit 42"]);
+        const code = await term(["-q", "-t", "--name", n1, "app", "--", "sh", "-c", "exit 42"]);
         assert.equal(exitOf(await code.waitFor(EXITED, 30_000)), 42);
         await code.kill();
         await ended("exit 42", n1);
-        const env = await term(["-q", "--name", n2, "app", "--", "sh", "-c", "echo T=$TERM"]);
+        const env = await term(["-q", "-t", "--name", n2, "app", "--", "sh", "-c", "echo T=$TERM"]);
         const screen = await env.waitFor(EXITED, 30_000);
         assert.match(screen, /^T=(screen|tmux)\S*$/m, "the local TERM, set by tmux, not xterm");
         assert.equal(exitOf(screen), 0);
@@ -245,7 +250,13 @@ Deno.test({
             for (const cmd of [[], ["--", "sleep", "100"]]) {
               const label = `${sig} on a TTY (${cmd.length ? "-- sleep 100" : "interactive"})`;
               const name = marker();
-              const tty = await term(["--name", name, "app", ...cmd]);
+              const tty = await term([
+                "--name",
+                name,
+                ...(cmd.length ? ["-t"] : []),
+                "app",
+                ...cmd,
+              ]);
               if (cmd.length) await sidecarRuns(d, name, "sleep 100");
               else await tty.waitFor(PROMPT, 30_000);
               const pid = await dbgPid(name);
