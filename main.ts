@@ -62,7 +62,12 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     : await adapter.inspectTarget(opts.target);
   debug(`target facts: ${JSON.stringify(facts)}`);
   if (opts.sessions) {
-    if (!adapter.listSessions) throw usageError(`--sessions is not supported for ${adapter.name}`);
+    if (!adapter.listSessions) {
+      throw usageError(
+        `--sessions is not supported for ${adapter.name}`,
+        `See: dbg ${adapter.name} --help`,
+      );
+    }
     console.log(await adapter.listSessions());
     return 0;
   }

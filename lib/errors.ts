@@ -36,7 +36,7 @@ export class DbgError extends Error {
 }
 
 /** A usage error: a bad flag or argument. */
-export function usageError(message: string, hint = "See: dbg --help"): DbgError {
+export function usageError(message: string, hint = "See: dbg help"): DbgError {
   return new DbgError(message, { hint });
 }
 

@@ -108,6 +108,8 @@ export interface RawOptions {
   copy?: boolean;
   network?: string;
   targetPath?: boolean;
+  /** Kubernetes: `-c NAME`, the same as TARGET/NAME. */
+  container?: string;
 }
 
 /** What the options check needs to know about the local terminal. */
@@ -143,6 +145,13 @@ export function validateOptions(
   ctx: { io: LocalIo; supports: AdapterSupports; env?: (name: string) => string | undefined },
 ): DebugOptions {
   const { runtime } = base;
+  // kubectl's -c NAME: the container part of POD/NAME.
+  if (raw.container !== undefined) {
+    if (!NAME_RE.test(raw.container)) {
+      throw usageError(`Bad --container "${raw.container}"`, helpHint(runtime));
+    }
+    base = { ...base, target: `${base.target}/${raw.container}` };
+  }
   /** A bad value, with the runtime's help as the hint. */
   const usage = (message: string, hint = helpHint(runtime)) => usageError(message, hint);
   if (!base.target) throw usage(`dbg ${runtime}: missing the target container`);

@@ -38,6 +38,7 @@ export function parseTarget(text: string): TargetRef {
   const bad = () =>
     usageError(
       `Bad target "${text}": expected POD[/CONTAINER], pod/POD[/C], deploy/NAME[/C] or sts/NAME[/C]`,
+      "See: dbg k8s --help",
     );
   if (parts.some((p) => p === "") || parts.length > 3) throw bad();
   const kind = KINDS[parts[0].toLowerCase()];

@@ -415,6 +415,11 @@ Deno.test({
           const nope = await dbg(["web/nope"]);
           assert.equal(nope.code, 125);
           assert.match(nope.stderr, /^dbg: Pod web has no container "nope" \(it has: api\)/m);
+          // kubectl's -c names the container too.
+          const byFlag = await dbg(["-q", "web", "-c", "api", "--", "sh", "-c", "echo $WHO"]);
+          assert.equal(byFlag.stdout, "api\n", byFlag.stderr);
+          const flagNope = await dbg(["web", "-c", "nope"]);
+          assert.match(flagNope.stderr, /^dbg: Pod web has no container "nope"/m);
           const none = await dbg(["ghost"]);
           assert.match(none.stderr, /^dbg: No such pod: ghost in namespace default/m);
           // The kubelet reports a pull failure in an event at once, and in the pod's status
