@@ -17,8 +17,19 @@ import { runSession } from "./lib/session.ts";
 import { loadAdapter } from "./runtimes/mod.ts";
 
 const enc = new TextEncoder();
-/** Lines on stderr: words from outside (engines, kubelets) cannot drive the terminal. */
-const say = (s: string) => Deno.stderr.writeSync(enc.encode(printableLines(s) + "\n"));
+/** Settles when stderr is gone: a session then ends as on SIGPIPE (lib/session.ts). */
+const stderrLost = Promise.withResolvers<void>();
+/**
+ * Lines on stderr: words from outside (engines, kubelets) cannot drive the terminal. A write to
+ * a closed pipe throws nothing at the caller (dbg must still remove what it made).
+ */
+const say = (s: string) => {
+  try {
+    Deno.stderr.writeSync(enc.encode(printableLines(s) + "\n"));
+  } catch {
+    stderrLost.resolve();
+  }
+};
 
 async function run(argv: string[], setDebug: (d: boolean) => void): Promise<number> {
   const req = parseArgs(argv);
@@ -85,6 +96,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     debug,
     progress,
     banner: !opts.quiet,
+    lost: stderrLost.promise,
   });
 }
 

@@ -25,6 +25,8 @@ export interface SessionIo {
   progress?: PullProgress;
   /** Print the plan's banner once the sidecar exists (not with -q). */
   banner: boolean;
+  /** Settles when dbg's own stderr is gone (a closed pipe): the session ends as on SIGPIPE. */
+  lost?: Promise<void>;
 }
 
 /** Signals that end the session: the sidecar is stopped and removed, dbg exits 128+n. */
@@ -49,6 +51,7 @@ export async function runSession(
     listeners.push([sig, fn]);
   };
   for (const sig of STOP_SIGNALS) listen(sig, () => stop.resolve(signalExit(sig)));
+  io.lost?.then(() => stop.resolve(signalExit("SIGPIPE")));
   // Without a TTY, Ctrl-C reaches dbg, not the sidecar: forward it (docker's --sig-proxy).
   // With a TTY, raw mode turns Ctrl-C into a byte for the sidecar's terminal, so a SIGINT
   // comes from elsewhere (kill -INT) and ends the session.
@@ -194,6 +197,14 @@ async function attachAndRun(
       io.debug("stopped while starting");
       return await stop.promise;
     }
+    // A stop that came while the start was on its way: the session ends before it begins, with
+    // no input sent and no output shown. The entry script still ends it, to reap what it began.
+    const late = await Promise.race([stop.promise, Promise.resolve(undefined)]);
+    if (late !== undefined) {
+      io.debug("stopped while starting");
+      await stopSidecar(sidecar, plan, io, waiter.exit);
+      return late;
+    }
     onStarted();
     io.debug("sidecar started");
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
@@ -216,6 +227,7 @@ async function attachAndRun(
         const finished = Promise.all([waiter.exit, output]).then(([code]) => ({ code }));
         const first = await Promise.race([finished, stop.promise.then((sig) => ({ sig }))]);
         if ("sig" in first) {
+          inputDone.abort(); // the terminal is cooked again: nothing more goes to the sidecar
           restore();
           await stopSidecar(sidecar, plan, io, waiter.exit);
           return first.sig;

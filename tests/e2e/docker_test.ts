@@ -549,6 +549,17 @@ Deno.test({
         });
         assert.equal(r.stdout, "y\ny\n 141\n", r.stderr);
         assert.equal(r.stderr, "");
+        // With --debug into the same pipe, the pipe closes under dbg's own lines: the session
+        // ends as on SIGPIPE all the same, at once, and leaves no sidecar.
+        const t0 = Date.now();
+        const debug = await sh([
+          "bash",
+          "-c",
+          `${dbgCmd} --debug -q app -- sleep 20 2>&1 | head -n 3 >/dev/null; echo "\${PIPESTATUS[0]}"`,
+        ], { env: cleanEnv({ NO_COLOR: "1" }), check: false });
+        assert.equal(debug.stdout, "141\n", debug.stderr);
+        assert.ok(Date.now() - t0 < 15_000, "dbg did not wait for the command");
+        assert.deepEqual(await sidecarsLeft(d), []);
       });
 
       await signalSoak(t, {

@@ -6,6 +6,7 @@
  */
 
 import assert from "node:assert/strict";
+import { delay } from "../../lib/signals.ts";
 import { dbgArgv, spawnDbg } from "../helpers/dbg.ts";
 import { dockerdOrSkip, pidAlive, type PrivateDockerd, startDockerd } from "../helpers/dockerd.ts";
 import {
@@ -212,6 +213,31 @@ Deno.test({
         assertCooked(screen);
         await shell.kill();
         await ended("exit 7", shellName);
+      });
+
+      await t.step("Ctrl-C during start-up: 130 at once, no sidecar, no stray input", async () => {
+        // Ctrl-C at several moments of start-up. Before the terminal goes raw it is SIGINT to
+        // dbg: 130, nothing started. After, it is a byte for the shell, which exits on request.
+        for (const ms of [0, 40, 80, 120, 160, 240]) {
+          const name = marker();
+          const tty = await term(["--name", name, "app"]);
+          await delay(ms);
+          await tty.send("C-c");
+          let screen = await tty.waitFor(
+            new RegExp(`${EXITED.source}|${PROMPT.source}`, "m"),
+            30_000,
+          );
+          if (!EXITED.test(screen)) {
+            await tty.send("exit 130", "Enter");
+            screen = await tty.waitFor(EXITED, 30_000);
+          }
+          assert.equal(exitOf(screen), 130, `Ctrl-C after ${ms}ms: ${screen}`);
+          assertCooked(screen);
+          // A terminal's reply (such as to a cursor-position query) typed into the outer shell.
+          assert.doesNotMatch(screen.slice(screen.lastIndexOf("EXIT=")), /\d+R|\^\[/, `${ms}ms`);
+          await tty.kill();
+          await ended(`Ctrl-C ${ms}ms into start-up`, name);
+        }
       });
 
       await t.step("Ctrl-C ends a command with 130, with -t and without", async () => {
