@@ -238,6 +238,10 @@ wd_in() {
 # The command's argv comes after --; the front of it is extended below.
 [ "${1-}" != -- ] || shift
 interactive=; [ $# -gt 0 ] || interactive=1
+# -q hushes the greeting of BusyBox's shell (see launch), which reads $ENV only with -i. (It is
+# the one that greets; catalog images keep it at /bin/busybox.)
+_dbg_hush=
+[ "$quiet" != 1 ] || [ -z "$interactive" ] || ! [ "$shell" -ef /bin/busybox ] || _dbg_hush=-i
 # nsenter switches users after it entered the target's root and working dir: numeric ids only.
 sw=; [ -z "$ug" ] || sw="-S ${ug%:*} -G ${ug#*:}"
 
@@ -275,19 +279,18 @@ if [ "$mode" = plain ]; then
   export DBG_TARGET_ROOT="$R"
   # (After a fallback the session runs as the target's ids: ask as them.)
   # shellcheck disable=SC2086 # $sw is flags
-  if { [ -z "$plain_as" ] && [ -e "$R/." ]; } || { [ -n "$plain_as" ] && "$nsenter" $sw -F -- "$shell" -c '[ -e "$1/." ]' sh "$R"; }; then
-    say "the target's filesystem is at $R (also in \$DBG_TARGET_ROOT)"
-  else
+  # (The banner said where the target's files are; only a failure to read them is news.)
+  if ! { [ -z "$plain_as" ] && [ -e "$R/." ]; } && ! { [ -n "$plain_as" ] && "$nsenter" $sw -F -- "$shell" -c '[ -e "$1/." ]' sh "$R"; }; then
     say "$(cannot_read)"
   fi
   [ -z "$wd" ] || cd "$wd" 2>/dev/null || no_wd "in the sidecar" "$(pwd)"
-  if [ -n "$interactive" ]; then set -- "$shell"; else set -- "$shell" -c "$_dbg_check" dbg-helper "$@"; fi
+  if [ -n "$interactive" ]; then set -- "$shell" $_dbg_hush; else set -- "$shell" -c "$_dbg_check" dbg-helper "$@"; fi
   # shellcheck disable=SC2086 # $sw is flags
   [ -z "$sw" ] || set -- "$nsenter" $sw -F -- "$@"
   _dbg_import=
 else
   if [ -n "$interactive" ]; then
-    set -- "$UTR$shell"
+    set -- "$UTR$shell" $_dbg_hush
   else
     set -- "$UTR$shell" -c "$_dbg_check" dbg-helper "$@"
   fi
@@ -352,6 +355,14 @@ launch() {
     export HISTFILE=/dev/null PS1='[dbg] \w \$ ' PS2='> ' PS4='+ '
   fi
   [ -z "$_dbg_term" ] || export TERM="$_dbg_term"
+  if [ -n "$_dbg_hush" ]; then
+    # -q: BusyBox's shell greets before it reads $ENV, so its stdout is elsewhere until then
+    # (this ENV, a here-document on fd 4, puts it back and leaves nothing behind).
+    export ENV=/proc/self/fd/4
+    exec "$@" 3>&1 1>/dev/null 4<<'DBG_ENV'
+exec 1>&3 3>&- 4<&-; unset ENV
+DBG_ENV
+  fi
   # (-e names are shell identifiers and never _dbg_*: options.ts checks.)
   _dbg_i=1
   while [ "$_dbg_i" -le "$_dbg_ne" ]; do

@@ -295,10 +295,9 @@ export function makePlan(
       "chroot",
       `${image.ref} is not in the catalog, and its shell is static`,
       facts,
-      image,
       opts.targetPath,
     )
-    : banner(mode, reason, facts, image, opts.targetPath);
+    : banner(mode, reason, facts, opts.targetPath);
   const env = [
     `DBG_MODE=${mode}`,
     `DBG_FALLBACK=${fallback ? 1 : 0}`,
@@ -396,13 +395,11 @@ function banner(
   mode: ShellMode,
   reason: string,
   facts: TargetFacts,
-  image: ImageChoice,
   targetPath: boolean,
 ): string {
   const where = mode === "plain"
-    ? `the target's filesystem is under /proc/<pid>/root ($DBG_TARGET_ROOT)`
-    : `/ is ${facts.name}'s filesystem, PATH has ${image.ref}'s tools` +
-      (targetPath ? ", then the target's" : " (--target-path adds the target's)");
+    ? `${facts.name}'s files are in $DBG_TARGET_ROOT`
+    : `/ is ${facts.name}'s${targetPath ? ", and PATH has its programs too" : ""}`;
   return `dbg: ${mode} mode (${reason}): ${where}`;
 }
 

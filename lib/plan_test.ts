@@ -164,7 +164,7 @@ Deno.test("makePlan() banner names the mode and why", () => {
   const plan = makePlan(opts(), facts, resolveImage(undefined));
   assert.equal(
     plan.banner,
-    "dbg: chroot mode (busybox:musl has static tools): / is app's filesystem, PATH has busybox:musl's tools (--target-path adds the target's)",
+    "dbg: chroot mode (busybox:musl has static tools): / is app's",
   );
 });
 

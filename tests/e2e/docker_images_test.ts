@@ -50,7 +50,7 @@ Deno.test({
         assert.equal(r.stdout, "target-rootfs-marker\n");
         assert.match(
           r.stderr,
-          /^dbg: chroot mode \(dbg-test\/static-tools:1 is not in the catalog, and its shell is static\): \/ is app's filesystem/m,
+          /^dbg: chroot mode \(dbg-test\/static-tools:1 is not in the catalog, and its shell is static\): \/ is app's$/m,
         );
         const plan = JSON.parse((await dbg(["app", "--image", STATIC_TOOLS, "--dry-run"])).stdout);
         assert.equal(plan.mode, "probe");

@@ -215,6 +215,19 @@ Deno.test({
         await ended("exit 7", shellName);
       });
 
+      await t.step("-q on a terminal: the prompt comes first, with no greeting", async () => {
+        const name = marker();
+        const tty = await term(["-q", "--name", name, "app"]);
+        const screen = await tty.waitFor(PROMPT, 30_000);
+        assert.equal(screen.split("\n")[0].trim(), "[dbg] /app #", screen);
+        await tty.send("echo visible; echo $ENV.", "Enter");
+        await tty.waitFor(/^visible\n\.$/m);
+        await tty.send("exit 3", "Enter");
+        assert.equal(exitOf(await tty.waitFor(EXITED)), 3);
+        await tty.kill();
+        await ended("-q shell", name);
+      });
+
       await t.step("Ctrl-C during start-up: 130 at once, no sidecar, no stray input", async () => {
         // Ctrl-C at several moments of start-up. Before the terminal goes raw it is SIGINT to
         // dbg: 130, nothing started. After, it is a byte for the shell, which exits on request.
