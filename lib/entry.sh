@@ -238,10 +238,11 @@ wd_in() {
 # The command's argv comes after --; the front of it is extended below.
 [ "${1-}" != -- ] || shift
 interactive=; [ $# -gt 0 ] || interactive=1
-# -q hushes the greeting of BusyBox's shell (see launch), which reads $ENV only with -i. (It is
-# the one that greets; catalog images keep it at /bin/busybox.)
+# -q hushes the greeting of BusyBox's shell on a terminal (see launch); that shell reads $ENV
+# only with -i. (It is the one that greets; catalog images keep it at /bin/busybox.)
 _dbg_hush=
-[ "$quiet" != 1 ] || [ -z "$interactive" ] || ! [ "$shell" -ef /bin/busybox ] || _dbg_hush=-i
+[ "$quiet" != 1 ] || [ "$tty" != 1 ] || [ -z "$interactive" ] || ! [ "$shell" -ef /bin/busybox ] ||
+  _dbg_hush=-i
 # nsenter switches users after it entered the target's root and working dir: numeric ids only.
 sw=; [ -z "$ug" ] || sw="-S ${ug%:*} -G ${ug#*:}"
 
@@ -355,6 +356,11 @@ launch() {
     export HISTFILE=/dev/null PS1='[dbg] \w \$ ' PS2='> ' PS4='+ '
   fi
   [ -z "$_dbg_term" ] || export TERM="$_dbg_term"
+  # (-e names are shell identifiers and never _dbg_*: options.ts checks.)
+  _dbg_i=1
+  while [ "$_dbg_i" -le "$_dbg_ne" ]; do
+    eval "export \"\$_dbg_e$_dbg_i\""; _dbg_i=$((_dbg_i + 1))
+  done
   if [ -n "$_dbg_hush" ]; then
     # -q: BusyBox's shell greets before it reads $ENV, so its stdout is elsewhere until then
     # (this ENV, a here-document on fd 4, puts it back and leaves nothing behind).
@@ -363,11 +369,6 @@ launch() {
 exec 1>&3 3>&- 4<&-; unset ENV
 DBG_ENV
   fi
-  # (-e names are shell identifiers and never _dbg_*: options.ts checks.)
-  _dbg_i=1
-  while [ "$_dbg_i" -le "$_dbg_ne" ]; do
-    eval "export \"\$_dbg_e$_dbg_i\""; _dbg_i=$((_dbg_i + 1))
-  done
   exec "$@"
 }
 

@@ -217,11 +217,12 @@ Deno.test({
 
       await t.step("-q on a terminal: the prompt comes first, with no greeting", async () => {
         const name = marker();
-        const tty = await term(["-q", "--name", name, "app"]);
+        const tty = await term(["-q", "-e", "HUSHED=yes", "--name", name, "app"]);
         const screen = await tty.waitFor(PROMPT, 30_000);
         assert.equal(screen.split("\n")[0].trim(), "[dbg] /app #", screen);
-        await tty.send("echo visible; echo $ENV.", "Enter");
-        await tty.waitFor(/^visible\n\.$/m);
+        // The shell's output, the -e values, and no ENV of dbg's left behind.
+        await tty.send("echo visible $HUSHED; echo $ENV.", "Enter");
+        await tty.waitFor(/^visible yes\n\.$/m);
         await tty.send("exit 3", "Enter");
         assert.equal(exitOf(await tty.waitFor(EXITED)), 3);
         await tty.kill();
