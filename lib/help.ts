@@ -121,16 +121,20 @@ function bashCompletion(zsh: boolean): string {
     return `    ${c.name}) flags="${longFlags(c)}"; targets="${targets}" ;;`;
   }).join("\n");
   const words = [...COMMANDS.map((c) => c.name), "help", "version", "completion"].join(" ");
-  return `${zsh ? "autoload -U +X bashcompinit && bashcompinit\n" : ""}# dbg completion (${
+  const zshInit = "(( $+functions[compdef] )) || { autoload -U +X compinit && compinit; }\n" +
+    "autoload -U +X bashcompinit && bashcompinit\n";
+  return `${zsh ? zshInit : ""}# dbg completion (${zsh ? "zsh" : "bash"}): eval "$(dbg completion ${
     zsh ? "zsh" : "bash"
-  }): eval "$(dbg completion ${zsh ? "zsh" : "bash"})"
+  })"
+# ($2 is the word to complete; COMP_WORDS counts from 0 in bash and from 1 in zsh.)
 _dbg() {
-  local cur=\${COMP_WORDS[COMP_CWORD]} flags= targets=
+  local cur=$2 flags= targets=
   if [ "$COMP_CWORD" -eq 1 ]; then
     COMPREPLY=($(compgen -W "${words}" -- "$cur"))
     return
   fi
-  case \${COMP_WORDS[1]} in
+  set -- "\${COMP_WORDS[@]}"
+  case $2 in
 ${cases}
     help) COMPREPLY=($(compgen -W "${COMMANDS.map((c) => c.name).join(" ")}" -- "$cur")); return ;;
     completion) COMPREPLY=($(compgen -W "${SHELLS.join(" ")}" -- "$cur")); return ;;
