@@ -145,16 +145,14 @@ export function validateOptions(
   ctx: { io: LocalIo; supports: AdapterSupports; env?: (name: string) => string | undefined },
 ): DebugOptions {
   const { runtime } = base;
-  // kubectl's -c NAME: the container part of POD/NAME.
-  if (raw.container !== undefined) {
-    if (!NAME_RE.test(raw.container)) {
-      throw usageError(`Bad --container "${raw.container}"`, helpHint(runtime));
-    }
-    base = { ...base, target: `${base.target}/${raw.container}` };
-  }
   /** A bad value, with the runtime's help as the hint. */
   const usage = (message: string, hint = helpHint(runtime)) => usageError(message, hint);
   if (!base.target) throw usage(`dbg ${runtime}: missing the target container`);
+  // kubectl's -c NAME: the container part of POD/NAME.
+  if (raw.container !== undefined) {
+    if (!NAME_RE.test(raw.container)) throw usage(`Bad --container "${raw.container}"`);
+    base = { ...base, target: `${base.target}/${raw.container}` };
+  }
   const fromImage = base.target.startsWith(IMAGE_PREFIX)
     ? base.target.slice(IMAGE_PREFIX.length)
     : undefined;

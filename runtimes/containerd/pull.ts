@@ -5,8 +5,10 @@
  *
  * Nothing the registry says is taken on trust: a pinned digest must be the manifest's, every
  * blob its descriptor's digest and size, and every unpacked layer its config's diff id, or the
- * pull fails before the snapshot is committed under the config's chain id. Content containerd
- * already has was checked by containerd when it was written, and is read back from it.
+ * pull fails before the snapshot is committed under the config's chain id. A layer containerd
+ * already holds (its digest checked by containerd when it was written) must have the
+ * descriptor's size, and is not fetched again; manifests and configs are always fetched and
+ * checked, since dbg reads them.
  *
  * Everything is kept under one lease per image (`dbg-image-…`, no expiry), which is the GC
  * root of its blobs and snapshots, so no gc.ref labels are needed.

@@ -16,6 +16,7 @@
  * @module
  */
 
+import { sha256 } from "../../runtimes/registry/client.ts";
 import { sh } from "./dockerd.ts";
 
 /** A running hostile registry. */
@@ -35,13 +36,6 @@ export interface HostileRegistry {
 
 const OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json";
 const OCI_LAYER = "application/vnd.oci.image.layer.v1.tar+gzip";
-
-async function digestOf(data: Uint8Array): Promise<string> {
-  const hash = new Uint8Array(
-    await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>),
-  );
-  return `sha256:${Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("")}`;
-}
 
 async function run(cmd: string[]): Promise<void> {
   const r = await sh(cmd);
@@ -103,7 +97,7 @@ async function layer(
   ]);
   const tar = await Deno.readFile(`${dir}/layer.tar`);
   await run(["gzip", "-n", "-k", `${dir}/layer.tar`]);
-  return { gz: await Deno.readFile(`${dir}/layer.tar.gz`), diffId: await digestOf(tar) };
+  return { gz: await Deno.readFile(`${dir}/layer.tar.gz`), diffId: await sha256(tar) };
 }
 
 /** Starts the registry on two loopback ports. */
@@ -115,7 +109,7 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
   const arch = Deno.build.arch === "aarch64" ? "arm64" : "amd64";
   const blobs = new Map<string, Uint8Array<ArrayBuffer>>();
   const put = async (data: Uint8Array<ArrayBuffer>) => {
-    const digest = await digestOf(data);
+    const digest = await sha256(data);
     blobs.set(digest, data);
     return { digest, size: data.length };
   };
@@ -208,7 +202,7 @@ export async function startHostileRegistry(): Promise<HostileRegistry> {
   return {
     addr: `127.0.0.1:${tls.addr.port}`,
     caFile: certs.ca,
-    manifestDigest: await digestOf(manifests.good),
+    manifestDigest: await sha256(manifests.good),
     tokenAuthorizations,
     slow: { requested: requested.promise, release: () => released.resolve() },
     async stop() {
