@@ -88,6 +88,14 @@ const SESSION_OPTIONS: OptSpec[] = [
   HELP,
 ];
 
+const HOST: OptSpec = { long: "host", short: "H", value: "url", key: "host", help: "" };
+const COPY_NETWORK: OptSpec = {
+  long: "network",
+  value: "net",
+  key: "network",
+  help: "network of a copy of a target that does not run (default none): host or a name",
+};
+
 export interface SubCommand {
   name: string;
   summary: string;
@@ -117,19 +125,27 @@ export const COMMANDS: SubCommand[] = [
       ["dbg docker app --dry-run", "print the plan as JSON, create nothing"],
     ],
     options: [
-      {
-        long: "host",
-        short: "H",
-        value: "url",
-        key: "host",
-        help: "Docker endpoint: unix:///path or tcp://host:port",
-      },
-      {
-        long: "network",
-        value: "net",
-        key: "network",
-        help: "network of a copy of a target that does not run (default none): host or a name",
-      },
+      { ...HOST, help: "Docker endpoint: unix:///path or tcp://host:port" },
+      COPY_NETWORK,
+      ...SESSION_OPTIONS,
+    ],
+    target: true,
+  },
+  {
+    name: "podman",
+    summary: "debug a Podman container, rootful or rootless (by name, id or id prefix)",
+    usage: "dbg podman [options] TARGET [--] [COMMAND [ARG...]]",
+    defaults: "The socket: -H, else $CONTAINER_HOST, else your rootless socket " +
+      "($XDG_RUNTIME_DIR/podman/podman.sock) if it is there, else /run/podman/podman.sock. " +
+      "TARGET may be image:REF.",
+    examples: [
+      ["dbg podman app", "a shell; / is app's filesystem"],
+      ["sudo dbg podman app", "a container of root's Podman"],
+      ["dbg podman app -- cat /etc/os-release", "one command; its exit code is dbg's"],
+    ],
+    options: [
+      { ...HOST, help: "Podman socket: unix:///path or tcp://host:port" },
+      COPY_NETWORK,
       ...SESSION_OPTIONS,
     ],
     target: true,

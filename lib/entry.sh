@@ -47,7 +47,9 @@ cleanup() {
 # settle: when dbg stops a session, it may signal through a script it runs in this container
 # (runtimes/_kill.ts). Wait (3 s at most) until this shell is the container's last process:
 # ending the container kills what is left, and the children of a killed script would go to the
-# target's PID 1, which rarely reaps them. (The scan uses builtins, so it has no children.)
+# target's PID 1, which rarely reaps them. The container's processes are those in this shell's
+# cgroup and mount namespace (the cgroup alone may be the target's too: rootless Podman on
+# cgroup v1). (The scan uses builtins, so it has no children.)
 cg() { _cg=; { while IFS= read -r _l; do _cg="$_cg$_l;"; done < "$1"; } 2>/dev/null; }
 settle() {
   cg /proc/$$/cgroup; _me=$_cg; _n=0
@@ -55,7 +57,7 @@ settle() {
     _alone=1
     for _d in /proc/[0-9]*; do
       [ "${_d#/proc/}" = $$ ] && continue
-      cg "$_d/cgroup"; [ "$_cg" != "$_me" ] || { _alone=; break; }
+      cg "$_d/cgroup"; [ "$_cg" != "$_me" ] || ! [ "$_d/ns/mnt" -ef /proc/$$/ns/mnt ] || { _alone=; break; }
     done
     [ -z "$_alone" ] || return 0
     sleep 0.1; _n=$((_n+1))

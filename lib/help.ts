@@ -108,6 +108,7 @@ export function completion(shell: typeof SHELLS[number]): string {
 
 const TARGETS: Record<string, string> = {
   docker: `docker ps --format '{{.Names}}' 2>/dev/null`,
+  podman: `podman ps --format '{{.Names}}' 2>/dev/null`,
   k8s: `kubectl get pods -o name 2>/dev/null | sed 's,^pod/,,'`,
 };
 

@@ -17,8 +17,9 @@ Deno.test("the help fits 80 columns, names each runtime's defaults, examples and
   assert.match(printed(["help", "docker"]), /\$DOCKER_HOST, else the current docker context/);
   assert.match(printed(["help", "k8s"]), /^ {2}dbg k8s node\/worker-1 /m);
   assert.match(printed(["help", "containerd"]), /\$CONTAINERD_ADDRESS/);
+  assert.match(printed(["help", "podman"]), /\$CONTAINER_HOST, else your rootless socket/);
   assert.equal(printed(["version"]), printed(["--version"]));
-  assert.throws(() => parseArgs(["help", "podman"]), /No help for 'podman'/);
+  assert.throws(() => parseArgs(["help", "lxc"]), /No help for 'lxc'/);
 });
 
 /** Runs `script` in `shell` and returns its stdout; undefined when the shell is missing. */

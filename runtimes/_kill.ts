@@ -7,21 +7,33 @@
  */
 
 /**
+ * The processes of a session as "PID PPID" lines, for scripts run by exec in the sidecar's
+ * container: those in this container's cgroup that descend from one of its main processes (PPid
+ * 0, in this container's mount namespace), but not the calling script nor its children. The
+ * cgroup alone would not do: it may be the target's too (rootless Podman on cgroup v1 puts every
+ * container in its service's), and the target shares the PID namespace.
+ */
+const SESSION = `c=$(cat /proc/self/cgroup)
+session() {
+  for d in /proc/[0-9]*; do
+    [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
+    pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
+    [ -n "$pp" ] || continue
+    m=0; [ "$pp" != 0 ] || ! [ "$d/ns/mnt" -ef /proc/$$/ns/mnt ] || m=1
+    echo "\${d#/proc/} $pp $m"
+  done | awk -v me=$$ 'NF == 3 { pp[$1] = $2; main[$1] = $3 } END {
+    for (p in pp) { q = p; while ((q in pp) && pp[q] != 0 && q != me) q = pp[q]
+      if ((q in pp) && q != me && main[q]) print p, pp[p] } }'
+}`;
+
+/**
  * A POSIX sh script, run by exec in the sidecar's container, that sends `sig` to the session's
- * entry shell, or with `all` to every process of the container. The entry shell is the
- * container's main process: the one in this container's cgroup whose parent is outside the PID
- * namespace (PPid 0), like this script's own shell, which it skips with its children.
+ * entry shell (the container's main process: PPid 0, as the PID namespace's parent is outside
+ * it), or with `all` to every process of the session.
  */
 export function killScript(sig: string, all: boolean): string {
-  return `c=$(cat /proc/self/cgroup)
-for d in /proc/[0-9]*; do
-  p=\${d#/proc/}
-  [ "$p" = "$$" ] && continue
-  [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
-  pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
-  [ "$pp" = "$$" ] && continue
-  ${all ? "" : '[ "$pp" = 0 ] && '}kill -${sig} "$p" 2>/dev/null
-done
+  return `${SESSION}
+kill -${sig} $(session | awk '${all ? "" : "$2 == 0 "}{ print $1 }') 2>/dev/null
 true`;
 }
 
@@ -35,15 +47,7 @@ true`;
  * SIGHUP, or its parent does not reap) gets SIGHUP anyway, and removal kills what is left.
  */
 export function hangupScript(): string {
-  return `c=$(cat /proc/self/cgroup)
-# The session's processes as "PID PPID": this container's, but not this script nor its children.
-session() {
-  for d in /proc/[0-9]*; do
-    [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
-    echo "\${d#/proc/} $(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)"
-  done | awk -v me=$$ 'NF == 2 { pp[$1] = $2 } END {
-    for (p in pp) { q = p; while ((q in pp) && q != me) q = pp[q]; if (q != me) print p, pp[p] } }'
-}
+  return `${SESSION}
 kill -HUP $(session | awk '$2 == 0 { print $1 }') 2>/dev/null
 i=0
 while [ $i -lt 20 ]; do

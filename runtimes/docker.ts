@@ -26,7 +26,7 @@ import {
 } from "./docker/copy.ts";
 import { ensureDockerImage } from "./docker/image.ts";
 import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
-import { resolveEndpoint } from "./docker/endpoint.ts";
+import { DOCKER, type Engine } from "./docker/engine.ts";
 import { DockerSidecar } from "./docker/sidecar.ts";
 
 /** The parts of `GET /containers/{id}/json` dbg reads. */
@@ -50,12 +50,20 @@ interface ContainerJson extends StoppedContainer {
   Platform?: string;
 }
 
-class DockerAdapter implements RuntimeAdapter {
-  readonly name = "docker";
+/** The adapter for an engine that speaks the Engine API: Docker, or Podman's service. */
+export class DockerAdapter implements RuntimeAdapter {
+  readonly name: string;
   readonly supports = { keep: true, privileged: true, name: true, images: true, copy: false };
-  readonly listHint = "docker ps";
+  readonly listHint: string;
+  readonly engine: Engine;
   #client?: DockerClient;
   #debug: (msg: string) => void = () => {};
+
+  constructor(engine: Engine) {
+    this.engine = engine;
+    this.name = engine.name;
+    this.listHint = `${engine.cli} ps`;
+  }
 
   get client(): DockerClient {
     if (!this.#client) throw new Error("docker adapter used before connect()");
@@ -64,13 +72,14 @@ class DockerAdapter implements RuntimeAdapter {
 
   async connect(opts: ConnectOptions): Promise<void> {
     this.#debug = opts.debug;
-    const { endpoint, source } = await resolveEndpoint({
+    const { endpoint, source } = await this.engine.resolve({
       host: opts.host,
       env: (k) => Deno.env.get(k),
       home: Deno.env.get("HOME"),
+      uid: Deno.uid(),
     });
-    opts.debug(`docker endpoint ${describe(endpoint)} (from ${source})`);
-    this.#client = new DockerClient(endpoint, { debug: opts.debug });
+    opts.debug(`${this.name} endpoint ${describe(endpoint)} (from ${source})`);
+    this.#client = new DockerClient(endpoint, { debug: opts.debug, engine: this.engine });
   }
 
   async inspectTarget(given: string): Promise<TargetFacts> {
@@ -90,15 +99,17 @@ class DockerAdapter implements RuntimeAdapter {
         }
         throw e;
       }),
-      this.client.negotiate().then((v) => this.#debug(`docker API version ${v}`)),
+      this.client.negotiate().then((v) => this.#debug(`${this.name} API version ${v}`)),
     ]);
     if (res.status === 404 || typeof res.body !== "object" || !res.body) {
-      throw noSuchTarget(target, await this.#runningNames(), "docker ps");
+      throw noSuchTarget(target, await this.#runningNames(), this.listHint);
     }
     const c = res.body;
     const name = c.Name.replace(/^\//, "");
     const running = c.State.Running && !c.State.Paused && !c.State.Restarting;
-    if (c.State.Paused) throw targetNotRunning(name, "paused", `docker unpause ${name}`);
+    if (c.State.Paused) {
+      throw targetNotRunning(name, "paused", `${this.engine.cli} unpause ${name}`);
+    }
     // Created, exited, dead, or between two runs of a restart policy: debugged through a copy.
     if (!running) return stoppedFacts(c, name);
     const pidMode = c.HostConfig.PidMode ?? "";
@@ -239,4 +250,4 @@ function createError(e: unknown, plan: DebugPlan): unknown {
 }
 
 /** The Docker adapter. */
-export const adapter: RuntimeAdapter = new DockerAdapter();
+export const adapter: RuntimeAdapter = new DockerAdapter(DOCKER);

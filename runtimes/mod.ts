@@ -13,6 +13,7 @@ import { usageError } from "../lib/errors.ts";
 
 const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
   docker: () => import("./docker.ts"),
+  podman: () => import("./podman.ts"),
   containerd: () => import("./containerd.ts"),
   k8s: () => import("./k8s.ts"),
 };

@@ -11,9 +11,10 @@ SETUP_NAME=test
 # for the shell-less targets, a registry and htpasswd for the pull tests, tmux for the terminal
 # tests, qemu-user for the copy keeper of the other architecture, zsh and fish for the
 # completion scripts; the Kubernetes tests make certificates with openssl and plumb their network
-# with ip.
+# with ip. Podman runs rootful and rootless (uidmap's newuidmap, catatonit for its pause process).
 need_packages "the tests' engines and fixtures" docker.io busybox-static gcc libc6-dev \
-  docker-registry apache2-utils tmux util-linux procps openssl iproute2 qemu-user zsh fish
+  docker-registry apache2-utils tmux util-linux procps openssl iproute2 qemu-user zsh fish \
+  podman uidmap crun conmon catatonit
 # The Kubernetes tests build etcd, kube-apiserver, kubelet and kubectl with Go.
 PATH="$PATH:/usr/local/go/bin"; export PATH
 command -v go >/dev/null 2>&1 || need_packages "the Kubernetes tests build their cluster with Go" golang-go

@@ -34,21 +34,27 @@ export interface BodyDecoder {
 /** The longest response head we accept; Docker's are well under 1 KiB. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
-const LOST_HINT =
-  "Check that the Docker daemon is still running (e.g. systemctl status docker), then run dbg again";
-
-/** The connection to the daemon ended or broke in the middle of a response. */
-export function lostConnection(detail: string, cause?: unknown): DbgError {
-  return new DbgError(`Lost the connection to the Docker daemon: ${detail}`, {
-    hint: LOST_HINT,
+/**
+ * The connection to the daemon ended or broke in the middle of a response. `engine` names it
+ * (Docker's or Podman's); the default is Docker's daemon.
+ */
+export function lostConnection(
+  detail: string,
+  cause?: unknown,
+  engine?: { service: string; cli: string },
+): DbgError {
+  const service = engine?.service ?? "the Docker daemon";
+  const cli = engine?.cli ?? "docker";
+  return new DbgError(`Lost the connection to ${service}: ${detail}`, {
+    hint: `Check that ${service} is still running (${cli} info), then run dbg again`,
     cause,
   });
 }
 
 /** The daemon answered something that is not valid HTTP or Docker framing. */
 export function badResponse(detail: string, cause?: unknown): DbgError {
-  return new DbgError(`Bad response from the Docker daemon: ${detail}`, {
-    hint: "Check that -H/--host or DOCKER_HOST points at a Docker daemon, and run with --debug",
+  return new DbgError(`Bad response from the engine: ${detail}`, {
+    hint: "Check that -H/--host points at a Docker or Podman API socket, and run with --debug",
     cause,
   });
 }

@@ -79,7 +79,7 @@ Deno.test("parseResponseHead() accepts a status line without a reason", () => {
 Deno.test("parseResponseHead() rejects what is not HTTP", () => {
   assert.throws(
     () => parseResponseHead(enc("SSH-2.0-OpenSSH_9.2")),
-    /Bad response from the Docker daemon/,
+    /Bad response from the engine/,
   );
   assert.throws(() => parseResponseHead(enc("HTTP/1.1 200 OK\r\nnocolon")), DbgError);
 });

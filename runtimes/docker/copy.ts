@@ -140,6 +140,8 @@ export async function createDockerCopy(
               pause: 0,
               changes: `LABEL dbg.session=${plan.runId}`,
             },
+            // No config to change; Podman's service needs the (JSON) body all the same.
+            body: {},
           });
           return (res.body as { Id: string }).Id;
         },

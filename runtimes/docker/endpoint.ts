@@ -152,20 +152,28 @@ async function contextEndpoint(
 }
 
 /**
- * The error for a failed `Deno.connect` to the daemon, with a hint matched to the cause:
- * missing socket, permission denied (docker group), refused (daemon not running).
+ * The error for a failed `Deno.connect` to the engine, with a hint matched to the cause:
+ * missing socket, permission denied (docker group, root's Podman), refused (not running).
+ * `engine` names the service and how to start it.
  */
-export function cannotConnect(endpoint: DockerEndpoint, err: unknown): DbgError {
-  const where = `Cannot connect to the Docker daemon at ${describe(endpoint)}`;
-  const start =
-    "Start Docker (e.g. sudo systemctl start docker), or point dbg at the daemon with -H/--host or DOCKER_HOST";
+export function cannotConnect(
+  engine: { service: string; cli: string; start: string },
+  endpoint: DockerEndpoint,
+  err: unknown,
+): DbgError {
+  const where = `Cannot connect to ${engine.service} at ${describe(endpoint)}`;
   const make = (detail: string, hint: string) =>
     new DbgError(`${where}: ${detail}`, { hint, cause: err });
   if (err instanceof Deno.errors.NotFound && endpoint.kind === "unix") {
-    return make("no such socket", start);
+    return make("no such socket", engine.start);
   }
   if (err instanceof Deno.errors.PermissionDenied) {
-    return make("permission denied", "Run with sudo, or add your user to the docker group");
+    return make(
+      "permission denied",
+      engine.cli === "podman"
+        ? "Run with sudo for root's containers; your own are on your rootless socket (systemctl --user start podman.socket)"
+        : "Run with sudo, or add your user to the docker group",
+    );
   }
   if (err instanceof Deno.errors.NotCapable) {
     return make(
@@ -176,7 +184,7 @@ export function cannotConnect(endpoint: DockerEndpoint, err: unknown): DbgError 
     );
   }
   if (err instanceof Deno.errors.ConnectionRefused) {
-    return make("connection refused", `Is the Docker daemon running? ${start}`);
+    return make("connection refused", `Is ${engine.service} running? ${engine.start}`);
   }
-  return make(err instanceof Error ? err.message : String(err), start);
+  return make(err instanceof Error ? err.message : String(err), engine.start);
 }

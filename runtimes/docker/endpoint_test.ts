@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DbgError } from "../../lib/errors.ts";
 import { cannotConnect, describe, parseDockerHost, resolveEndpoint } from "./endpoint.ts";
+import { DOCKER, PODMAN, resolvePodman } from "./engine.ts";
 
 const REMOTE_HASH = "b71199ebd070b36beab7317920c2c2f1d777df8d05e5527d8458fda57cb17a7a"; // sha256("remote")
 
@@ -204,16 +205,67 @@ Deno.test("describe() renders endpoints as URLs", () => {
 
 Deno.test("cannotConnect() gives a hint for each connect failure", () => {
   const ep = { kind: "unix", path: "/x.sock" } as const;
-  const missing = cannotConnect(ep, new Deno.errors.NotFound("No such file or directory"));
+  const missing = cannotConnect(DOCKER, ep, new Deno.errors.NotFound("No such file or directory"));
   assert.equal(
     missing.message,
     "Cannot connect to the Docker daemon at unix:///x.sock: no such socket",
   );
   assert.match(missing.hint!, /-H\/--host or DOCKER_HOST/);
-  const denied = cannotConnect(ep, new Deno.errors.PermissionDenied("Permission denied"));
+  const denied = cannotConnect(DOCKER, ep, new Deno.errors.PermissionDenied("Permission denied"));
   assert.equal(denied.hint, "Run with sudo, or add your user to the docker group");
-  const refused = cannotConnect(ep, new Deno.errors.ConnectionRefused("Connection refused"));
+  const refused = cannotConnect(
+    DOCKER,
+    ep,
+    new Deno.errors.ConnectionRefused("Connection refused"),
+  );
   assert.match(refused.message, /: connection refused$/);
   assert.match(refused.hint!, /^Is the Docker daemon running\?/);
   assert.ok(refused.cause instanceof Deno.errors.ConnectionRefused);
+  const podman = cannotConnect(PODMAN, ep, new Deno.errors.NotFound("No such file or directory"));
+  assert.equal(
+    podman.message,
+    "Cannot connect to the Podman service at unix:///x.sock: no such socket",
+  );
+  assert.match(podman.hint!, /systemctl --user start podman.socket/);
+});
+
+Deno.test("resolvePodman(): --host, CONTAINER_HOST, the rootless socket if there, root's", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = (vars: Record<string, string>) => (k: string) => vars[k];
+    const at = async (o: Parameters<typeof resolvePodman>[0]) => {
+      const { endpoint, source } = await resolvePodman(o);
+      return `${describe(endpoint)} (${source})`;
+    };
+    const none = env({ XDG_RUNTIME_DIR: dir, CONTAINER_HOST: "" });
+    assert.equal(
+      await at({ host: "unix:///a.sock", env: none, uid: 1000 }),
+      "unix:///a.sock (-H/--host)",
+    );
+    assert.equal(
+      await at({ env: env({ CONTAINER_HOST: "unix:///b.sock" }), uid: 1000 }),
+      "unix:///b.sock (CONTAINER_HOST)",
+    );
+    assert.equal(
+      await at({ env: none, uid: 1000 }),
+      "unix:///run/podman/podman.sock (root's socket)",
+    );
+    await Deno.mkdir(`${dir}/podman`);
+    const listener = Deno.listen({ transport: "unix", path: `${dir}/podman/podman.sock` });
+    try {
+      assert.equal(
+        await at({ env: none, uid: 1000 }),
+        `unix://${dir}/podman/podman.sock (the rootless socket)`,
+      );
+      // root's containers are root's socket's, whatever XDG_RUNTIME_DIR says
+      assert.equal(
+        await at({ env: none, uid: 0 }),
+        "unix:///run/podman/podman.sock (root's socket)",
+      );
+    } finally {
+      listener.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

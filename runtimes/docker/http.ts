@@ -26,6 +26,7 @@ import {
 } from "./_wire.ts";
 
 import { cannotConnect, describe, type DockerEndpoint } from "./endpoint.ts";
+import { DOCKER, type Engine } from "./engine.ts";
 
 export {
   compareVersions,
@@ -93,8 +94,15 @@ export class DockerClient {
   #version?: string;
   #negotiating?: Promise<string>;
 
-  constructor(endpoint: DockerEndpoint, opts: { debug?: (msg: string) => void } = {}) {
+  /** The engine behind the endpoint (Docker or Podman), for the words of messages. */
+  readonly engine: Engine;
+
+  constructor(
+    endpoint: DockerEndpoint,
+    opts: { debug?: (msg: string) => void; engine?: Engine } = {},
+  ) {
     this.endpoint = endpoint;
+    this.engine = opts.engine ?? DOCKER;
     this.#debug = opts.debug;
   }
 
@@ -204,7 +212,7 @@ export class DockerClient {
     this.#debug?.(`docker: → ${method} ${target}`);
     // Messages name the request without the version, the query and most of a 64-hex id.
     const label = `${method} ${path.replace(/\b([0-9a-f]{12})[0-9a-f]{52}\b/g, "$1")}`;
-    const ex = await Exchange.open(this.endpoint, label, opts.signal);
+    const ex = await Exchange.open(this.engine, this.endpoint, label, opts.signal);
     try {
       const head = encodeRequestHead(method, target, headers);
       await ex.write(body ? concatBytes([head, body]) : head);
@@ -231,12 +239,18 @@ async function reject(ex: Exchange, head: ResponseHead, dec: BodyDecoder): Promi
 class Exchange {
   #conn: Deno.Conn;
   #what: string;
+  #engine: Engine;
   #signal?: AbortSignal;
   #pending?: Uint8Array;
   #closed = false;
   #onAbort = () => this.close();
 
-  static async open(ep: DockerEndpoint, what: string, signal?: AbortSignal): Promise<Exchange> {
+  static async open(
+    engine: Engine,
+    ep: DockerEndpoint,
+    what: string,
+    signal?: AbortSignal,
+  ): Promise<Exchange> {
     signal?.throwIfAborted();
     let conn: Deno.Conn;
     try {
@@ -244,9 +258,9 @@ class Exchange {
         ? await Deno.connect({ transport: "unix", path: ep.path })
         : await Deno.connect({ hostname: ep.hostname, port: ep.port });
     } catch (err) {
-      throw cannotConnect(ep, err);
+      throw cannotConnect(engine, ep, err);
     }
-    const ex = new Exchange(conn, `${what} (${describe(ep)})`, signal);
+    const ex = new Exchange(conn, engine, `${what} (${describe(ep)})`, signal);
     if (signal?.aborted) {
       ex.close();
       throw signal.reason;
@@ -254,8 +268,9 @@ class Exchange {
     return ex;
   }
 
-  private constructor(conn: Deno.Conn, what: string, signal?: AbortSignal) {
+  private constructor(conn: Deno.Conn, engine: Engine, what: string, signal?: AbortSignal) {
     this.#conn = conn;
+    this.#engine = engine;
     this.#what = what;
     this.#signal = signal;
     signal?.addEventListener("abort", this.#onAbort, { once: true });
@@ -263,7 +278,7 @@ class Exchange {
 
   #lost(detail: string, cause?: unknown): Error {
     if (this.#signal?.aborted) return this.#signal.reason;
-    return lostConnection(`${this.#what}: ${detail}`, cause);
+    return lostConnection(`${this.#what}: ${detail}`, cause, this.#engine);
   }
 
   async write(data: Uint8Array): Promise<void> {

@@ -40,7 +40,7 @@ export async function ensureDockerImage(
       throw imageNotFound(
         ref,
         "not present locally and --pull never",
-        `Pull it first (docker pull ${ref}) or drop --pull never`,
+        `Pull it first (${client.engine.cli} pull ${ref}) or drop --pull never`,
       );
     }
   }
@@ -65,13 +65,15 @@ async function pull(
       headers: auth ? { "X-Registry-Auth": auth } : {},
     });
   } catch (e) {
-    if (e instanceof DbgError && "status" in e) throw pullError(ref, e.message, e);
+    if (e instanceof DbgError && "status" in e) {
+      throw pullError(ref, e.message, e, client.engine.cli);
+    }
     throw e;
   }
   // A pull can fail with status 200: every line may carry an error.
   for await (const ev of jsonLines<PullEvent>(stream.body)) {
     const err = ev.errorDetail?.message ?? ev.error;
-    if (err) throw pullError(ref, err);
+    if (err) throw pullError(ref, err, undefined, client.engine.cli);
     opts.progress?.({
       status: ev.status ?? "",
       id: ev.id,
@@ -83,7 +85,12 @@ async function pull(
 }
 
 /** Classify a pull failure into not-found, refused, or unreachable; never echo credentials. */
-export function pullError(ref: string, message: string, cause?: unknown): DbgError {
+export function pullError(
+  ref: string,
+  message: string,
+  cause?: unknown,
+  cli = "docker",
+): DbgError {
   if (
     /unauthorized|authentication required|no basic auth credentials|denied|forbidden|\b40[13]\b/i
       .test(
@@ -97,7 +104,7 @@ export function pullError(ref: string, message: string, cause?: unknown): DbgErr
   }
   return new DbgError(`Cannot pull ${ref}: ${message}`, {
     hint:
-      "Check that the registry is reachable from the Docker host, or load the image there (docker load) and use --pull never",
+      `Check that the registry is reachable from the engine's host, or load the image there (${cli} load) and use --pull never`,
     cause,
   });
 }

@@ -42,6 +42,7 @@ export class DockerSidecar implements Sidecar {
 
   async attach(): Promise<Attachment> {
     const s = this.#plan.sidecar;
+    const service = capitalized(this.#client.engine.service);
     const conn = await this.#client.hijack(`/containers/${this.id}/attach`, {
       query: { stream: 1, stdin: s.stdin ? 1 : 0, stdout: 1, stderr: 1, detachKeys: DETACH_KEYS },
     });
@@ -58,7 +59,7 @@ export class DockerSidecar implements Sidecar {
           transform(frame, ctl) {
             if (frame.stream === 3) {
               const msg = new TextDecoder().decode(frame.data).trim();
-              throw new DbgError(`The Docker daemon reported an error on the stream: ${msg}`);
+              throw new DbgError(`${service} reported an error on the stream: ${msg}`);
             }
             ctl.enqueue({ stream: frame.stream === 2 ? 2 : 1, data: frame.data });
           },
@@ -85,7 +86,9 @@ export class DockerSidecar implements Sidecar {
         body = JSON.parse(text);
       } catch (e) {
         throw new DbgError(`Lost the exit status of sidecar ${this.name}`, {
-          hint: "The Docker daemon may have stopped; check it with: docker info",
+          hint: `${
+            capitalized(this.#client.engine.service)
+          } may have stopped; check it with: ${this.#client.engine.cli} info`,
           cause: e,
         });
       }
@@ -103,7 +106,7 @@ export class DockerSidecar implements Sidecar {
     try {
       await this.#client.request("POST", `/containers/${this.id}/start`, { okStatuses: [304] });
     } catch (e) {
-      throw startError(e, this.#plan);
+      throw startError(e, this.#plan, this.#client.engine.cli);
     }
   }
 
@@ -143,7 +146,7 @@ export class DockerSidecar implements Sidecar {
 }
 
 /** Map a start failure like the docker CLI: the message names what failed. */
-function startError(e: unknown, plan: DebugPlan): unknown {
+function startError(e: unknown, plan: DebugPlan, cli: string): unknown {
   if (!(e instanceof DockerApiError)) return e;
   const msg = e.message;
   if (/executable file not found|no such file or directory/i.test(msg)) {
@@ -160,7 +163,7 @@ function startError(e: unknown, plan: DebugPlan): unknown {
   }
   if (/cannot join|is not running|is restarting/i.test(msg)) {
     return new DbgError(`Cannot join ${plan.target.name}'s namespaces: ${msg}`, {
-      hint: "The target stopped meanwhile; check it with: docker ps -a",
+      hint: `The target stopped meanwhile; check it with: ${cli} ps -a`,
       cause: e,
     });
   }
@@ -168,4 +171,9 @@ function startError(e: unknown, plan: DebugPlan): unknown {
     hint: "Run with --debug for details",
     cause: e,
   });
+}
+
+/** "the Docker daemon" → "The Docker daemon", to start a sentence. */
+function capitalized(s: string): string {
+  return s[0].toUpperCase() + s.slice(1);
 }

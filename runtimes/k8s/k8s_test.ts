@@ -249,8 +249,11 @@ Deno.test("exitTrailer() holds back a lone escape only briefly, and passes other
 });
 
 Deno.test("killScript() signals the entry shell only (PPid 0), or all with `all`", () => {
-  assert.match(killScript("STOP", false), /\[ "\$pp" = 0 \] && kill -STOP "\$p"/);
-  assert.match(killScript("KILL", true), /^ {2}kill -KILL "\$p"/m);
+  assert.match(
+    killScript("STOP", false),
+    /^kill -STOP \$\(session \| awk '\$2 == 0 \{ print \$1 \}'\)/m,
+  );
+  assert.match(killScript("KILL", true), /^kill -KILL \$\(session \| awk '\{ print \$1 \}'\)/m);
 });
 
 Deno.test("labelSelector() writes matchLabels and matchExpressions in query syntax", () => {

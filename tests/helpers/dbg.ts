@@ -53,20 +53,66 @@ export function dbgDocker(host: string, args: string[], opts: DbgRun = {}): Prom
 }
 
 /**
- * `dbg <args>` as an unprivileged user (uid 65534), for the permission-denied paths. Deno's
- * cache under /root is not readable there, so a world-readable copy of it is made first.
+ * A Deno and a DENO_DIR that every user can run dbg with: root's (under /root, mode 0700) are
+ * copied once per test process into a world-readable dir, removed when the process ends.
  */
-export async function runDbgAsNobody(args: string[]): Promise<ShResult> {
-  const denoDir = await Deno.makeTempDir({ prefix: "dbg-denodir-" });
-  try {
-    await sh([Deno.execPath(), "cache", MAIN], { env: cleanEnv({ DENO_DIR: denoDir }) });
-    await sh(["chmod", "-R", "a+rwX", denoDir]);
-    const nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"];
-    return await sh([...nobody, ...dbgArgv(args)], {
-      env: { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1" },
-      check: false,
+let shared: Promise<{ deno: string; denoDir: string }> | undefined;
+function sharedDeno(): Promise<{ deno: string; denoDir: string }> {
+  shared ??= (async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dbg-deno-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    const deno = `${dir}/deno`, denoDir = `${dir}/cache`;
+    await Deno.copyFile(Deno.execPath(), deno);
+    await sh([deno, "cache", MAIN, new URL("../../runtimes/mod.ts", import.meta.url).pathname], {
+      env: cleanEnv({ DENO_DIR: denoDir }),
     });
-  } finally {
-    await Deno.remove(denoDir, { recursive: true });
-  }
+    await sh(["chmod", "-R", "a+rwX", dir]);
+    return { deno, denoDir };
+  })();
+  return shared;
+}
+
+/** Who runs dbg: an unprivileged uid (`setpriv` ids, no groups) or a user with its groups. */
+export type RunAs = { uid: number } | { user: string };
+
+/**
+ * dbg as another user, with `env` on top of a bare environment: `run` waits for it, `spawn`
+ * starts it without a terminal (for tests that signal it).
+ */
+export async function dbgAs(who: RunAs, env: Record<string, string> = {}): Promise<{
+  run(args: string[], opts?: DbgRun): Promise<ShResult>;
+  spawn(args: string[]): Deno.ChildProcess;
+  /** The whole argv, `env -i …` first, for a shell to run (in tmux). */
+  argv(args: string[]): string[];
+}> {
+  const { deno, denoDir } = await sharedDeno();
+  const as = "uid" in who
+    ? ["setpriv", `--reuid=${who.uid}`, `--regid=${who.uid}`, "--clear-groups"]
+    : ["/usr/sbin/runuser", "-u", who.user, "--"];
+  const base = { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1", PATH: "/usr/bin:/bin", ...env };
+  const argv = (args: string[]) => [...as, deno, "run", "-A", "--cached-only", MAIN, ...args];
+  return {
+    run: (args, opts = {}) =>
+      sh(argv(args), { env: { ...base, ...opts.env }, stdin: opts.stdin, check: false, cwd: "/" }),
+    spawn: (args) => {
+      const [cmd, ...rest] = argv(args);
+      return new Deno.Command(cmd, {
+        args: rest,
+        env: base,
+        clearEnv: true,
+        cwd: "/",
+        stdin: "null",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+    },
+    argv: (
+      args,
+    ) => ["env", "-i", ...Object.entries(base).map(([k, v]) => `${k}=${v}`), ...argv(args)],
+  };
+}
+
+/** `dbg <args>` as uid 65534, for the permission-denied paths. */
+export async function runDbgAsNobody(args: string[]): Promise<ShResult> {
+  return await (await dbgAs({ uid: 65534 })).run(args);
 }

@@ -55,14 +55,21 @@ async function inputsKey(): Promise<string> {
   return Array.from(digest.slice(0, 12), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** An engine's CLI: a private dockerd's, or a private Podman's (whose `save` needs `-m`). */
+export type EngineCli = Pick<PrivateDockerd, "docker"> & {
+  podman?: boolean;
+  /** A copy of a file that the engine's CLI can read (a rootless one cannot read root's). */
+  stage?: (path: string) => Promise<string>;
+};
+
 /** Builds the {@link TEST_IMAGES} from scratch into `d` (the recipes live in scripts/_images.ts). */
-async function buildImages(d: PrivateDockerd): Promise<void> {
+async function buildImages(d: EngineCli): Promise<void> {
   await buildBusyboxImage(d.docker, BUSYBOX_IMAGE);
   await buildTargetImage(d.docker, { ref: TARGET_IMAGE, plants: true });
   await buildNixeryImage(d.docker, { ref: NIXERY_IMAGE, store: NIX_BUSYBOX });
 }
 
-async function haveAll(d: PrivateDockerd): Promise<boolean> {
+async function haveAll(d: EngineCli): Promise<boolean> {
   const r = await d.docker(["image", "inspect", ...TEST_IMAGES], { check: false });
   return r.code === 0;
 }
@@ -71,20 +78,22 @@ async function haveAll(d: PrivateDockerd): Promise<boolean> {
  * Makes the {@link TEST_IMAGES} available in `d`: loaded from the cache tarball, or built once
  * and saved into the cache.
  */
-export async function loadTestImages(d: PrivateDockerd): Promise<void> {
+export async function loadTestImages(d: EngineCli): Promise<void> {
   if (await haveAll(d)) return;
   const dir = imageCacheDir();
   const key = await inputsKey();
   const cached = `${dir}/images-${key}.tar`;
   if (await exists(cached)) {
-    const r = await d.docker(["load", "-i", cached], { check: false });
+    const r = await d.docker(["load", "-i", d.stage ? await d.stage(cached) : cached], {
+      check: false,
+    });
     if (r.code === 0 && await haveAll(d)) return;
     await Deno.remove(cached).catch(() => {}); // corrupt: rebuild
   }
   await buildImages(d);
   await Deno.mkdir(dir, { recursive: true });
   const tmp = `${cached}.${Deno.pid}.tmp`;
-  await d.docker(["save", "-o", tmp, ...TEST_IMAGES]);
+  await d.docker(["save", ...d.podman ? ["-m"] : [], "-o", tmp, ...TEST_IMAGES]);
   await Deno.rename(tmp, cached); // atomic: concurrent runs never see half a tarball
   for await (const e of Deno.readDir(dir)) {
     const stale = e.name.startsWith("images-") && e.name !== `images-${key}.tar` &&
@@ -119,7 +128,7 @@ export interface TargetOpts {
  * Runs a detached target (`--network none` unless asked) and waits until its log says "target started".
  * Returns the container id.
  */
-export async function runTarget(d: PrivateDockerd, o: TargetOpts): Promise<string> {
+export async function runTarget(d: EngineCli, o: TargetOpts): Promise<string> {
   const args = ["run", "-d", "--network", o.network ?? "none", "--name", o.name];
   if (o.user) args.push("--user", o.user);
   if (o.readOnly) args.push("--read-only");
@@ -143,12 +152,12 @@ export async function runTarget(d: PrivateDockerd, o: TargetOpts): Promise<strin
 }
 
 /** `docker diff <name>` output, trimmed (empty when the container's rootfs is unchanged). */
-export async function diffTarget(d: PrivateDockerd, name: string): Promise<string> {
+export async function diffTarget(d: EngineCli, name: string): Promise<string> {
   return (await d.docker(["diff", name])).stdout.trim();
 }
 
 /** Names of all containers (running or not) named `dbg-…` or labelled `dbg.session`. */
-export async function sidecarsLeft(d: PrivateDockerd): Promise<string[]> {
+export async function sidecarsLeft(d: EngineCli): Promise<string[]> {
   const names = (args: string[]) =>
     d.docker(["ps", "-a", ...args, "--format", "{{.Names}}"]).then((r) =>
       r.stdout.split("\n").map((s) => s.trim()).filter(Boolean)
