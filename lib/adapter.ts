@@ -152,6 +152,17 @@ export interface Sidecar {
   readonly exitLagMs?: number;
   /** Remove the sidecar (force). Safe when it is already gone. */
   remove(): Promise<void>;
+  /**
+   * Open dbg's lifeline once the sidecar has started (lib/kill.ts): an exec whose input dbg
+   * holds, which hangs the session up when that input ends.
+   */
+  lifeline?(): Promise<Lifeline>;
+}
+
+/** An open lifeline: dbg beats while it lives, and closes it when the session ends. */
+export interface Lifeline {
+  beat(): Promise<void>;
+  close(): void;
 }
 
 /** Progress of an image pull, reported by `ensureImage`. */

@@ -45,7 +45,7 @@ cleanup() {
   link=
 }
 # settle: when dbg stops a session, it may signal through a script it runs in this container
-# (runtimes/_kill.ts). Wait (3 s at most) until this shell is the container's last process:
+# (lib/kill.ts). Wait (3 s at most) until this shell is the container's last process:
 # ending the container kills what is left, and the children of a killed script would go to the
 # target's PID 1, which rarely reaps them. The container's processes are those in this shell's
 # cgroup and mount namespace (the cgroup alone may be the target's too: rootless Podman on

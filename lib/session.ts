@@ -7,6 +7,7 @@
 
 import type { PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
 import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
+import { LIFELINE_BEAT_MS } from "./kill.ts";
 import { type DebugPlan, shellJoin } from "./plan.ts";
 import { printableLines } from "./printable.ts";
 import { followResize } from "./resize.ts";
@@ -180,6 +181,7 @@ async function attachAndRun(
   if (attached.status === "rejected") throw attached.reason;
   const att = attached.value;
   const inputDone = new AbortController();
+  let lifeline: (() => void) | undefined;
   try {
     if (waited.status === "rejected") throw waited.reason;
     const waiter = waited.value;
@@ -207,6 +209,7 @@ async function attachAndRun(
     }
     onStarted();
     io.debug("sidecar started");
+    lifeline = holdLifeline(sidecar, io);
     return await withRawMode(io.stdin, plan.sidecar.tty, async (restore) => {
       const stopResize = plan.sidecar.tty ? followResize((h, w) => sidecar.resize(h, w)) : noop;
       try {
@@ -229,6 +232,8 @@ async function attachAndRun(
         if ("sig" in first) {
           inputDone.abort(); // the terminal is cooked again: nothing more goes to the sidecar
           restore();
+          // The lifeline hangs the session up as it ends; the entry script waits for it.
+          lifeline?.();
           await stopSidecar(sidecar, plan, io, waiter.exit);
           return first.sig;
         }
@@ -239,8 +244,32 @@ async function attachAndRun(
     });
   } finally {
     inputDone.abort();
+    lifeline?.();
     att.close();
   }
+}
+
+/**
+ * Open the sidecar's lifeline and beat it until the returned function is called. It is opened
+ * beside the session, not before it: a short command does not wait for it.
+ */
+function holdLifeline(sidecar: Sidecar, io: SessionIo): (() => void) | undefined {
+  if (!sidecar.lifeline) return undefined;
+  let closed = false;
+  let timer: ReturnType<typeof setInterval> | undefined;
+  const opening = sidecar.lifeline().then((line) => {
+    if (closed) return line.close();
+    io.debug("lifeline open");
+    timer = setInterval(() => {
+      line.beat().catch((e) => io.debug(`lifeline beat: ${e}`));
+    }, LIFELINE_BEAT_MS);
+    return line;
+  }).catch((e) => io.debug(`lifeline: ${e}`));
+  return () => {
+    closed = true;
+    clearInterval(timer);
+    opening.then((line) => line?.close());
+  };
 }
 
 /**

@@ -170,7 +170,7 @@ export class DockerClient {
    */
   async hijack(
     path: string,
-    opts: Pick<RequestOptions, "query" | "headers" | "signal"> = {},
+    opts: Pick<RequestOptions, "query" | "headers" | "signal" | "body"> = {},
   ): Promise<HijackedConn> {
     const { ex, head, dec } = await this.#open("POST", path, { ...opts, upgrade: true });
     if (head.status !== 101 && head.status !== 200) await reject(ex, head, dec);

@@ -5,10 +5,10 @@
  * @module
  */
 
-import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
-import { hangupScript } from "../_kill.ts";
+import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
 import { demuxFrames, type Frame } from "./_wire.ts";
 import { DockerApiError, type DockerClient } from "./http.ts";
 
@@ -38,6 +38,7 @@ export class DockerSidecar implements Sidecar {
     this.#plan = o.plan;
     this.#debug = o.debug;
     this.removesItself = !o.plan.keep;
+    if (client.engine.lifeline) this.lifeline = () => this.#lifeline();
   }
 
   async attach(): Promise<Attachment> {
@@ -133,6 +134,24 @@ export class DockerSidecar implements Sidecar {
     if (res.status !== 201) return; // gone, or not running any more
     const id = (res.body as { Id: string }).Id;
     await this.#client.request("POST", `/exec/${id}/start`, { body: { Detach: true } });
+  }
+
+  /** Where the engine has it (runtimes/docker/engine.ts). */
+  readonly lifeline?: () => Promise<Lifeline>;
+
+  /** An exec whose stdin is this connection: the daemon ends that input when dbg is gone. */
+  async #lifeline(): Promise<Lifeline> {
+    const res = await this.#client.request<{ Id: string }>("POST", `/containers/${this.id}/exec`, {
+      body: { Cmd: lifelineArgv(), AttachStdin: true, AttachStdout: true, AttachStderr: true },
+    });
+    const id = (res.body as { Id: string }).Id;
+    const conn = await this.#client.hijack(`/exec/${id}/start`, {
+      body: { Detach: false, Tty: false },
+    });
+    // Nothing comes out of it; reading keeps the connection drained until it ends.
+    conn.readable.pipeTo(new WritableStream()).catch(() => {});
+    const beat = new Uint8Array([10]);
+    return { beat: () => conn.write(beat), close: () => conn.close() };
   }
 
   async remove(): Promise<void> {

@@ -4,7 +4,7 @@ import { apiError } from "./api.ts";
 import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
-import { killScript } from "../_kill.ts";
+import { killScript } from "../../lib/kill.ts";
 import { exitTrailer } from "./trailer.ts";
 import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
 import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";

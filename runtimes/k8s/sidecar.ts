@@ -19,7 +19,7 @@ import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
-import { hangupScript, killScript } from "../_kill.ts";
+import { hangupScript, killScript } from "../../lib/kill.ts";
 import { apiMessage, canI, type Kube } from "./api.ts";
 import {
   ChannelSocket,

@@ -44,7 +44,8 @@ export async function signalSoak(t: Deno.TestContext, o: SoakTarget): Promise<vo
     for (let i = 0; i < runs; i++) {
       const kind = KINDS[i % KINDS.length];
       const signal = SIGNALS[Math.floor(Math.random() * SIGNALS.length)];
-      const after = Math.floor(Math.random() * 1500);
+      // (Once the session runs: dbg opens its lifeline just after the start.)
+      const after = 1500 + Math.floor(Math.random() * 1500);
       const child = o.spawn(["-q", o.target, ...kind]);
       await new Promise((r) => setTimeout(r, after));
       try {
@@ -98,5 +99,69 @@ export async function terminalStop(
     } finally {
       await tty.kill();
     }
+  });
+}
+
+/** What the SIGKILL soak needs of a runtime's test. */
+export interface KillSoakTarget {
+  /** Starts `dbg <runtime> [connection flags] <args>` without a terminal. */
+  spawn(args: string[]): Deno.ChildProcess;
+  /** The argv of `dbg <runtime> [connection flags] <args>`, for a terminal (tmux). */
+  argv(args: string[]): string[];
+  target: string;
+  /** Host PID of the target's main process (its PID namespace is its own). */
+  hostPid: number;
+  /** What was written into the target's files; empty when nothing. */
+  written(): Promise<string>;
+  /** Runs (default 6: half with a terminal). */
+  runs?: number;
+}
+
+/** How long a session may outlive a dbg killed with SIGKILL (issue 12). */
+const OUTLIVES_MS = 30_000;
+
+/**
+ * dbg is killed with SIGKILL at a random moment of a running session, with and without a
+ * terminal: within 30 s no process of its sessions runs in the target's PID namespace (dbg's
+ * lifeline hangs them up), and nothing was written into the target. What the engine keeps of
+ * them (a containerd container) is for `dbg gc`.
+ */
+export async function killSoak(t: Deno.TestContext, o: KillSoakTarget): Promise<void> {
+  await t.step("SIGKILL during a session: within 30 s nothing of it runs", async () => {
+    const runs = o.runs ?? 6;
+    const killed: string[] = [];
+    for (let i = 0; i < runs; i++) {
+      // (Once the session runs: dbg opens its lifeline just after the start.)
+      const after = 1500 + Math.floor(Math.random() * 1500);
+      const args = ["-q", o.target, ...(i % 2 ? [] : ["--", "sleep", "300"])];
+      if (i % 2) {
+        const tty = await Tty.start(`${o.argv(args).map(q).join(" ")}; sleep 60`, {});
+        try {
+          await new Promise((r) => setTimeout(r, after));
+          const pane = await tty.panePid();
+          const dbg = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim();
+          if (dbg) Deno.kill(Number(dbg.split(" ")[0]), "SIGKILL");
+          // A shell line waits in the terminal: it must never run in the target.
+          await tty.send("touch /dbg-after-kill", "Enter");
+        } finally {
+          await tty.kill();
+        }
+      } else {
+        const child = o.spawn(args);
+        await new Promise((r) => setTimeout(r, after));
+        try {
+          child.kill("SIGKILL");
+        } catch { /* already gone */ }
+        await child.output();
+      }
+      killed.push(`${i % 2 ? "tty" : "no tty"} after ${after} ms`);
+    }
+    const t0 = Date.now();
+    const procs = await poll("no process of the sessions left", async () => {
+      const left = await othersInPidNamespace(o.hostPid);
+      return left.length === 0 ? left : null;
+    }, OUTLIVES_MS).catch(async () => await othersInPidNamespace(o.hostPid));
+    assert.deepEqual(describeProcs(procs), [], `after ${Date.now() - t0} ms (${killed})`);
+    assert.equal(await o.written(), "", "written into the target");
   });
 }

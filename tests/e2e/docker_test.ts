@@ -16,7 +16,7 @@ import {
   TARGET_IMAGE,
 } from "../helpers/images.ts";
 import { accessScenarios, APP_TARGETS } from "./_access.ts";
-import { signalSoak } from "./_soak.ts";
+import { killSoak, signalSoak } from "./_soak.ts";
 
 const TARGETS = [
   "app",
@@ -573,6 +573,15 @@ Deno.test({
       await t.step("no leftovers: no sidecars, no change in any target", async () => {
         assert.deepEqual(await sidecarsLeft(d), []);
         for (const name of TARGETS) assert.equal(await diffTarget(d, name), "", name);
+      });
+
+      // Last: a sidecar that a killed dbg created but never started is for `dbg gc`.
+      await killSoak(t, {
+        spawn: (args) => spawnDbg(["docker", "-H", d.host, ...args]),
+        argv: (args) => dbgArgv(["docker", "-H", d.host, ...args]),
+        target: "app-drop",
+        hostPid: Number((await d.docker(["inspect", "-f", "{{.State.Pid}}", "app-drop"])).stdout),
+        written: () => diffTarget(d, "app-drop"),
       });
     } finally {
       await d.stop();

@@ -72,7 +72,7 @@ function sharedDeno(): Promise<{ deno: string; denoDir: string }> {
   return shared;
 }
 
-/** Who runs dbg: an unprivileged uid (`setpriv` ids, no groups) or a user with its groups. */
+/** Who runs dbg: an unprivileged uid (no groups) or a user with its groups. */
 export type RunAs = { uid: number } | { user: string };
 
 /**
@@ -86,9 +86,10 @@ export async function dbgAs(who: RunAs, env: Record<string, string> = {}): Promi
   argv(args: string[]): string[];
 }> {
   const { deno, denoDir } = await sharedDeno();
+  // setpriv execs dbg itself, so signals sent to the child reach dbg (runuser would keep SIGINT).
   const as = "uid" in who
     ? ["setpriv", `--reuid=${who.uid}`, `--regid=${who.uid}`, "--clear-groups"]
-    : ["/usr/sbin/runuser", "-u", who.user, "--"];
+    : ["setpriv", `--reuid=${who.user}`, `--regid=${who.user}`, "--init-groups"];
   const base = { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1", PATH: "/usr/bin:/bin", ...env };
   const argv = (args: string[]) => [...as, deno, "run", "-A", "--cached-only", MAIN, ...args];
   return {

@@ -1,9 +1,16 @@
 import assert from "node:assert/strict";
 import { shSyntaxError } from "../tests/helpers/busybox_sh.ts";
-import { hangupScript, killScript } from "./_kill.ts";
+import { hangupScript, killScript, lifelineScript } from "./kill.ts";
 
 Deno.test("killScript() and hangupScript() are valid POSIX sh for BusyBox", async () => {
-  for (const script of [killScript("TERM", false), killScript("KILL", true), hangupScript()]) {
+  for (
+    const script of [
+      killScript("TERM", false),
+      killScript("KILL", true),
+      hangupScript(),
+      lifelineScript(),
+    ]
+  ) {
     const err = await shSyntaxError(script);
     assert.ok(!err, err ?? "");
   }

@@ -1,10 +1,17 @@
 /**
  * Signals inside a sidecar, for runtimes that cannot signal every process of a container
- * themselves (Docker signals only its main process; Kubernetes none): a script to run there by
- * exec.
+ * themselves (Docker signals only its main process; Kubernetes none): scripts to run there by
+ * exec. Also dbg's lifeline, the exec that ends a session once dbg is gone.
  *
  * @module
  */
+
+/** The name the lifeline runs under (its `$0`), which the entry script's watchdog looks for. */
+export const LIFELINE_NAME = "dbg-lifeline";
+/** How often dbg writes to its lifeline. */
+export const LIFELINE_BEAT_MS = 10_000;
+/** How long the lifeline waits for the next beat before it takes dbg for gone. */
+export const LIFELINE_GRACE_S = 25;
 
 /**
  * The processes of a session as "PID PPID" lines, for scripts run by exec in the sidecar's
@@ -58,4 +65,25 @@ while [ $i -lt 20 ]; do
 done
 kill -HUP $(session | awk '$2 != 0 { print $1 }') 2>/dev/null
 true`;
+}
+
+/**
+ * dbg's lifeline: a POSIX sh script, run by exec in the sidecar with its stdin held by dbg, that
+ * hangs the session up when that input ends (dbg is gone, even by SIGKILL: the engine closes
+ * the stream) or when no beat came for {@link LIFELINE_GRACE_S} seconds (the connection died
+ * without an end). A shell without `read -t` (dash) waits for the end alone. Run it as
+ * `sh -c SCRIPT dbg-lifeline`.
+ */
+export function lifelineScript(): string {
+  return `if echo | read -r -t 1 _ 2>/dev/null; then
+  while read -r -t ${LIFELINE_GRACE_S} _; do :; done
+else
+  while read -r _; do :; done
+fi
+${hangupScript()}`;
+}
+
+/** The argv of the lifeline's exec. */
+export function lifelineArgv(): string[] {
+  return ["/bin/sh", "-c", lifelineScript(), LIFELINE_NAME];
 }
