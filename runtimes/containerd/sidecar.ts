@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
-import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
+import { hangupScript } from "../../lib/kill.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { sidecarSpec } from "./spec.ts";
 
@@ -244,39 +244,6 @@ class ContainerdSidecar implements Sidecar {
       await this.#client.call(TASKS, "DeleteProcess", exec, this.#ns())
         .catch((e) => this.#o.debug(`hangup exec: ${e}`));
     }
-  }
-
-  /**
-   * An exec whose stdin is a FIFO that dbg holds open: when dbg is gone, even killed, the
-   * kernel closes it and the exec reads the end.
-   */
-  async lifeline(): Promise<Lifeline> {
-    const path = `${this.#fifoDir}/${this.id}-lifeline`;
-    const made = await new Deno.Command("mkfifo", { args: ["-m", "600", path] }).output();
-    if (!made.success) throw new Error(`mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
-    const exec = { container_id: this.id, exec_id: "lifeline" };
-    const process = { ...this.process, terminal: false, args: lifelineArgv() };
-    await this.#client.call(TASKS, "Exec", {
-      ...exec,
-      stdin: path,
-      terminal: false,
-      spec: { type_url: PROCESS_TYPE, value: new TextEncoder().encode(JSON.stringify(process)) },
-    }, this.#ns());
-    // The open blocks until the shim opens the other end, inside Start.
-    const [fifo] = await Promise.all([
-      Deno.open(path, { write: true }),
-      this.#client.call(TASKS, "Start", exec, this.#ns()),
-    ]);
-    this.#files.push(fifo);
-    const beat = new Uint8Array([10]);
-    return {
-      beat: async () => void await fifo.write(beat),
-      close: () => {
-        try {
-          fifo.close();
-        } catch { /* closed */ }
-      },
-    };
   }
 
   /** Kill and delete the task, then the container, the snapshot, the lease and the FIFOs. */

@@ -17,7 +17,7 @@ import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios, APP_TARGETS } from "./_access.ts";
-import { killSoak, signalSoak, terminalStop } from "./_soak.ts";
+import { signalSoak, terminalStop } from "./_soak.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
   "io.kubernetes.pod.name": pod,
@@ -399,19 +399,6 @@ Deno.test({
           out.stderr,
           /^dbg: Cannot connect to containerd at .*: permission denied\nHint: .*sudo/,
         );
-      });
-
-      // Last: what a killed dbg leaves (its containers, snapshots, leases) is for `dbg gc`.
-      const conn = ["containerd", "--address", c.address];
-      await killSoak(t, {
-        spawn: (args) => spawnDbg([...conn, ...args]),
-        argv: (args) => dbgArgv([...conn, ...args]),
-        target: "app-drop",
-        hostPid: drop.pid,
-        written: async () => {
-          const now = (await upperListing(c, "app-drop")).join("\n");
-          return now === dropUpper ? "" : now;
-        },
       });
     } finally {
       await c.stop();
