@@ -6,7 +6,7 @@
  * @module
  */
 
-/** The name the lifeline runs under (its `$0`), which the entry script's watchdog looks for. */
+/** The name the lifeline runs under (its `$0`), which `ps` shows. */
 export const LIFELINE_NAME = "dbg-lifeline";
 /** How often dbg writes to its lifeline. */
 export const LIFELINE_BEAT_MS = 10_000;

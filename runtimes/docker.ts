@@ -191,7 +191,7 @@ export class DockerAdapter implements RuntimeAdapter {
       Image: plan.image.ref,
       Entrypoint: s.argv.slice(0, 1),
       Cmd: s.argv.slice(1),
-      Env: [...s.env],
+      Env: s.env,
       User: s.user ?? "",
       Tty: s.tty,
       OpenStdin: s.stdin,

@@ -85,7 +85,7 @@ export async function resolvePodman(o: EndpointEnv): Promise<ResolvedEndpoint> {
 }
 
 /** The rootless socket of the user dbg runs as (none for root, whose socket is root's). */
-export function podmanUserSocket(o: EndpointEnv): string | undefined {
+function podmanUserSocket(o: EndpointEnv): string | undefined {
   if (o.uid === 0) return undefined;
   const dir = o.env("XDG_RUNTIME_DIR") || (o.uid != null ? `/run/user/${o.uid}` : undefined);
   return dir && `${dir}/podman/podman.sock`;

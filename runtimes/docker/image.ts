@@ -66,14 +66,14 @@ async function pull(
     });
   } catch (e) {
     if (e instanceof DbgError && "status" in e) {
-      throw pullError(ref, e.message, e, client.engine.cli);
+      throw pullError(ref, e.message, client.engine.cli, e);
     }
     throw e;
   }
   // A pull can fail with status 200: every line may carry an error.
   for await (const ev of jsonLines<PullEvent>(stream.body)) {
     const err = ev.errorDetail?.message ?? ev.error;
-    if (err) throw pullError(ref, err, undefined, client.engine.cli);
+    if (err) throw pullError(ref, err, client.engine.cli);
     opts.progress?.({
       status: ev.status ?? "",
       id: ev.id,
@@ -88,8 +88,8 @@ async function pull(
 export function pullError(
   ref: string,
   message: string,
+  cli: string,
   cause?: unknown,
-  cli = "docker",
 ): DbgError {
   if (
     /unauthorized|authentication required|no basic auth credentials|denied|forbidden|\b40[13]\b/i

@@ -72,7 +72,7 @@ function confEnv(dir: string): Record<string, string> {
   };
 }
 
-/** argv run as `user` (through setpriv, with the user's groups), or as is for root. */
+/** argv run as `user` (through runuser, with the user's groups), or as is for root. */
 function asUser(user: string | undefined, argv: string[]): string[] {
   return user ? ["/usr/sbin/runuser", "-u", user, "--", ...argv] : argv;
 }
