@@ -159,9 +159,9 @@ export interface Sidecar {
   lifeline?(): Promise<Lifeline>;
 }
 
-/** An open lifeline: dbg beats while it lives, and closes it when the session ends. */
+/** An open lifeline: the input dbg writes to it (lib/kill.ts says what), and its end. */
 export interface Lifeline {
-  beat(): Promise<void>;
+  write(data: Uint8Array): Promise<void>;
   close(): void;
 }
 

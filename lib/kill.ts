@@ -15,22 +15,24 @@ export const LIFELINE_GRACE_S = 25;
 
 /**
  * The processes of a session as "PID PPID" lines, for scripts run by exec in the sidecar's
- * container: those in this container's cgroup that descend from one of its main processes (PPid
- * 0, in this container's mount namespace), but not the calling script nor its children. The
- * cgroup alone would not do: it may be the target's too (rootless Podman on cgroup v1 puts every
- * container in its service's), and the target shares the PID namespace.
+ * container: the entry shell and what descends from it. The entry shell is the oldest process in
+ * this container's cgroup and mount namespace whose parent is outside the PID namespace (PPid
+ * 0); the execs dbg runs beside it (this script, the lifeline, a hangup) are younger, so they
+ * never signal one another. The cgroup alone would not do: it may be the target's too (rootless
+ * Podman on cgroup v1 puts every container in its service's), and the target shares the PID
+ * namespace. (In /proc/PID/stat, after the command's name in parentheses, field 2 is the PPid
+ * and field 20 the start time.)
  */
 const SESSION = `c=$(cat /proc/self/cgroup)
 session() {
   for d in /proc/[0-9]*; do
     [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] || continue
-    pp=$(sed -n 's/^PPid:[[:space:]]*//p' "$d/status" 2>/dev/null)
-    [ -n "$pp" ] || continue
-    m=0; [ "$pp" != 0 ] || ! [ "$d/ns/mnt" -ef /proc/$$/ns/mnt ] || m=1
-    echo "\${d#/proc/} $pp $m"
-  done | awk -v me=$$ 'NF == 3 { pp[$1] = $2; main[$1] = $3 } END {
-    for (p in pp) { q = p; while ((q in pp) && pp[q] != 0 && q != me) q = pp[q]
-      if ((q in pp) && q != me && main[q]) print p, pp[p] } }'
+    m=0; ! [ "$d/ns/mnt" -ef /proc/$$/ns/mnt ] || m=1
+    s=$(cat "$d/stat" 2>/dev/null) && echo "$m $s"
+  done | awk '{ m = $1; p = $2; sub(/^.*\\) /, ""); pp[p] = $2
+      if (m && $2 == 0 && (e == "" || $20 + 0 < t || ($20 + 0 == t && p + 0 < e + 0))) { e = p; t = $20 + 0 } }
+    END { for (p in pp) { q = p; n = 0; while ((q in pp) && pp[q] != 0 && n++ < 4096) q = pp[q]
+      if (e != "" && q == e) print p, pp[p] } }'
 }`;
 
 /**
@@ -67,18 +69,22 @@ kill -HUP $(session | awk '$2 != 0 { print $1 }') 2>/dev/null
 true`;
 }
 
+/** What dbg writes to its lifeline: a beat, and the word that lets it go without a hangup. */
+export const LIFELINE_BEAT = "\n";
+export const LIFELINE_QUIT = "q\n";
+
 /**
  * dbg's lifeline: a POSIX sh script, run by exec in the sidecar with its stdin held by dbg, that
  * hangs the session up when that input ends (dbg is gone, even by SIGKILL: the engine closes
  * the stream) or when no beat came for {@link LIFELINE_GRACE_S} seconds (the connection died
- * without an end). A shell without `read -t` (dash) waits for the end alone. Run it as
- * `sh -c SCRIPT dbg-lifeline`.
+ * without an end). It exits without a hangup on {@link LIFELINE_QUIT}. A shell without `read -t`
+ * (dash) waits for the end alone. Run it as `sh -c SCRIPT dbg-lifeline`.
  */
 export function lifelineScript(): string {
   return `if echo | read -r -t 1 _ 2>/dev/null; then
-  while read -r -t ${LIFELINE_GRACE_S} _; do :; done
+  while read -r -t ${LIFELINE_GRACE_S} l; do [ "$l" != q ] || exit 0; done
 else
-  while read -r _; do :; done
+  while read -r l; do [ "$l" != q ] || exit 0; done
 fi
 ${hangupScript()}`;
 }

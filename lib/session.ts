@@ -5,9 +5,9 @@
  * @module
  */
 
-import type { PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
+import type { Lifeline, PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
 import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
-import { LIFELINE_BEAT_MS } from "./kill.ts";
+import { LIFELINE_BEAT, LIFELINE_BEAT_MS, LIFELINE_QUIT } from "./kill.ts";
 import { type DebugPlan, shellJoin } from "./plan.ts";
 import { printableLines } from "./printable.ts";
 import { followResize } from "./resize.ts";
@@ -181,7 +181,7 @@ async function attachAndRun(
   if (attached.status === "rejected") throw attached.reason;
   const att = attached.value;
   const inputDone = new AbortController();
-  let lifeline: (() => void) | undefined;
+  let lifeline: LifelineHold | undefined;
   try {
     if (waited.status === "rejected") throw waited.reason;
     const waiter = waited.value;
@@ -232,9 +232,7 @@ async function attachAndRun(
         if ("sig" in first) {
           inputDone.abort(); // the terminal is cooked again: nothing more goes to the sidecar
           restore();
-          // The lifeline hangs the session up as it ends; the entry script waits for it.
-          lifeline?.();
-          await stopSidecar(sidecar, plan, io, waiter.exit);
+          await stopSidecar(sidecar, plan, io, waiter.exit, lifeline);
           return first.sig;
         }
         return first.code;
@@ -244,31 +242,56 @@ async function attachAndRun(
     });
   } finally {
     inputDone.abort();
-    lifeline?.();
+    lifeline?.release();
     att.close();
   }
 }
 
+/** The session's hold on its lifeline (lib/kill.ts). */
+interface LifelineHold {
+  /** Close it, which hangs the session up; false if it is not open (no hangup comes of it). */
+  hangUp(): boolean;
+  /** Let it go without a hangup. */
+  release(): void;
+}
+
 /**
- * Open the sidecar's lifeline and beat it until the returned function is called. It is opened
- * beside the session, not before it: a short command does not wait for it.
+ * Open the sidecar's lifeline and beat it until it is hung up or released. It is opened beside
+ * the session, not before it: a short command does not wait for it. One that opens too late is
+ * released at once, so that only one hangup ever runs: two would signal each other's children,
+ * and the removal of the sidecar would orphan those of one still running.
  */
-function holdLifeline(sidecar: Sidecar, io: SessionIo): (() => void) | undefined {
-  if (!sidecar.lifeline) return undefined;
-  let closed = false;
+function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
+  const enc = new TextEncoder();
+  let line: Lifeline | undefined;
+  let done = false;
   let timer: ReturnType<typeof setInterval> | undefined;
-  const opening = sidecar.lifeline().then((line) => {
-    if (closed) return line.close();
+  const release = (l: Lifeline) =>
+    l.write(enc.encode(LIFELINE_QUIT)).catch(() => {}).finally(() => l.close());
+  sidecar.lifeline?.().then((l) => {
+    if (done) return release(l);
     io.debug("lifeline open");
+    line = l;
     timer = setInterval(() => {
-      line.beat().catch((e) => io.debug(`lifeline beat: ${e}`));
+      l.write(enc.encode(LIFELINE_BEAT)).catch((e) => io.debug(`lifeline beat: ${e}`));
     }, LIFELINE_BEAT_MS);
-    return line;
   }).catch((e) => io.debug(`lifeline: ${e}`));
-  return () => {
-    closed = true;
+  const end = (): Lifeline | undefined => {
+    const open = done ? undefined : line;
+    done = true;
     clearInterval(timer);
-    opening.then((line) => line?.close());
+    return open;
+  };
+  return {
+    hangUp: () => {
+      const l = end();
+      l?.close();
+      return l !== undefined;
+    },
+    release: () => {
+      const l = end();
+      if (l) release(l);
+    },
   };
 }
 
@@ -276,19 +299,23 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): (() => void) | undefined
  * Ask the entry script to end the session, so that it reaps what it started (anything left
  * would become a zombie in the target's PID namespace), and give it a moment. Without a TTY
  * its trap handles SIGTERM at once. With a TTY it waits on a foreground job and cannot run
- * traps, so the whole sidecar is hung up, as by a closed terminal (see lib/entry.sh). Removal
- * kills whatever is left.
+ * traps, so the whole sidecar is hung up, as by a closed terminal (see lib/entry.sh): by the
+ * lifeline where it is open, else by an exec. Removal kills whatever is left.
  */
 async function stopSidecar(
   sidecar: Sidecar,
   plan: DebugPlan,
   io: SessionIo,
   exit: Promise<number>,
+  lifeline?: LifelineHold,
 ): Promise<void> {
   io.debug(`stopping the sidecar with ${plan.sidecar.tty ? "a hangup" : "SIGTERM"}`);
   const exited = exit.then(() => true, () => true);
   try {
-    await (plan.sidecar.tty ? sidecar.hangUp() : sidecar.signal("SIGTERM"));
+    if (!plan.sidecar.tty) {
+      lifeline?.release();
+      await sidecar.signal("SIGTERM");
+    } else if (!lifeline?.hangUp()) await sidecar.hangUp();
     await Promise.race([exited, delay(STOP_GRACE_MS + (sidecar.exitLagMs ?? 0))]);
   } catch (e) {
     io.debug(`stopping: ${e}`);

@@ -150,8 +150,7 @@ export class DockerSidecar implements Sidecar {
     });
     // Nothing comes out of it; reading keeps the connection drained until it ends.
     conn.readable.pipeTo(new WritableStream()).catch(() => {});
-    const beat = new Uint8Array([10]);
-    return { beat: () => conn.write(beat), close: () => conn.close() };
+    return conn;
   }
 
   async remove(): Promise<void> {
