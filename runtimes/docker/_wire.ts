@@ -333,7 +333,7 @@ export function apiError(head: ResponseHead, body: unknown): DockerApiError {
  * Splits Docker's multiplexed attach/logs stream (non-TTY containers) into frames. Each frame is
  * an 8-byte header (byte 0 the stream id, bytes 1-3 zero, bytes 4-7 the big-endian payload
  * length) and the payload. Frames may be split across reads, and one read may hold several.
- * Empty frames are dropped. A stream that ends inside a frame is an error.
+ * Empty frames are dropped. A stream that ends inside a frame is an error, which names `engine`.
  * See https://docs.docker.com/reference/api/engine/version/v1.47/#tag/Container/operation/ContainerAttach
  *
  * @example
@@ -343,7 +343,9 @@ export function apiError(head: ResponseHead, body: unknown): DockerApiError {
  * }
  * ```
  */
-export function demuxFrames(): TransformStream<Uint8Array, Frame> {
+export function demuxFrames(
+  engine?: { service: string; cli: string },
+): TransformStream<Uint8Array, Frame> {
   const header = new Uint8Array(8);
   let have = 0; // header bytes gathered
   let stream: Frame["stream"] = 1;
@@ -380,7 +382,9 @@ export function demuxFrames(): TransformStream<Uint8Array, Frame> {
       }
     },
     flush() {
-      if (have > 0) throw lostConnection("the attach stream ended in the middle of a frame");
+      if (have > 0) {
+        throw lostConnection("the attach stream ended in the middle of a frame", undefined, engine);
+      }
     },
   });
 }

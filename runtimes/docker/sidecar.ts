@@ -55,7 +55,7 @@ export class DockerSidecar implements Sidecar {
           transform: (data, ctl) => ctl.enqueue({ stream: 1, data }),
         }),
       )
-      : conn.readable.pipeThrough(demuxFrames()).pipeThrough(
+      : conn.readable.pipeThrough(demuxFrames(this.#client.engine)).pipeThrough(
         new TransformStream<Frame, OutputChunk>({
           transform(frame, ctl) {
             if (frame.stream === 3) {
