@@ -36,10 +36,10 @@ export interface Engine {
   /** Where the service listens, in the engine's own order. */
   resolve(o: EndpointEnv): Promise<ResolvedEndpoint>;
   /**
-   * Whether sessions get dbg's lifeline (lib/kill.ts). Not yet on Podman: a sidecar stopped by
-   * dbg while the lifeline's exec was open stayed behind, not removed (found by the signal soak).
+   * Whether AutoRemove removes a sidecar once it ends. Podman's keeps one that had an exec (the
+   * lifeline), so dbg removes it itself (a dbg killed by SIGKILL leaves it, ended, for gc).
    */
-  lifeline: boolean;
+  autoRemoves: boolean;
 }
 
 export const DOCKER: Engine = {
@@ -49,7 +49,7 @@ export const DOCKER: Engine = {
   start:
     "Start Docker (e.g. sudo systemctl start docker), or point dbg at the daemon with -H/--host or DOCKER_HOST",
   resolve: resolveEndpoint,
-  lifeline: true,
+  autoRemoves: true,
 };
 
 /** Root's Podman socket (`podman system service`, or systemd's podman.socket). */
@@ -62,7 +62,7 @@ export const PODMAN: Engine = {
   start:
     "Start Podman's API socket: systemctl --user start podman.socket (rootless), or sudo systemctl start podman.socket; or pass -H/--host",
   resolve: resolvePodman,
-  lifeline: false,
+  autoRemoves: false,
 };
 
 /**

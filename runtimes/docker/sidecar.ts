@@ -37,8 +37,7 @@ export class DockerSidecar implements Sidecar {
     this.name = o.name;
     this.#plan = o.plan;
     this.#debug = o.debug;
-    this.removesItself = !o.plan.keep;
-    if (client.engine.lifeline) this.lifeline = () => this.#lifeline();
+    this.removesItself = !o.plan.keep && client.engine.autoRemoves;
   }
 
   async attach(): Promise<Attachment> {
@@ -136,11 +135,8 @@ export class DockerSidecar implements Sidecar {
     await this.#client.request("POST", `/exec/${id}/start`, { body: { Detach: true } });
   }
 
-  /** Where the engine has it (runtimes/docker/engine.ts). */
-  readonly lifeline?: () => Promise<Lifeline>;
-
   /** An exec whose stdin is this connection: the daemon ends that input when dbg is gone. */
-  async #lifeline(): Promise<Lifeline> {
+  async lifeline(): Promise<Lifeline> {
     const res = await this.#client.request<{ Id: string }>("POST", `/containers/${this.id}/exec`, {
       body: { Cmd: lifelineArgv(), AttachStdin: true, AttachStdout: true, AttachStderr: true },
     });

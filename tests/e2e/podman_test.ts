@@ -2,7 +2,7 @@
  * End-to-end tests of `dbg podman` against private Podman services, rootful (as root) and
  * rootless (as an unprivileged user, whose socket dbg finds by itself): the Docker adapter's
  * scenarios on Podman's Docker-compatible API, the access rules, a terminal session through
- * tmux, and the signal soak.
+ * tmux, and the signal and SIGKILL soaks.
  */
 
 import assert from "node:assert/strict";
@@ -11,7 +11,7 @@ import { diffTarget, loadTestImages, runTarget, sidecarsLeft } from "../helpers/
 import { podmanOrSkip, type PrivatePodman } from "../helpers/podman.ts";
 import { shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios, APP_TARGETS } from "./_access.ts";
-import { signalSoak } from "./_soak.ts";
+import { killSoak, signalSoak } from "./_soak.ts";
 
 for (const rootless of [false, true]) {
   Deno.test({
@@ -130,5 +130,13 @@ async function scenarios(t: Deno.TestContext, p: PrivatePodman): Promise<void> {
     assert.equal(await written(), "");
     const pid = await p.docker(["inspect", "-f", "{{.State.Pid}}", "app"]);
     assert.equal(Number(pid.stdout), hostPid);
+  });
+
+  await killSoak(t, {
+    spawn: (args) => as.spawn(["podman", ...args]),
+    argv: (args) => as.argv(["podman", ...args]),
+    target: "app",
+    hostPid,
+    written,
   });
 }
