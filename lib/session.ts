@@ -266,10 +266,10 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
   let line: Lifeline | undefined;
   let done = false;
   let timer: ReturnType<typeof setInterval> | undefined;
-  const release = (l: Lifeline) =>
+  const quit = (l: Lifeline) =>
     l.write(enc.encode(LIFELINE_QUIT)).catch(() => {}).finally(() => l.close());
   sidecar.lifeline?.().then((l) => {
-    if (done) return release(l);
+    if (done) return quit(l);
     io.debug("lifeline open");
     line = l;
     timer = setInterval(() => {
@@ -290,7 +290,7 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
     },
     release: () => {
       const l = end();
-      if (l) release(l);
+      if (l) quit(l);
     },
   };
 }

@@ -34,14 +34,17 @@ export interface BodyDecoder {
 /** The longest response head we accept; Docker's are well under 1 KiB. */
 export const MAX_HEAD_BYTES = 64 * 1024;
 
+/** How errors name the engine (Docker's or Podman's; runtimes/docker/engine.ts). */
+type EngineNames = { service: string; cli: string };
+
 /**
- * The connection to the daemon ended or broke in the middle of a response. `engine` names it
- * (Docker's or Podman's); the default is Docker's daemon.
+ * The connection to the daemon ended or broke in the middle of a response. `engine` names it;
+ * the default is Docker's daemon.
  */
 export function lostConnection(
   detail: string,
   cause?: unknown,
-  engine?: { service: string; cli: string },
+  engine?: EngineNames,
 ): DbgError {
   const service = engine?.service ?? "the Docker daemon";
   const cli = engine?.cli ?? "docker";
@@ -343,9 +346,7 @@ export function apiError(head: ResponseHead, body: unknown): DockerApiError {
  * }
  * ```
  */
-export function demuxFrames(
-  engine?: { service: string; cli: string },
-): TransformStream<Uint8Array, Frame> {
+export function demuxFrames(engine?: EngineNames): TransformStream<Uint8Array, Frame> {
   const header = new Uint8Array(8);
   let have = 0; // header bytes gathered
   let stream: Frame["stream"] = 1;

@@ -124,7 +124,7 @@ const OUTLIVES_MS = 30_000;
  * dbg is killed with SIGKILL at a random moment of a running session, with and without a
  * terminal: within 30 s no process of its sessions runs in the target's PID namespace (dbg's
  * lifeline hangs them up), and nothing was written into the target. What the engine keeps of
- * them (a containerd container) is for `dbg gc`.
+ * them (an ended Podman sidecar, a containerd container) is for `dbg gc`.
  */
 export async function killSoak(t: Deno.TestContext, o: KillSoakTarget): Promise<void> {
   await t.step("SIGKILL during a session: within 30 s nothing of it runs", async () => {
