@@ -14,7 +14,7 @@ import { makePlan, planForDisplay } from "./lib/plan.ts";
 import { printableLines } from "./lib/printable.ts";
 import { pullProgress } from "./lib/progress.ts";
 import { runSession } from "./lib/session.ts";
-import { loadAdapter } from "./runtimes/mod.ts";
+import { DETECTED_SUPPORTS, loadAdapter } from "./runtimes/mod.ts";
 
 const enc = new TextEncoder();
 /** Settles when stderr is gone: a session then ends as on SIGPIPE (lib/session.ts). */
@@ -46,17 +46,18 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
   const debug = req.raw.debug
     ? (m: string) => say(`dbg[debug] +${Math.round(performance.now() - t0)}ms: ${m}`)
     : () => {};
-  const adapter = await loadAdapter(req.runtime);
+  // No runtime word: the target is looked up on every engine (runtimes/detect.ts).
+  const named = req.runtime ? await loadAdapter(req.runtime) : undefined;
   const opts = validateOptions(req, req.raw, {
     io: {
       stdinIsTerminal: Deno.stdin.isTerminal(),
       stdoutIsTerminal: Deno.stdout.isTerminal(),
       term: Deno.env.get("TERM"),
     },
-    supports: adapter.supports,
+    supports: named?.supports ?? DETECTED_SUPPORTS,
     env: (name) => Deno.env.get(name),
   });
-  await adapter.connect({
+  const connect = {
     host: opts.host,
     namespace: opts.namespace,
     podNamespace: opts.podNamespace,
@@ -67,10 +68,19 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     copy: opts.copy,
     debug,
     notice: opts.quiet ? undefined : say,
-  });
-  const facts = opts.fromImage
-    ? await inspectImage(adapter, opts.fromImage, opts)
-    : await adapter.inspectTarget(opts.target);
+  };
+  let adapter: RuntimeAdapter;
+  let facts: TargetFacts;
+  if (named) {
+    adapter = named;
+    await adapter.connect(connect);
+    facts = opts.fromImage
+      ? await inspectImage(adapter, opts.fromImage, opts)
+      : await adapter.inspectTarget(opts.target);
+  } else {
+    const { detectTarget } = await import("./runtimes/detect.ts");
+    ({ adapter, facts } = await detectTarget(opts.target, Deno.args, connect));
+  }
   debug(`target facts: ${JSON.stringify(facts)}`);
   if (opts.sessions) {
     if (!adapter.listSessions) {
@@ -83,7 +93,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     return 0;
   }
   const image = resolveImage(opts.image);
-  const plan = makePlan(opts, facts, image);
+  const plan = makePlan({ ...opts, runtime: adapter.name }, facts, image);
   if (opts.dryRun) {
     console.log(JSON.stringify(planForDisplay(plan), null, 2));
     return 0;

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { COMMANDS } from "./commands.ts";
+import { AUTO, COMMANDS, type SubCommand } from "./commands.ts";
 import { usageError } from "./errors.ts";
 import { commandHelp, completion, mainHelp, SHELLS } from "./help.ts";
 import type { RawOptions } from "./options.ts";
@@ -33,22 +33,26 @@ export function parseArgs(argv: string[]): CliRequest {
     if (a === "--debug") debug = true;
     else if (a === "--help" || a === "-h") return { kind: "print", text: mainHelp() };
     else if (a === "--version" || a === "-V") return { kind: "print", text: `${VERSION}\n` };
-    else throw usageError(`Unknown option '${a}'`, "See: dbg help");
+    // A session's option (or `--`): `dbg -q app`, without a runtime word.
+    else return parseCommand(AUTO, argv.slice(i), debug);
   }
   if (i >= argv.length) return { kind: "print", text: mainHelp() };
-  const name = argv[i++];
-  const words = namedWord(argv.slice(i), name);
+  const name = argv[i];
+  const words = namedWord(argv.slice(i + 1), name);
   if (words) return words;
+  // Any other word is a target, which dbg looks up on every engine.
   const cmd = COMMANDS.find((c) => c.name === name);
-  if (!cmd) {
-    throw usageError(
-      `Unknown command '${name}'`,
-      `Runtimes: ${COMMANDS.filter((c) => c.target).map((c) => c.name).join(", ")}; see: dbg help`,
-    );
-  }
+  return cmd
+    ? parseCommand(cmd, argv.slice(i + 1), debug)
+    : parseCommand(AUTO, argv.slice(i), debug);
+}
+
+/** A command's options, its target and the command to run. */
+function parseCommand(cmd: SubCommand, argv: string[], debug: boolean): CliRequest {
+  let i = 0;
   const raw: Record<string, unknown> = debug ? { debug } : {};
   const positional: string[] = [];
-  const hint = `See: dbg ${cmd.name} --help`;
+  const hint = `See: dbg ${cmd.name ? `${cmd.name} ` : ""}--help`;
   while (i < argv.length) {
     const a = argv[i++];
     if (a === "--") {
@@ -94,6 +98,12 @@ export function parseArgs(argv: string[]): CliRequest {
   }
   const [target, ...command] = positional;
   if (!target) throw usageError("Missing the target container", `Usage: ${cmd.usage}`);
+  if (cmd === AUTO && COMMANDS.some((c) => c.name === target)) {
+    throw usageError(
+      `'${target}' is a runtime: it comes before the options`,
+      `Usage: dbg ${target} [options] TARGET [--] [COMMAND [ARG...]]`,
+    );
+  }
   return { kind: "debug", runtime: cmd.name, target, command, raw: raw as RawOptions };
 }
 

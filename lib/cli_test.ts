@@ -44,7 +44,8 @@ Deno.test("parseArgs() turns bad flags into one-line usage errors (exit 125)", (
     [["docker", "app", "--image"], /^Option '--image <ref>' needs a value/],
     [["docker", "app", "--keep=1"], /^Option '--keep' takes no value/],
     [["images", "extra"], /^Unexpected argument 'extra'/],
-    [["lxc", "app"], /^Unknown command 'lxc'/],
+    [["-q", "docker", "app"], /^'docker' is a runtime: it comes before the options/],
+    [["--bogus", "app"], /^Unknown option '--bogus'/],
   ];
   for (const [argv, re] of cases) {
     assert.throws(() => parseArgs(argv), (e: DbgError) => {
@@ -54,6 +55,14 @@ Deno.test("parseArgs() turns bad flags into one-line usage errors (exit 125)", (
       assert.ok(!e.message.includes("\n"));
       return true;
     });
+  }
+});
+
+Deno.test("parseArgs(): a word that is no command is a target to look up everywhere", () => {
+  for (const argv of [["app", "ls"], ["-q", "app", "ls"], ["--debug", "app", "ls"]]) {
+    const r = parseArgs(argv);
+    if (r.kind !== "debug") throw new Error(r.kind);
+    assert.deepEqual([r.runtime, r.target, r.command], ["", "app", ["ls"]]);
   }
 });
 

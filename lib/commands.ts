@@ -109,6 +109,25 @@ export interface SubCommand {
   examples?: Array<[string, string]>;
 }
 
+/**
+ * `dbg [options] TARGET`: no runtime word, so dbg looks the target up on every local engine
+ * (runtimes/detect.ts). Its name is empty: messages then read `dbg …`.
+ */
+export const AUTO: SubCommand = {
+  name: "",
+  summary: "find TARGET on Docker, Podman and containerd, and debug it there",
+  usage: "dbg [options] TARGET [--] [COMMAND [ARG...]]",
+  defaults: "Looks at the Docker endpoint ($DOCKER_HOST, the docker context), Podman's sockets " +
+    "($CONTAINER_HOST, yours and root's) and containerd's ($CONTAINERD_ADDRESS, the usual " +
+    "places) in every namespace, at once. Kubernetes only with dbg k8s.",
+  examples: [
+    ["dbg app", "a shell in app, wherever it runs"],
+    ["dbg app -- cat /etc/os-release", "one command; its exit code is dbg's"],
+  ],
+  options: [COPY_NETWORK, ...SESSION_OPTIONS],
+  target: true,
+};
+
 export const COMMANDS: SubCommand[] = [
   {
     name: "docker",

@@ -47,12 +47,34 @@ export function targetNotRunning(target: string, state: string, startHint: strin
   });
 }
 
+/** No container matched the user's reference (auto-detection looks on the next engine). */
+export class NoSuchTarget extends DbgError {
+  constructor(message: string, hint: string) {
+    super(message, { hint });
+    this.name = "NoSuchTarget";
+  }
+}
+
 /** No container matched the user's reference. `running` lists what is there to pick from. */
 export function noSuchTarget(target: string, running: string[], listHint: string): DbgError {
   const list = running.length ? `running: ${running.join(", ")}` : "no container is running";
-  return new DbgError(`No such container: ${target} (${list})`, {
-    hint: `Pass a running container's name or id (list them with: ${listHint})`,
-  });
+  return new NoSuchTarget(
+    `No such container: ${target} (${list})`,
+    `Pass a running container's name or id (list them with: ${listHint})`,
+  );
+}
+
+/**
+ * The engine's socket cannot be used: `${where}: ${detail}`. Auto-detection reports `detail`
+ * for each engine it could not ask.
+ */
+export class EngineUnreachable extends DbgError {
+  readonly detail: string;
+  constructor(where: string, detail: string, opts: { hint: string; cause?: unknown }) {
+    super(`${where}: ${detail}`, opts);
+    this.name = "EngineUnreachable";
+    this.detail = detail;
+  }
 }
 
 /** The debugger image is not available and could not be pulled. */

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { COMMANDS, type OptSpec, type SubCommand } from "./commands.ts";
+import { AUTO, COMMANDS, type OptSpec, type SubCommand } from "./commands.ts";
 
 const WIDTH = 80;
 
@@ -66,7 +66,8 @@ function section(title: string, body: string): string {
 export function mainHelp(): string {
   const runtimes = COMMANDS.filter((c) => c.target);
   return [
-    "Usage: dbg <runtime> [options] TARGET [-- COMMAND [ARG...]]",
+    "Usage: dbg <runtime> [options] TARGET [-- COMMAND [ARG...]]\n" +
+    "       dbg [options] TARGET [-- COMMAND [ARG...]]  (runtime found by dbg)",
     wrap(
       "Debug containers whose images have no shell: a sidecar joins the target's PID and " +
         "network namespaces (and its IPC where the target allows) and shows the target's " +
@@ -77,7 +78,11 @@ export function mainHelp(): string {
     section("Other commands", table(WORDS)),
     section(
       "Examples",
-      table([...runtimes.map((c) => c.examples![0]), ["dbg help docker", "a runtime's flags"]], 40),
+      table([
+        ...AUTO.examples!.slice(0, 1),
+        ...runtimes.map((c) => c.examples![0]),
+        ["dbg help docker", "a runtime's flags"],
+      ], 40),
     ),
     section("Exit codes", table(EXIT_CODES)),
   ].join("\n\n") + "\n";

@@ -147,7 +147,7 @@ export function validateOptions(
   const { runtime } = base;
   /** A bad value, with the runtime's help as the hint. */
   const usage = (message: string, hint = helpHint(runtime)) => usageError(message, hint);
-  if (!base.target) throw usage(`dbg ${runtime}: missing the target container`);
+  if (!base.target) throw usage(`${dbgWord(runtime)}: missing the target container`);
   // kubectl's -c NAME: the container part of POD/NAME.
   if (raw.container !== undefined) {
     if (!NAME_RE.test(raw.container)) throw usage(`Bad --container "${raw.container}"`);
@@ -158,7 +158,10 @@ export function validateOptions(
     : undefined;
   if (fromImage !== undefined) {
     if (!ctx.supports.images) {
-      throw usageError(`dbg ${runtime} cannot debug an image (${base.target})`, IMAGE_HINT);
+      throw usageError(
+        `${dbgWord(runtime)} cannot debug an image (${base.target})`,
+        IMAGE_HINT,
+      );
     }
     const bad = checkImageInput(fromImage);
     if (bad || fromImage.startsWith("nix:")) {
@@ -294,5 +297,10 @@ function unsupported(ok: boolean, flag: string, runtime: string): void {
 
 /** Where a runtime's flags are listed. */
 function helpHint(runtime: string): string {
-  return `See: dbg ${runtime} --help`;
+  return `See: ${dbgWord(runtime)} --help`;
+}
+
+/** `dbg docker`, or `dbg` alone when the runtime is detected. */
+function dbgWord(runtime: string): string {
+  return runtime ? `dbg ${runtime}` : "dbg";
 }

@@ -15,37 +15,17 @@ import type {
   TargetCopy,
   TargetFacts,
 } from "../lib/adapter.ts";
-import { DbgError, imageNotFound, ImageNotPresent } from "../lib/errors.ts";
+import { EngineUnreachable, imageNotFound, ImageNotPresent } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
-import { ContainerdClient, DEFAULT_ADDRESSES } from "./containerd/client.ts";
+import { resolveAddress } from "./containerd/address.ts";
+import { ContainerdClient } from "./containerd/client.ts";
 import { createContainerdCopy } from "./containerd/copy.ts";
 import { containerdName, localImage } from "./containerd/image.ts";
 import { pullImage } from "./containerd/pull.ts";
 import { createContainerdSidecar } from "./containerd/sidecar.ts";
 import { type ContainerRecord, resolveTarget } from "./containerd/target.ts";
 
-/** Pick the socket: --address, CONTAINERD_ADDRESS, then the usual places that exist. */
-export async function resolveAddress(
-  flag: string | undefined,
-  env: (k: string) => string | undefined,
-): Promise<{ address: string; source: string }> {
-  if (flag) return { address: flag.replace(/^unix:\/\//, ""), source: "--address" };
-  const fromEnv = env("CONTAINERD_ADDRESS");
-  if (fromEnv) return { address: fromEnv.replace(/^unix:\/\//, ""), source: "CONTAINERD_ADDRESS" };
-  for (const path of DEFAULT_ADDRESSES) {
-    try {
-      await Deno.lstat(path);
-      return { address: path, source: "probe" };
-    } catch (e) {
-      if (e instanceof Deno.errors.PermissionDenied) return { address: path, source: "probe" };
-    }
-  }
-  throw new DbgError(`No containerd socket found (tried ${DEFAULT_ADDRESSES.join(", ")})`, {
-    hint: "Pass it with --address /path/to/containerd.sock, or set CONTAINERD_ADDRESS",
-  });
-}
-
-class ContainerdAdapter implements RuntimeAdapter {
+export class ContainerdAdapter implements RuntimeAdapter {
   readonly name = "containerd";
   readonly supports = { keep: true, privileged: true, name: true, images: false, copy: false };
   readonly listHint = "ctr tasks ls";
@@ -79,7 +59,7 @@ class ContainerdAdapter implements RuntimeAdapter {
         : e instanceof Deno.errors.ConnectionRefused
         ? "connection refused (containerd is not running)"
         : String(e);
-      throw new DbgError(`Cannot connect to containerd at ${address}: ${reason}`, {
+      throw new EngineUnreachable(`Cannot connect to containerd at ${address}`, reason, {
         hint: e instanceof Deno.errors.PermissionDenied
           ? "Run dbg with sudo: containerd's socket belongs to root"
           : "Start containerd, or pass its socket with --address (or CONTAINERD_ADDRESS)",

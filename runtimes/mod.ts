@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { RuntimeAdapter } from "../lib/adapter.ts";
+import type { AdapterSupports, RuntimeAdapter } from "../lib/adapter.ts";
 import { usageError } from "../lib/errors.ts";
 
 const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
@@ -16,6 +16,15 @@ const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
   podman: () => import("./podman.ts"),
   containerd: () => import("./containerd.ts"),
   k8s: () => import("./k8s.ts"),
+};
+
+/** What every runtime that `dbg TARGET` finds supports (runtimes/detect.ts): no images. */
+export const DETECTED_SUPPORTS: AdapterSupports = {
+  keep: true,
+  privileged: true,
+  name: true,
+  images: false,
+  copy: false,
 };
 
 /** Load the adapter for `name`. */

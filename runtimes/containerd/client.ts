@@ -15,13 +15,6 @@ import { Buffer } from "node:buffer";
 import { DbgError } from "../../lib/errors.ts";
 import { type Method, method } from "./proto.ts";
 
-/** Where a containerd socket usually is, in probe order (after --address and the env). */
-export const DEFAULT_ADDRESSES = [
-  "/run/containerd/containerd.sock",
-  "/run/k3s/containerd/containerd.sock",
-  "/var/run/docker/containerd/containerd.sock",
-];
-
 /** Decoded messages are plain objects with snake_case fields, as in containerd's protos. */
 export type Message = Record<string, unknown>;
 

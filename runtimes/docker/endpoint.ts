@@ -7,7 +7,7 @@
  */
 
 import { dockerConfigDir, readDockerConfig } from "../registry/docker_config.ts";
-import { DbgError, usageError } from "../../lib/errors.ts";
+import { DbgError, EngineUnreachable, usageError } from "../../lib/errors.ts";
 
 /** Where the Docker daemon listens. */
 export type DockerEndpoint =
@@ -160,10 +160,10 @@ export function cannotConnect(
   engine: { service: string; cli: string; start: string },
   endpoint: DockerEndpoint,
   err: unknown,
-): DbgError {
+): EngineUnreachable {
   const where = `Cannot connect to ${engine.service} at ${describe(endpoint)}`;
   const make = (detail: string, hint: string) =>
-    new DbgError(`${where}: ${detail}`, { hint, cause: err });
+    new EngineUnreachable(where, detail, { hint, cause: err });
   if (err instanceof Deno.errors.NotFound && endpoint.kind === "unix") {
     return make("no such socket", engine.start);
   }

@@ -85,13 +85,13 @@ export async function resolvePodman(o: EndpointEnv): Promise<ResolvedEndpoint> {
 }
 
 /** The rootless socket of the user dbg runs as (none for root, whose socket is root's). */
-function podmanUserSocket(o: EndpointEnv): string | undefined {
+export function podmanUserSocket(o: EndpointEnv): string | undefined {
   if (o.uid === 0) return undefined;
   const dir = o.env("XDG_RUNTIME_DIR") || (o.uid != null ? `/run/user/${o.uid}` : undefined);
   return dir && `${dir}/podman/podman.sock`;
 }
 
-async function isSocket(path: string): Promise<boolean> {
+export async function isSocket(path: string): Promise<boolean> {
   try {
     return (await Deno.stat(path)).isSocket === true;
   } catch {
