@@ -67,6 +67,12 @@ async function scenarios(t: Deno.TestContext, p: PrivatePodman): Promise<void> {
     assert.match(r.stderr, /chroot mode \(busybox:musl has static tools\)/);
   });
 
+  await t.step("without the runtime word, dbg finds the target on this Podman", async () => {
+    const r = await as.run(["app", "--", "true"]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /^dbg: app is on podman \(unix:\/\/\/.*podman\.sock\)$/m);
+  });
+
   await t.step("piped stdin reaches the command and ends with EOF", async () => {
     const r = await dbg(["-q", "-i", "app", "--", "wc", "-l"], "a\nb\nc\n");
     assert.equal(r.code, 0, r.stderr);
