@@ -7,13 +7,16 @@
 
 import { CATALOG, resolveImage } from "./images/catalog.ts";
 import { parseArgs } from "./lib/cli.ts";
-import { EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
-import type { RuntimeAdapter, TargetFacts } from "./lib/adapter.ts";
+import type { RuntimeAdapter, SessionPart, TargetFacts } from "./lib/adapter.ts";
+import { describeFailure, type Place } from "./lib/detect.ts";
+import { DbgError, EngineUnreachable, EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
+import { garbage, gcLine, sessionsTable } from "./lib/gc.ts";
 import { type PullPolicy, validateOptions } from "./lib/options.ts";
 import { makePlan, planForDisplay } from "./lib/plan.ts";
 import { printableLines } from "./lib/printable.ts";
 import { pullProgress } from "./lib/progress.ts";
 import { runSession } from "./lib/session.ts";
+import type { Holding } from "./runtimes/local.ts";
 import { DETECTED_SUPPORTS, loadAdapter } from "./runtimes/mod.ts";
 
 const enc = new TextEncoder();
@@ -37,16 +40,19 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     await Deno.stdout.write(enc.encode(req.text));
     return 0;
   }
-  if (req.kind === "images") {
-    console.log(req.json ? JSON.stringify(CATALOG, null, 2) : imagesTable());
-    return 0;
-  }
   setDebug(!!req.raw.debug);
   const t0 = 0; // performance.now() counts from process start
   const debug = req.raw.debug
     ? (m: string) => say(`dbg[debug] +${Math.round(performance.now() - t0)}ms: ${m}`)
     : () => {};
-  // No runtime word: the target is looked up on every engine (runtimes/detect.ts).
+  if (req.kind === "tool") {
+    if (req.name === "images") {
+      console.log(req.raw.json ? JSON.stringify(CATALOG, null, 2) : imagesTable());
+      return 0;
+    }
+    return await sessionsOrGc(req.name, !!req.raw.json, !!req.raw.dryRun, debug);
+  }
+  // No runtime word: the target is looked up on every engine (runtimes/local.ts).
   const named = req.runtime ? await loadAdapter(req.runtime) : undefined;
   const opts = validateOptions(req, req.raw, {
     io: {
@@ -78,7 +84,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
       ? await inspectImage(adapter, opts.fromImage, opts)
       : await adapter.inspectTarget(opts.target);
   } else {
-    const { detectTarget } = await import("./runtimes/detect.ts");
+    const { detectTarget } = await import("./runtimes/local.ts");
     ({ adapter, facts } = await detectTarget(opts.target, Deno.args, connect));
   }
   debug(`target facts: ${JSON.stringify(facts)}`);
@@ -108,6 +114,45 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     banner: !opts.quiet,
     lost: stderrLost.promise,
   });
+}
+
+/** `dbg sessions` and `dbg gc`, on every engine that `dbg TARGET` looks at. */
+async function sessionsOrGc(
+  word: string,
+  json: boolean,
+  dryRun: boolean,
+  debug: (m: string) => void,
+): Promise<number> {
+  const { listParts } = await import("./runtimes/local.ts");
+  const { held, failed } = await listParts({ debug });
+  const where = (p: Place) => `${p.runtime} (${p.where})`;
+  const down = failed.filter((f) => !(f.error instanceof EngineUnreachable && f.error.absent));
+  if (!held.length) {
+    throw new DbgError(`No engine to ask: ${failed.map((f) => describeFailure(f)).join(", ")}`, {
+      hint: "Start one, or point dbg at it: DOCKER_HOST, CONTAINER_HOST, CONTAINERD_ADDRESS",
+    });
+  }
+  if (down.length) say(`dbg: could not ask ${down.map((f) => describeFailure(f)).join(", ")}`);
+  const now = Date.now();
+  const placed = (h: Holding, parts: SessionPart[]) =>
+    parts.map((p) => ({ ...p, runtime: h.place.runtime }));
+  if (word === "sessions") {
+    const all = held.flatMap((h) => placed(h, h.parts));
+    console.log(json ? JSON.stringify(all, null, 2) : sessionsTable(all, now));
+    return 0;
+  }
+  const lines: string[] = [];
+  for (const h of held) {
+    const bad = garbage(h.parts, now);
+    if (!dryRun && bad.length) await h.adapter.removeParts!(bad);
+    lines.push(...placed(h, bad).map((p) => gcLine(p, dryRun, now)));
+  }
+  console.log(
+    lines.length
+      ? lines.join("\n")
+      : `Nothing to remove on ${held.map((h) => where(h.place)).join(", ")}`,
+  );
+  return 0;
 }
 
 /** An image target: pulled as the debugger image is (policy, progress, credentials). */

@@ -199,6 +199,32 @@ export interface RuntimeAdapter {
   createSidecar(plan: DebugPlan): Promise<Sidecar>;
   /** The target's dbg sessions as a table (`--sessions`), where the runtime keeps them. */
   listSessions?(): Promise<string>;
+  /** Everything dbg sessions made on this engine (`dbg sessions`, `dbg gc`). */
+  sessionParts?(): Promise<SessionPart[]>;
+  /** Remove these parts (`dbg gc`), containers before what they use. */
+  removeParts?(parts: SessionPart[]): Promise<void>;
+}
+
+/** One thing a dbg session made on an engine, as `dbg sessions` and `dbg gc` see it. */
+export interface SessionPart {
+  /** The session's id (the `dbg.session` label). */
+  session: string;
+  /** sidecar or copy; `rest` is any other piece (an image, a lease, a snapshot, a FIFO dir). */
+  kind: "sidecar" | "copy" | "rest";
+  /** As users name it (a container's name); `ref` is the adapter's own handle. */
+  name: string;
+  ref: string;
+  /** The target's name (a sidecar's or a copy's); "" for the rest. */
+  target: string;
+  /** When it was made, in ms since the epoch. */
+  created: number;
+  /** The engine's word: running, exited, created… */
+  state: string;
+  /**
+   * A running sidecar: whether a dbg still holds it, by its lifeline (lib/kill.ts).
+   * Undefined where the runtime cannot tell.
+   */
+  attached?: boolean;
 }
 
 /** Options an adapter may read when connecting. */

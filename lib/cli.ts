@@ -21,7 +21,7 @@ export const VERSION = "0.1.0";
 /** What argv asks for. */
 export type CliRequest =
   | { kind: "print"; text: string }
-  | { kind: "images"; json: boolean }
+  | { kind: "tool"; name: string; raw: RawOptions & { json?: boolean } }
   | { kind: "debug"; runtime: string; target: string; command: string[]; raw: RawOptions };
 
 /** Parse argv (without the program name). Help and version come back as text to print. */
@@ -94,7 +94,7 @@ function parseCommand(cmd: SubCommand, argv: string[], debug: boolean): CliReque
   }
   if (!cmd.target) {
     if (positional.length) throw usageError(`Unexpected argument '${positional[0]}'`, hint);
-    return { kind: "images", json: !!raw.json };
+    return { kind: "tool", name: cmd.name, raw: raw as RawOptions };
   }
   const [target, ...command] = positional;
   if (!target) throw usageError("Missing the target container", `Usage: ${cmd.usage}`);

@@ -91,6 +91,15 @@ Deno.test("parseArgs() takes a short option's value from the rest of its cluster
   assert.throws(() => parseArgs(["docker", "-iz", "app"]), /Unknown option '-z'/);
 });
 
-Deno.test("parseArgs() lists the images command", () => {
-  assert.deepEqual(parseArgs(["images", "--json"]), { kind: "images", json: true });
+Deno.test("parseArgs() reads the words without a target: images, sessions, gc", () => {
+  assert.deepEqual(parseArgs(["images", "--json"]), {
+    kind: "tool",
+    name: "images",
+    raw: { json: true },
+  });
+  assert.deepEqual(parseArgs(["gc", "--dry-run"]), {
+    kind: "tool",
+    name: "gc",
+    raw: { dryRun: true },
+  });
 });

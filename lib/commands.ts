@@ -111,7 +111,7 @@ export interface SubCommand {
 
 /**
  * `dbg [options] TARGET`: no runtime word, so dbg looks the target up on every local engine
- * (runtimes/detect.ts). Its name is empty: messages then read `dbg …`.
+ * (runtimes/local.ts). Its name is empty: messages then read `dbg …`.
  */
 export const AUTO: SubCommand = {
   name: "",
@@ -285,6 +285,28 @@ export const COMMANDS: SubCommand[] = [
     summary: "list the built-in debugger image catalog",
     usage: "dbg images [--json]",
     options: [{ long: "json", key: "json", help: "print JSON" }, HELP],
+    target: false,
+  },
+  {
+    name: "sessions",
+    summary: "list dbg's sidecars and copies on Docker, Podman and containerd",
+    usage: "dbg sessions [--json]",
+    options: [
+      { long: "json", key: "json", help: "print JSON" },
+      { long: "debug", key: "debug", help: "print diagnostics and error details" },
+      HELP,
+    ],
+    target: false,
+  },
+  {
+    name: "gc",
+    summary: "remove what ended dbg sessions left on Docker, Podman and containerd",
+    usage: "dbg gc [--dry-run]",
+    options: [
+      { long: "dry-run", key: "dryRun", help: "list what would be removed, remove nothing" },
+      { long: "debug", key: "debug", help: "print diagnostics and error details" },
+      HELP,
+    ],
     target: false,
   },
 ];

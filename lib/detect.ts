@@ -1,5 +1,5 @@
 /**
- * Auto-detection's verdict: `dbg TARGET` asked every engine at once (runtimes/detect.ts), and
+ * Auto-detection's verdict: `dbg TARGET` asked every engine at once (runtimes/local.ts), and
  * this file decides from their answers. One match is the session's; several are an error that
  * gives the exact command for each; none is one line that says where dbg looked.
  *
@@ -52,14 +52,7 @@ export function decide<T>(
     !(a.error instanceof NoSuchTarget) && !(a.error instanceof EngineUnreachable)
   );
   if (said.length === 1 && said[0].error instanceof DbgError) throw said[0].error;
-  const looked = failed.map(({ place, error }) => {
-    const why = error instanceof NoSuchTarget
-      ? ""
-      : error instanceof EngineUnreachable
-      ? error.detail
-      : reason(error);
-    return `${place.runtime} (${place.where}${why ? `: ${why}` : ""})`;
-  });
+  const looked = failed.map(describeFailure);
   const asked = failed.filter((a) => a.error instanceof NoSuchTarget);
   if (!asked.length) {
     throw new DbgError(`No engine to look for ${target} in: ${looked.join(", ")}`, {
@@ -72,6 +65,16 @@ export function decide<T>(
       [...new Set(asked.map((a) => listCommand(a.place)))].join(", ")
     }; for a pod: dbg k8s POD`,
   });
+}
+
+/** An engine that did not have the target, or could not be asked: `podman (WHERE: why)`. */
+export function describeFailure({ place, error }: { place: Place; error: unknown }): string {
+  const why = error instanceof NoSuchTarget
+    ? ""
+    : error instanceof EngineUnreachable
+    ? error.detail
+    : reason(error);
+  return `${place.runtime} (${place.where}${why ? `: ${why}` : ""})`;
 }
 
 function listCommand(p: Place): string {

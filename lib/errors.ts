@@ -70,10 +70,17 @@ export function noSuchTarget(target: string, running: string[], listHint: string
  */
 export class EngineUnreachable extends DbgError {
   readonly detail: string;
-  constructor(where: string, detail: string, opts: { hint: string; cause?: unknown }) {
+  /** Nothing listens there: no socket (`dbg sessions` and `dbg gc` pass over it quietly). */
+  readonly absent: boolean;
+  constructor(
+    where: string,
+    detail: string,
+    opts: { hint: string; cause?: unknown; absent?: boolean },
+  ) {
     super(`${where}: ${detail}`, opts);
     this.name = "EngineUnreachable";
     this.detail = detail;
+    this.absent = opts.absent ?? opts.cause instanceof Deno.errors.NotFound;
   }
 }
 

@@ -13,6 +13,8 @@ const WIDTH = 80;
 /** dbg's words besides the runtimes. */
 const WORDS: Array<[string, string]> = [
   ["images", "list the built-in debugger images"],
+  ["sessions", "list dbg's sidecars and copies, and who is attached"],
+  ["gc [--dry-run]", "remove what ended dbg sessions left"],
   ["help [runtime]", "show this help, or a runtime's"],
   ["version", "print dbg's version"],
   ["completion SHELL", "print a completion script for bash, zsh or fish"],

@@ -11,6 +11,7 @@ import type {
   ConnectOptions,
   PullProgress,
   RuntimeAdapter,
+  SessionPart,
   Sidecar,
   TargetCopy,
   TargetFacts,
@@ -21,6 +22,7 @@ import { resolveAddress } from "./containerd/address.ts";
 import { ContainerdClient } from "./containerd/client.ts";
 import { createContainerdCopy } from "./containerd/copy.ts";
 import { containerdName, localImage } from "./containerd/image.ts";
+import { containerdParts, removeContainerdParts } from "./containerd/parts.ts";
 import { pullImage } from "./containerd/pull.ts";
 import { createContainerdSidecar } from "./containerd/sidecar.ts";
 import { type ContainerRecord, resolveTarget } from "./containerd/target.ts";
@@ -134,6 +136,14 @@ export class ContainerdAdapter implements RuntimeAdapter {
       hostPid: t.hostPid,
       debug: this.#debug,
     });
+  }
+
+  sessionParts(): Promise<SessionPart[]> {
+    return containerdParts(this.client);
+  }
+
+  removeParts(parts: SessionPart[]): Promise<void> {
+    return removeContainerdParts(this.client, parts);
   }
 
   #needTarget() {

@@ -9,6 +9,7 @@
 import type {
   ConnectOptions,
   RuntimeAdapter,
+  SessionPart,
   Sidecar,
   TargetCopy,
   TargetFacts,
@@ -27,6 +28,7 @@ import {
 import { ensureDockerImage } from "./docker/image.ts";
 import { compareVersions, describe, DockerApiError, DockerClient } from "./docker/http.ts";
 import { DOCKER, type Engine } from "./docker/engine.ts";
+import { dockerParts, removeDockerParts } from "./docker/parts.ts";
 import { DockerSidecar } from "./docker/sidecar.ts";
 
 /** The parts of `GET /containers/{id}/json` dbg reads. */
@@ -225,6 +227,14 @@ export class DockerAdapter implements RuntimeAdapter {
     }
     const id = (res.body as { Id: string }).Id;
     return new DockerSidecar(this.client, { id, name: s.name, plan, debug: this.#debug });
+  }
+
+  sessionParts(): Promise<SessionPart[]> {
+    return dockerParts(this.client);
+  }
+
+  removeParts(parts: SessionPart[]): Promise<void> {
+    return removeDockerParts(this.client, parts);
   }
 }
 

@@ -18,7 +18,7 @@ const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
   k8s: () => import("./k8s.ts"),
 };
 
-/** What every runtime that `dbg TARGET` finds supports (runtimes/detect.ts): no images. */
+/** What every runtime that `dbg TARGET` finds supports (runtimes/local.ts): no images. */
 export const DETECTED_SUPPORTS: AdapterSupports = {
   keep: true,
   privileged: true,

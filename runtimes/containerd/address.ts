@@ -1,6 +1,6 @@
 /**
  * Where containerd listens: `--address`, `CONTAINERD_ADDRESS`, or the usual places. Apart from
- * the client, so that auto-detection (runtimes/detect.ts) loads no gRPC code on a machine
+ * the client, so that auto-detection (runtimes/local.ts) loads no gRPC code on a machine
  * without containerd.
  *
  * @module

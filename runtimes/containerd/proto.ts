@@ -227,12 +227,21 @@ const DESCRIPTOR = {
               nested: {
                 v1: {
                   nested: {
-                    Lease: { fields: { id: str(1), labels: labels(3) } },
+                    Lease: {
+                      fields: {
+                        id: str(1),
+                        created_at: msg("google.protobuf.Timestamp", 2),
+                        labels: labels(3),
+                      },
+                    },
                     CreateRequest: { fields: { id: str(1), labels: labels(3) } },
                     CreateResponse: { fields: { lease: msg("Lease", 1) } },
                     DeleteRequest: { fields: { id: str(1), sync: bool(2) } },
+                    ListRequest: { fields: { filters: list("string", 1) } },
+                    ListResponse: { fields: { leases: list("Lease", 1) } },
                     Leases: {
                       methods: {
+                        List: { requestType: "ListRequest", responseType: "ListResponse" },
                         Create: { requestType: "CreateRequest", responseType: "CreateResponse" },
                         Delete: {
                           requestType: "DeleteRequest",
@@ -296,6 +305,7 @@ const DESCRIPTOR = {
                         spec: msg("google.protobuf.Any", 5),
                         snapshotter: str(6),
                         snapshot_key: str(7),
+                        created_at: msg("google.protobuf.Timestamp", 8),
                       },
                       nested: {
                         Runtime: {

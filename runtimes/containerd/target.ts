@@ -121,7 +121,7 @@ export async function listContainers(
   return out;
 }
 
-async function listNamespaces(client: ContainerdClient): Promise<string[]> {
+export async function listNamespaces(client: ContainerdClient): Promise<string[]> {
   const res = await client.call(NAMESPACES, "List", {});
   return ((res.namespaces ?? []) as Array<{ name: string }>).map((n) => n.name);
 }
