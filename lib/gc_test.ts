@@ -32,7 +32,10 @@ Deno.test("sessionsTable() shows sidecars and copies newest first, and gcLine() 
   const parts = [
     { ...part({ session: "a", attached: true }), runtime: "docker" },
     { ...part({ session: "b", created: now - 3000, state: "exited" }), runtime: "podman" },
-    { ...part({ session: "c", kind: "rest", name: "lease x" }), runtime: "containerd" },
+    {
+      ...part({ session: "c", kind: "rest", name: "lease x", target: "", state: "unused" }),
+      runtime: "containerd",
+    },
     { ...part({ session: "d", target: "evil\x1b[2J" }), runtime: "containerd" },
   ];
   assert.equal(
@@ -49,7 +52,7 @@ Deno.test("sessionsTable() shows sidecars and copies newest first, and gcLine() 
     gcLine(parts[1], true, now),
     "would remove podman sidecar dbg-b of app (exited, 3s old)",
   );
-  assert.equal(gcLine(parts[2], false, now), "removed containerd lease x (running, 5m old)");
+  assert.equal(gcLine(parts[2], false, now), "removed containerd lease x (unused, 5m old)");
 });
 
 Deno.test("age() reads like docker ps", () => {
