@@ -69,22 +69,27 @@ kill -HUP $(session | awk '$2 != 0 { print $1 }') 2>/dev/null
 true`;
 }
 
-/** What dbg writes to its lifeline: a beat, and the word that lets it go without a hangup. */
+/**
+ * What dbg writes to its lifeline: a beat, the word that lets it go without a hangup, and the
+ * one that hangs up now (an end of input would too, but containerd's shim holds the input open).
+ */
 export const LIFELINE_BEAT = "\n";
 export const LIFELINE_QUIT = "q\n";
+export const LIFELINE_HANGUP = "h\n";
 
 /**
  * dbg's lifeline: a POSIX sh script, run by exec in the sidecar with its stdin held by dbg, that
  * hangs the session up when that input ends (dbg is gone, even by SIGKILL: the engine closes
  * the stream) or when no beat came for {@link LIFELINE_GRACE_S} seconds (the connection died
- * without an end). It exits without a hangup on {@link LIFELINE_QUIT}. A shell without `read -t`
+ * without an end), or at once on {@link LIFELINE_HANGUP}. It exits without a hangup on
+ * {@link LIFELINE_QUIT}. A shell without `read -t`
  * (dash) waits for the end alone. Run it as `sh -c SCRIPT dbg-lifeline`.
  */
 export function lifelineScript(): string {
   return `if echo | read -r -t 1 _ 2>/dev/null; then
-  while read -r -t ${LIFELINE_GRACE_S} l; do [ "$l" != q ] || exit 0; done
+  while read -r -t ${LIFELINE_GRACE_S} l && [ "$l" != h ]; do [ "$l" != q ] || exit 0; done
 else
-  while read -r l; do [ "$l" != q ] || exit 0; done
+  while read -r l && [ "$l" != h ]; do [ "$l" != q ] || exit 0; done
 fi
 ${hangupScript()}`;
 }

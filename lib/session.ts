@@ -7,7 +7,7 @@
 
 import type { Lifeline, PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
 import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
-import { LIFELINE_BEAT, LIFELINE_BEAT_MS, LIFELINE_QUIT } from "./kill.ts";
+import { LIFELINE_BEAT, LIFELINE_BEAT_MS, LIFELINE_HANGUP, LIFELINE_QUIT } from "./kill.ts";
 import { type DebugPlan, shellJoin } from "./plan.ts";
 import { printableLines } from "./printable.ts";
 import { followResize } from "./resize.ts";
@@ -226,6 +226,9 @@ async function attachAndRun(
         const output = pumpOutput(att.output, io).then((how) => {
           // Nobody reads our output any more: end the session as a pipeline does (SIGPIPE).
           if (how === "local-closed") stop.resolve(signalExit("SIGPIPE"));
+          // The sidecar's output ended with its command: the lifeline has no more to guard,
+          // and containerd reports the exit only once every exec has ended.
+          else lifeline?.release();
         });
         const finished = Promise.all([waiter.exit, output]).then(([code]) => ({ code }));
         const first = await Promise.race([finished, stop.promise.then((sig) => ({ sig }))]);
@@ -249,7 +252,7 @@ async function attachAndRun(
 
 /** The session's hold on its lifeline (lib/kill.ts). */
 interface LifelineHold {
-  /** Close it, which hangs the session up; false if it is not open (no hangup comes of it). */
+  /** Ask it to hang the session up; false if it is not open (no hangup comes of it). */
   hangUp(): boolean;
   /** Let it go without a hangup. */
   release(): void;
@@ -266,10 +269,10 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
   let line: Lifeline | undefined;
   let done = false;
   let timer: ReturnType<typeof setInterval> | undefined;
-  const quit = (l: Lifeline) =>
-    l.write(enc.encode(LIFELINE_QUIT)).catch(() => {}).finally(() => l.close());
+  const last = (l: Lifeline, word: string) =>
+    l.write(enc.encode(word)).catch(() => {}).finally(() => l.close());
   sidecar.lifeline?.().then((l) => {
-    if (done) return quit(l);
+    if (done) return last(l, LIFELINE_QUIT);
     io.debug("lifeline open");
     line = l;
     timer = setInterval(() => {
@@ -285,12 +288,12 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
   return {
     hangUp: () => {
       const l = end();
-      l?.close();
+      if (l) last(l, LIFELINE_HANGUP);
       return l !== undefined;
     },
     release: () => {
       const l = end();
-      if (l) quit(l);
+      if (l) last(l, LIFELINE_QUIT);
     },
   };
 }

@@ -2,14 +2,15 @@
  * What dbg sessions made on containerd, for `dbg sessions` and `dbg gc`: in every namespace,
  * the containers labelled `dbg.session` (sidecars and copies, each with its task, snapshot and
  * lease of the same id), leases named `dbg-…` that lost their container (a dbg killed while
- * it created one), and the FIFO dirs in this host's temp dir of the sessions found.
- * containerd has no lifeline yet, so whether a dbg holds a running sidecar is unknown.
+ * it created one), and the FIFO dirs in this host's temp dir of the sessions found. A running
+ * sidecar is held while its lifeline exec runs (lib/kill.ts).
  *
  * @module
  */
 
 import type { SessionPart } from "../../lib/adapter.ts";
 import type { ContainerdClient, Message } from "./client.ts";
+import { LIFELINE_EXEC } from "./sidecar.ts";
 import { listNamespaces } from "./target.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
@@ -40,6 +41,7 @@ export async function containerdParts(client: ContainerdClient): Promise<Session
       const id = String(c.id);
       const labels = (c.labels ?? {}) as Record<string, string>;
       const copyOf = labels["dbg.copy-of"];
+      const state = status.get(id) ?? "created";
       ids.add(id);
       parts.push({
         session: labels["dbg.session"],
@@ -48,7 +50,10 @@ export async function containerdParts(client: ContainerdClient): Promise<Session
         ref: `container:${ns}:${id}:${c.snapshotter || "overlayfs"}`,
         target: copyOf ?? labels["dbg.target"] ?? "",
         created: millis(c.created_at),
-        state: status.get(id) ?? "created",
+        state,
+        ...(copyOf === undefined && state === "running"
+          ? { attached: await held(client, ns, id) }
+          : {}),
       });
     }
     for (const l of (leases.leases ?? []) as Message[]) {
@@ -98,6 +103,13 @@ async function fifoDirs(parts: SessionPart[]): Promise<SessionPart[]> {
     // An unreadable temp dir holds nothing dbg can remove either.
   }
   return out;
+}
+
+/** Whether a dbg holds the sidecar: its lifeline exec runs. */
+async function held(client: ContainerdClient, namespace: string, id: string): Promise<boolean> {
+  const req = { container_id: id, exec_id: LIFELINE_EXEC };
+  const res = await client.call(TASKS, "Get", req, { namespace }).catch(() => undefined);
+  return (res?.process as Message | undefined)?.status === "RUNNING";
 }
 
 /** Remove containers with their task, snapshot and lease; then leases and FIFO dirs. */

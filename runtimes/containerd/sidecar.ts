@@ -6,11 +6,11 @@
  * @module
  */
 
-import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
-import { hangupScript } from "../../lib/kill.ts";
+import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { sidecarSpec } from "./spec.ts";
 
@@ -20,6 +20,9 @@ const SNAPSHOTS = "containerd.services.snapshots.v1.Snapshots";
 const LEASES = "containerd.services.leases.v1.Leases";
 const SPEC_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Spec";
 const PROCESS_TYPE = "types.containerd.io/opencontainers/runtime-spec/1/Process";
+
+/** The exec id of the lifeline (lib/kill.ts), by which `dbg sessions` knows a held sidecar. */
+export const LIFELINE_EXEC = "lifeline";
 
 /** What creating a sidecar needs besides the plan. */
 export interface CreateOpts {
@@ -89,6 +92,8 @@ class ContainerdSidecar implements Sidecar {
   #plan: DebugPlan;
   #o: CreateOpts & { lease: string };
   #fifoDir?: string;
+  /** The lifeline's stdin and output FIFOs, made with the task's. */
+  #lifeline: string[] = [];
   #files: Deno.FsFile[] = [];
   #task = false;
   #created = Promise.withResolvers<void>();
@@ -137,7 +142,10 @@ class ContainerdSidecar implements Sidecar {
     const dir = this.#fifoDir = await Deno.makeTempDir({ prefix: "dbg-fifo-" });
     const paths = ["stdin", "stdout", "stderr"].map((n) => `${dir}/${this.id}-${n}`);
     const tty = this.#plan.sidecar.tty;
-    const made = await new Deno.Command("mkfifo", { args: ["-m", "600", ...paths] }).output();
+    // The lifeline's FIFOs too: one mkfifo.
+    const lifeline = this.#lifeline = ["in", "out"].map((n) => `${dir}/${this.id}-lifeline-${n}`);
+    const made = await new Deno.Command("mkfifo", { args: ["-m", "600", ...paths, ...lifeline] })
+      .output();
     if (!made.success) throw new Error(`mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
     // The opens block until the shim opens the other ends, inside Tasks.Create.
     const opening = Promise.all([
@@ -244,6 +252,40 @@ class ContainerdSidecar implements Sidecar {
       await this.#client.call(TASKS, "DeleteProcess", exec, this.#ns())
         .catch((e) => this.#o.debug(`hangup exec: ${e}`));
     }
+  }
+
+  /**
+   * An exec whose stdin is a FIFO that dbg holds open. The shim holds it open too, so the end of
+   * a dbg killed shows only as the beats that stop (lib/kill.ts). Its output goes to a FIFO of
+   * its own: without one, containerd 1.6 does not answer the Start.
+   */
+  async lifeline(): Promise<Lifeline> {
+    const paths = this.#lifeline;
+    const exec = { container_id: this.id, exec_id: LIFELINE_EXEC };
+    const process = { ...this.process, terminal: false, args: lifelineArgv() };
+    // Read and write: the opens do not wait for the shim's.
+    const [fifo, out] = await Promise.all(
+      paths.map((path) => Deno.open(path, { read: true, write: true })),
+    );
+    this.#files.push(out);
+    await this.#client.call(TASKS, "Exec", {
+      ...exec,
+      stdin: paths[0],
+      stdout: paths[1],
+      stderr: paths[1],
+      terminal: false,
+      spec: { type_url: PROCESS_TYPE, value: new TextEncoder().encode(JSON.stringify(process)) },
+    }, this.#ns());
+    await this.#client.call(TASKS, "Start", exec, this.#ns());
+    this.#files.push(fifo);
+    return {
+      write: async (data) => void await fifo.write(data),
+      close: () => {
+        try {
+          fifo.close();
+        } catch { /* closed */ }
+      },
+    };
   }
 
   /** Kill and delete the task, then the container, the snapshot, the lease and the FIFOs. */

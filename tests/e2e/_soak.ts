@@ -115,6 +115,8 @@ export interface KillSoakTarget {
   written(): Promise<string>;
   /** Runs (default 6: half with a terminal). */
   runs?: number;
+  /** Runs `dbg gc` on the engine, and returns what is left of dbg's there. */
+  gc(): Promise<string[]>;
 }
 
 /** How long a session may outlive a dbg killed with SIGKILL (issue 12). */
@@ -124,44 +126,48 @@ const OUTLIVES_MS = 30_000;
  * dbg is killed with SIGKILL at a random moment of a running session, with and without a
  * terminal: within 30 s no process of its sessions runs in the target's PID namespace (dbg's
  * lifeline hangs them up), and nothing was written into the target. What the engine keeps of
- * them (an ended Podman sidecar, a containerd container) is for `dbg gc`.
+ * them (an ended Podman sidecar, a containerd container) `dbg gc` then removes.
  */
 export async function killSoak(t: Deno.TestContext, o: KillSoakTarget): Promise<void> {
-  await t.step("SIGKILL during a session: within 30 s nothing of it runs", async () => {
-    const runs = o.runs ?? 6;
-    const killed: string[] = [];
-    for (let i = 0; i < runs; i++) {
-      // (Once the session runs: dbg opens its lifeline just after the start.)
-      const after = 1500 + Math.floor(Math.random() * 1500);
-      const args = ["-q", o.target, ...(i % 2 ? [] : ["--", "sleep", "300"])];
-      if (i % 2) {
-        const tty = await Tty.start(`${o.argv(args).map(q).join(" ")}; sleep 60`, {});
-        try {
+  await t.step(
+    "SIGKILL during a session: within 30 s nothing runs, after gc nothing is left",
+    async () => {
+      const runs = o.runs ?? 6;
+      const killed: string[] = [];
+      for (let i = 0; i < runs; i++) {
+        // (Once the session runs: dbg opens its lifeline just after the start.)
+        const after = 1500 + Math.floor(Math.random() * 1500);
+        const args = ["-q", o.target, ...(i % 2 ? [] : ["--", "sleep", "300"])];
+        if (i % 2) {
+          const tty = await Tty.start(`${o.argv(args).map(q).join(" ")}; sleep 60`, {});
+          try {
+            await new Promise((r) => setTimeout(r, after));
+            const pane = await tty.panePid();
+            const dbg = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim();
+            if (dbg) Deno.kill(Number(dbg.split(" ")[0]), "SIGKILL");
+            // A shell line waits in the terminal: it must never run in the target.
+            await tty.send("touch /dbg-after-kill", "Enter");
+          } finally {
+            await tty.kill();
+          }
+        } else {
+          const child = o.spawn(args);
           await new Promise((r) => setTimeout(r, after));
-          const pane = await tty.panePid();
-          const dbg = Deno.readTextFileSync(`/proc/${pane}/task/${pane}/children`).trim();
-          if (dbg) Deno.kill(Number(dbg.split(" ")[0]), "SIGKILL");
-          // A shell line waits in the terminal: it must never run in the target.
-          await tty.send("touch /dbg-after-kill", "Enter");
-        } finally {
-          await tty.kill();
+          try {
+            child.kill("SIGKILL");
+          } catch { /* already gone */ }
+          await child.output();
         }
-      } else {
-        const child = o.spawn(args);
-        await new Promise((r) => setTimeout(r, after));
-        try {
-          child.kill("SIGKILL");
-        } catch { /* already gone */ }
-        await child.output();
+        killed.push(`${i % 2 ? "tty" : "no tty"} after ${after} ms`);
       }
-      killed.push(`${i % 2 ? "tty" : "no tty"} after ${after} ms`);
-    }
-    const t0 = Date.now();
-    const procs = await poll("no process of the sessions left", async () => {
-      const left = await othersInPidNamespace(o.hostPid);
-      return left.length === 0 ? left : null;
-    }, OUTLIVES_MS).catch(async () => await othersInPidNamespace(o.hostPid));
-    assert.deepEqual(describeProcs(procs), [], `after ${Date.now() - t0} ms (${killed})`);
-    assert.equal(await o.written(), "", "written into the target");
-  });
+      const t0 = Date.now();
+      const procs = await poll("no process of the sessions left", async () => {
+        const left = await othersInPidNamespace(o.hostPid);
+        return left.length === 0 ? left : null;
+      }, OUTLIVES_MS).catch(async () => await othersInPidNamespace(o.hostPid));
+      assert.deepEqual(describeProcs(procs), [], `after ${Date.now() - t0} ms (${killed})`);
+      assert.equal(await o.written(), "", "written into the target");
+      assert.deepEqual(await o.gc(), [], "left after dbg gc");
+    },
+  );
 }

@@ -17,7 +17,7 @@ import { BUSYBOX_IMAGE, loadTestImages } from "../helpers/images.ts";
 import { dockerConfigFor, pushImage, registryOrSkip } from "../helpers/registry.ts";
 import { poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios, APP_TARGETS } from "./_access.ts";
-import { signalSoak, terminalStop } from "./_soak.ts";
+import { killSoak, signalSoak, terminalStop } from "./_soak.ts";
 
 const CRI = (pod: string, ctr: string, ns: string) => ({
   "io.kubernetes.pod.name": pod,
@@ -399,6 +399,24 @@ Deno.test({
           out.stderr,
           /^dbg: Cannot connect to containerd at .*: permission denied\nHint: .*sudo/,
         );
+      });
+
+      // Last: a killed dbg's sessions end by the lifeline's missing beats; gc takes the rest.
+      const conn = ["containerd", "--address", c.address];
+      await killSoak(t, {
+        spawn: (args) => spawnDbg([...conn, ...args]),
+        argv: (args) => dbgArgv([...conn, ...args]),
+        target: "app-drop",
+        hostPid: drop.pid,
+        written: async () => {
+          const now = (await upperListing(c, "app-drop")).join("\n");
+          return now === dropUpper ? "" : now;
+        },
+        gc: async () => {
+          const gc = await runDbg(["gc"], { env: { CONTAINERD_ADDRESS: c.address } });
+          assert.equal(gc.code, 0, gc.stderr);
+          return [...await leftovers(), ...fifoDirs().filter((n) => !fifosBefore.has(n))];
+        },
       });
     } finally {
       await c.stop();

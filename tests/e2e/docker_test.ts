@@ -575,13 +575,18 @@ Deno.test({
         for (const name of TARGETS) assert.equal(await diffTarget(d, name), "", name);
       });
 
-      // Last: a sidecar that a killed dbg created but never started is for `dbg gc`.
+      // Last: what a killed dbg leaves (a sidecar created and never started) is gc's.
       await killSoak(t, {
         spawn: (args) => spawnDbg(["docker", "-H", d.host, ...args]),
         argv: (args) => dbgArgv(["docker", "-H", d.host, ...args]),
         target: "app-drop",
         hostPid: Number((await d.docker(["inspect", "-f", "{{.State.Pid}}", "app-drop"])).stdout),
         written: () => diffTarget(d, "app-drop"),
+        gc: async () => {
+          const gc = await runDbg(["gc"], { env: { DOCKER_HOST: d.host } });
+          assert.equal(gc.code, 0, gc.stderr);
+          return await sidecarsLeft(d);
+        },
       });
     } finally {
       await d.stop();

@@ -144,5 +144,10 @@ async function scenarios(t: Deno.TestContext, p: PrivatePodman): Promise<void> {
     target: "app",
     hostPid,
     written,
+    gc: async () => {
+      const gc = await as.run(["gc"]);
+      assert.equal(gc.code, 0, gc.stderr);
+      return await sidecarsLeft(p);
+    },
   });
 }
