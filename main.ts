@@ -11,7 +11,12 @@ import type { RuntimeAdapter, SessionPart, TargetFacts } from "./lib/adapter.ts"
 import { describeFailure, type Place } from "./lib/detect.ts";
 import { DbgError, EngineUnreachable, EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
 import { garbage, gcLine, sessionsTable } from "./lib/gc.ts";
-import { type PullPolicy, validateOptions } from "./lib/options.ts";
+import {
+  type DebugOptions,
+  type PullPolicy,
+  type RawOptions,
+  validateOptions,
+} from "./lib/options.ts";
 import { makePlan, planForDisplay } from "./lib/plan.ts";
 import { printableLines } from "./lib/printable.ts";
 import { pullProgress } from "./lib/progress.ts";
@@ -41,10 +46,8 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     return 0;
   }
   setDebug(!!req.raw.debug);
-  const t0 = 0; // performance.now() counts from process start
-  const debug = req.raw.debug
-    ? (m: string) => say(`dbg[debug] +${Math.round(performance.now() - t0)}ms: ${m}`)
-    : () => {};
+  const debug = debugLine(!!req.raw.debug);
+  if (req.kind === "attach") return await attach(req, debug);
   if (req.kind === "tool") {
     if (req.name === "images") {
       console.log(req.raw.json ? JSON.stringify(CATALOG, null, 2) : imagesTable());
@@ -55,11 +58,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
   // No runtime word: the target is looked up on every engine (runtimes/local.ts).
   const named = req.runtime ? await loadAdapter(req.runtime) : undefined;
   const opts = validateOptions(req, req.raw, {
-    io: {
-      stdinIsTerminal: Deno.stdin.isTerminal(),
-      stdoutIsTerminal: Deno.stdout.isTerminal(),
-      term: Deno.env.get("TERM"),
-    },
+    io: localIo(),
     supports: named?.supports ?? DETECTED_SUPPORTS,
     env: (name) => Deno.env.get(name),
   });
@@ -98,6 +97,16 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     console.log(await adapter.listSessions());
     return 0;
   }
+  return await debugSession(adapter, opts, facts);
+}
+
+/** Plan the session, and run it (or print the plan). */
+async function debugSession(
+  adapter: RuntimeAdapter,
+  opts: DebugOptions,
+  facts: TargetFacts,
+): Promise<number> {
+  const debug = debugLine(!!opts.debug);
   const image = resolveImage(opts.image);
   const plan = makePlan({ ...opts, runtime: adapter.name }, facts, image);
   if (opts.dryRun) {
@@ -114,6 +123,30 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     banner: !opts.quiet,
     lost: stderrLost.promise,
   });
+}
+
+/** `dbg attach [RUNTIME] NAME`: the session found on the local engines, joined. */
+async function attach(
+  req: { runtime?: string; name: string; raw: RawOptions },
+  debug: (m: string) => void,
+): Promise<number> {
+  const { findSession } = await import("./runtimes/local.ts");
+  const { adapter, part, place } = await findSession(req.name, { debug }, req.runtime);
+  if (!adapter.supports.attach) {
+    throw new DbgError(
+      `${req.name} cannot be joined: ${place.runtime} sessions keep one terminal`,
+      {
+        hint: `Start another session beside it: dbg ${place.runtime} ${part.target}`,
+      },
+    );
+  }
+  const facts = await adapter.inspectTarget(part.target);
+  const opts = validateOptions(
+    { runtime: adapter.name, target: part.target, command: [] },
+    { ...req.raw, attach: req.name },
+    { io: localIo(), supports: adapter.supports },
+  );
+  return await debugSession(adapter, opts, facts);
 }
 
 /** `dbg sessions` and `dbg gc`, on every engine that `dbg TARGET` looks at. */
@@ -153,6 +186,21 @@ async function sessionsOrGc(
       : `Nothing to remove on ${held.map((h) => where(h.place)).join(", ")}`,
   );
   return 0;
+}
+
+/** --debug's lines, with the time since dbg started. */
+function debugLine(on: boolean): (m: string) => void {
+  // performance.now() counts from process start
+  return on ? (m) => say(`dbg[debug] +${Math.round(performance.now())}ms: ${m}`) : () => {};
+}
+
+/** What validateOptions needs to know of the local terminal. */
+function localIo() {
+  return {
+    stdinIsTerminal: Deno.stdin.isTerminal(),
+    stdoutIsTerminal: Deno.stdout.isTerminal(),
+    term: Deno.env.get("TERM"),
+  };
 }
 
 /** An image target: pulled as the debugger image is (policy, progress, credentials). */

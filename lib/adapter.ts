@@ -98,6 +98,8 @@ export interface AdapterSupports {
   images: boolean;
   /** `--copy` (Kubernetes: a copy of the pod; Docker and containerd copy a dead target anyway). */
   copy: boolean;
+  /** Joining a running session (`dbg attach`, `--attach`): `plan.sidecar.existing`. */
+  attach: boolean;
 }
 
 /** Output of the sidecar: stdout (1) and stderr (2) chunks, in order. */

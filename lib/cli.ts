@@ -10,7 +10,7 @@
  * @module
  */
 
-import { AUTO, COMMANDS, type SubCommand } from "./commands.ts";
+import { ATTACH, AUTO, COMMANDS, type SubCommand } from "./commands.ts";
 import { usageError } from "./errors.ts";
 import { commandHelp, completion, mainHelp, SHELLS } from "./help.ts";
 import type { RawOptions } from "./options.ts";
@@ -22,6 +22,7 @@ export const VERSION = "0.1.0";
 export type CliRequest =
   | { kind: "print"; text: string }
   | { kind: "tool"; name: string; raw: RawOptions & { json?: boolean } }
+  | { kind: "attach"; runtime?: string; name: string; raw: RawOptions }
   | { kind: "debug"; runtime: string; target: string; command: string[]; raw: RawOptions };
 
 /** Parse argv (without the program name). Help and version come back as text to print. */
@@ -40,6 +41,19 @@ export function parseArgs(argv: string[]): CliRequest {
   const name = argv[i];
   const words = namedWord(argv.slice(i + 1), name);
   if (words) return words;
+  const k8s = COMMANDS.find((c) => c.name === "k8s")!;
+  const rest = argv.slice(i + 1);
+  // Kubernetes keeps its flags: `dbg sessions k8s … POD` is `dbg k8s … POD --sessions`.
+  if (name === "sessions" && rest[0] === "k8s") {
+    return parseCommand(k8s, [...rest.slice(1), "--sessions"], debug);
+  }
+  if (name === "attach") {
+    if (rest[0] !== "k8s") return attachRequest(parseCommand(ATTACH, rest, debug));
+    if (rest.length < 3) {
+      throw usageError("dbg attach k8s needs the pod and the session", `Usage: ${ATTACH.usage}`);
+    }
+    return parseCommand(k8s, [...rest.slice(1, -1), "--attach", rest.at(-1)!], debug);
+  }
   // Any other word is a target, which dbg looks up on every engine.
   const cmd = COMMANDS.find((c) => c.name === name);
   return cmd
@@ -105,6 +119,17 @@ function parseCommand(cmd: SubCommand, argv: string[], debug: boolean): CliReque
     );
   }
   return { kind: "debug", runtime: cmd.name, target, command, raw: raw as RawOptions };
+}
+
+/** `dbg attach [RUNTIME] NAME`, as parsed with ATTACH's options. */
+function attachRequest(r: CliRequest): CliRequest {
+  if (r.kind !== "debug") return r;
+  const words = [r.target, ...r.command];
+  const runtime = ["docker", "podman", "containerd"].includes(words[0]) ? words.shift() : undefined;
+  if (words.length !== 1) {
+    throw usageError("dbg attach takes one session name", `Usage: ${ATTACH.usage}`);
+  }
+  return { kind: "attach", ...(runtime ? { runtime } : {}), name: words[0], raw: r.raw };
 }
 
 /** `help [runtime]`, `version` and `completion SHELL`; undefined for anything else. */

@@ -128,6 +128,18 @@ export const AUTO: SubCommand = {
   target: true,
 };
 
+/**
+ * `dbg attach [RUNTIME] NAME`: join a running session on Docker or Podman. `dbg attach k8s …
+ * POD NAME` is `dbg k8s … POD --attach NAME` (cli.ts).
+ */
+export const ATTACH: SubCommand = {
+  name: "attach",
+  summary: "join a running dbg session (dbg sessions lists them)",
+  usage: "dbg attach [docker|podman] NAME, or dbg attach k8s [options] POD NAME",
+  options: SESSION_OPTIONS.filter((o) => ["tty", "quiet", "debug", "help"].includes(o.key)),
+  target: true,
+};
+
 export const COMMANDS: SubCommand[] = [
   {
     name: "docker",

@@ -6,6 +6,7 @@
  * @module
  */
 
+import { COMMANDS } from "./commands.ts";
 import { DbgError, EngineUnreachable, NoSuchTarget } from "./errors.ts";
 
 /** One place auto-detection looks: an engine at one endpoint. */
@@ -54,16 +55,18 @@ export function decide<T>(
   if (said.length === 1 && said[0].error instanceof DbgError) throw said[0].error;
   const looked = failed.map(describeFailure);
   const asked = failed.filter((a) => a.error instanceof NoSuchTarget);
+  // The first word may have been meant as a runtime (dbg nerdctl app).
+  const runtimes = `Runtimes: ${COMMANDS.filter((c) => c.target).map((c) => c.name).join(", ")}`;
   if (!asked.length) {
     throw new DbgError(`No engine to look for ${target} in: ${looked.join(", ")}`, {
-      hint: "Start one, or point dbg at it: DOCKER_HOST, CONTAINER_HOST, CONTAINERD_ADDRESS " +
-        "(for a pod: dbg k8s POD)",
+      hint: "Start one, or point dbg at it: DOCKER_HOST, CONTAINER_HOST, CONTAINERD_ADDRESS. " +
+        runtimes,
     });
   }
   throw new DbgError(`No container ${target} on ${looked.join(", ")}`, {
     hint: `List containers with: ${
       [...new Set(asked.map((a) => listCommand(a.place)))].join(", ")
-    }; for a pod: dbg k8s POD`,
+    }. ${runtimes}`,
   });
 }
 

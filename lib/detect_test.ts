@@ -58,10 +58,13 @@ Deno.test("decide(): no match is one line that says where dbg looked", () => {
       "podman (unix:///run/podman/podman.sock: no such socket), " +
       "containerd (/run/containerd/containerd.sock)",
   );
-  assert.match(e.hint!, /^List containers with: docker ps, ctr tasks ls; for a pod: dbg k8s POD$/);
+  assert.match(
+    e.hint!,
+    /^List containers with: docker ps, ctr tasks ls\. Runtimes: docker, podman, containerd, k8s$/,
+  );
   const none = failure([down(docker), down(podman)]);
   assert.match(none.message, /^No engine to look for app in: docker \(unix:.*: no such socket\), /);
-  assert.match(none.hint!, /^Start one, or point dbg at it: DOCKER_HOST, /);
+  assert.match(none.hint!, /^Start one, or point dbg at it: DOCKER_HOST, .*\. Runtimes: docker,/);
 });
 
 Deno.test("decide(): the one engine that has the target but cannot debug it says why", () => {

@@ -14,6 +14,7 @@ const WIDTH = 80;
 const WORDS: Array<[string, string]> = [
   ["images", "list the built-in debugger images"],
   ["sessions", "list dbg's sidecars and copies, and who is attached"],
+  ["attach NAME", "join a running session from another terminal"],
   ["gc [--dry-run]", "remove what ended dbg sessions left"],
   ["help [runtime]", "show this help, or a runtime's"],
   ["version", "print dbg's version"],

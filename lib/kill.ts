@@ -57,7 +57,10 @@ true`;
  */
 export function hangupScript(): string {
   return `${SESSION}
-kill -HUP $(session | awk '$2 == 0 { print $1 }') 2>/dev/null
+${HANGUP}`;
+}
+
+const HANGUP = `kill -HUP $(session | awk '$2 == 0 { print $1 }') 2>/dev/null
 i=0
 while [ $i -lt 20 ]; do
   rest=$(session | awk '$2 != 0')
@@ -67,7 +70,19 @@ while [ $i -lt 20 ]; do
 done
 kill -HUP $(session | awk '$2 != 0 { print $1 }') 2>/dev/null
 true`;
-}
+
+/**
+ * Whether another lifeline runs in this container (a second dbg attached to the session): its
+ * process is in the same cgroup and mount namespace, with the lifeline's name in its argv.
+ */
+const OTHER_LIFELINE = `others() {
+  for d in /proc/[0-9]*; do
+    [ "\${d#/proc/}" != $$ ] && [ "$(cat "$d/cgroup" 2>/dev/null)" = "$c" ] &&
+      [ "$d/ns/mnt" -ef /proc/$$/ns/mnt ] && grep -q ${LIFELINE_NAME} "$d/cmdline" 2>/dev/null &&
+      return 0
+  done
+  return 1
+}`;
 
 /**
  * What dbg writes to its lifeline: a beat, the word that lets it go without a hangup, and the
@@ -82,7 +97,7 @@ export const LIFELINE_HANGUP = "h\n";
  * hangs the session up when that input ends (dbg is gone, even by SIGKILL: the engine closes
  * the stream) or when no beat came for {@link LIFELINE_GRACE_S} seconds (the connection died
  * without an end), or at once on {@link LIFELINE_HANGUP}. It exits without a hangup on
- * {@link LIFELINE_QUIT}. A shell without `read -t`
+ * {@link LIFELINE_QUIT}, and when its input ends while another dbg's lifeline holds the session. A shell without `read -t`
  * (dash) waits for the end alone. Run it as `sh -c SCRIPT dbg-lifeline`.
  */
 export function lifelineScript(): string {
@@ -91,7 +106,10 @@ export function lifelineScript(): string {
 else
   while read -r l && [ "$l" != h ]; do [ "$l" != q ] || exit 0; done
 fi
-${hangupScript()}`;
+${SESSION}
+${OTHER_LIFELINE}
+[ "$l" = h ] || ! others || exit 0
+${HANGUP}`;
 }
 
 /** The argv of the lifeline's exec. */

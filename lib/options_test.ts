@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { DbgError } from "./errors.ts";
 import { validateOptions } from "./options.ts";
 
-const supports = { keep: true, privileged: true, name: true, images: true, copy: true };
+const supports = {
+  keep: true,
+  privileged: true,
+  name: true,
+  images: true,
+  copy: true,
+  attach: true,
+};
 const base = { runtime: "docker", target: "app", command: [] as string[] };
 const tty = { io: { stdinIsTerminal: true }, supports };
 const pipe = { io: { stdinIsTerminal: false }, supports };

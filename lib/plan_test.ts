@@ -21,7 +21,7 @@ const facts: TargetFacts = {
 const opts = (raw = {}, command: string[] = []) =>
   validateOptions({ runtime: "docker", target: "app", command }, raw, {
     io: { stdinIsTerminal: false },
-    supports: { keep: true, privileged: true, name: true, images: true, copy: true },
+    supports: { keep: true, privileged: true, name: true, images: true, copy: true, attach: true },
   });
 
 Deno.test("chooseMode() picks chroot for static tools and plain for dynamic ones", () => {
@@ -140,7 +140,14 @@ Deno.test("makePlan() passes the local TERM on with a TTY only", () => {
   const o = (tty: boolean) =>
     validateOptions({ runtime: "docker", target: "app", command: [] }, {}, {
       io: { stdinIsTerminal: tty, term: "tmux-256color" },
-      supports: { keep: true, privileged: true, name: true, images: true, copy: true },
+      supports: {
+        keep: true,
+        privileged: true,
+        name: true,
+        images: true,
+        copy: true,
+        attach: true,
+      },
     });
   assert.ok(
     makePlan(o(true), facts, resolveImage(undefined)).sidecar.env.includes("TERM=tmux-256color"),

@@ -49,7 +49,7 @@ function fakeAdapter(
   };
   const adapter: RuntimeAdapter = {
     name: "fake",
-    supports: { keep: true, privileged: true, name: true, images: true, copy: true },
+    supports: { keep: true, privileged: true, name: true, images: true, copy: true, attach: true },
     listHint: "fake ps",
     connect: () => Promise.resolve(),
     inspectTarget: () => Promise.reject(new Error("unused")),

@@ -29,7 +29,14 @@ import { type ContainerRecord, resolveTarget } from "./containerd/target.ts";
 
 export class ContainerdAdapter implements RuntimeAdapter {
   readonly name = "containerd";
-  readonly supports = { keep: true, privileged: true, name: true, images: false, copy: false };
+  readonly supports = {
+    keep: true,
+    privileged: true,
+    name: true,
+    images: false,
+    copy: false,
+    attach: false,
+  };
   readonly listHint = "ctr tasks ls";
   #client?: ContainerdClient;
   #debug: (msg: string) => void = () => {};

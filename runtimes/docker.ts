@@ -55,7 +55,14 @@ interface ContainerJson extends StoppedContainer {
 /** The adapter for an engine that speaks the Engine API: Docker, or Podman's service. */
 export class DockerAdapter implements RuntimeAdapter {
   readonly name: string;
-  readonly supports = { keep: true, privileged: true, name: true, images: true, copy: false };
+  readonly supports = {
+    keep: true,
+    privileged: true,
+    name: true,
+    images: true,
+    copy: false,
+    attach: true,
+  };
   readonly listHint: string;
   readonly engine: Engine;
   #client?: DockerClient;
@@ -183,6 +190,7 @@ export class DockerAdapter implements RuntimeAdapter {
 
   async createSidecar(plan: DebugPlan): Promise<Sidecar> {
     const s = plan.sidecar;
+    if (s.existing) return await this.#existing(plan, s.existing);
     const target = plan.target.id;
     const ipcMode = !s.join.ipc ? undefined : s.join.ipcHost ? "host" : `container:${target}`;
     // ConsoleSize (API 1.42+) sizes the TTY before start; older daemons get the first resize.
@@ -227,6 +235,31 @@ export class DockerAdapter implements RuntimeAdapter {
     }
     const id = (res.body as { Id: string }).Id;
     return new DockerSidecar(this.client, { id, name: s.name, plan, debug: this.#debug });
+  }
+
+  /** A running dbg sidecar to join (`dbg attach`), with the terminal it was made with. */
+  async #existing(plan: DebugPlan, name: string): Promise<Sidecar> {
+    const res = await this.client.request<{
+      Id: string;
+      State: { Running: boolean; Status: string };
+      Config: { Tty?: boolean; Labels?: Record<string, string> | null };
+    }>("GET", `/containers/${encodeURIComponent(name)}/json`, { okStatuses: [404] });
+    const c = res.status === 404 ? undefined : res.body as Exclude<typeof res.body, string>;
+    const hint = "List the sessions with: dbg sessions";
+    if (!c?.Config.Labels?.["dbg.session"] || !c.State.Running) {
+      throw new DbgError(
+        `${name} is not a running dbg session${c ? ` (state: ${c.State.Status})` : ""}`,
+        { hint },
+      );
+    }
+    if (!!c.Config.Tty !== plan.sidecar.tty) {
+      throw new DbgError(
+        `${name} was started ${c.Config.Tty ? "with" : "without"} a TTY, and this terminal ` +
+          `${plan.sidecar.tty ? "is one" : "is not"}`,
+        { hint: c.Config.Tty ? "Attach from a terminal" : "Attach with -T (no TTY)" },
+      );
+    }
+    return new DockerSidecar(this.client, { id: c.Id, name, plan, debug: this.#debug });
   }
 
   sessionParts(): Promise<SessionPart[]> {

@@ -32,7 +32,14 @@ type PodTarget = Pick<ResolvedTarget, "pod" | "container" | "namespace">;
 
 class K8sAdapter implements RuntimeAdapter {
   readonly name = "k8s";
-  readonly supports = { keep: true, privileged: true, name: false, images: false, copy: true };
+  readonly supports = {
+    keep: true,
+    privileged: true,
+    name: false,
+    images: false,
+    copy: true,
+    attach: true,
+  };
   readonly listHint = "kubectl get pods";
   #kube?: Kube;
   #opts?: ConnectOptions;

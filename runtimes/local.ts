@@ -14,7 +14,7 @@
 
 import type { ConnectOptions, RuntimeAdapter, SessionPart, TargetFacts } from "../lib/adapter.ts";
 import { type Answer, decide, type Place } from "../lib/detect.ts";
-import { EngineUnreachable } from "../lib/errors.ts";
+import { DbgError, EngineUnreachable } from "../lib/errors.ts";
 import { DEFAULT_ADDRESSES, presentAddresses } from "./containerd/address.ts";
 import {
   DOCKER,
@@ -74,6 +74,36 @@ export async function listParts(
     held: answers.flatMap((a) => "found" in a ? [a.found] : []),
     failed: answers.flatMap((a) => "error" in a ? [a] : []),
   };
+}
+
+/**
+ * The running dbg sidecar named `name` (`dbg attach`), on every engine or on `runtime`'s, with
+ * its connected adapter.
+ */
+export async function findSession(
+  name: string,
+  connect: ConnectOptions,
+  runtime?: string,
+): Promise<{ adapter: RuntimeAdapter; part: SessionPart; place: Place }> {
+  const { held } = await listParts(connect);
+  const found = held.filter((h) => !runtime || h.place.runtime === runtime).flatMap((h) =>
+    h.parts.filter((p) => p.kind === "sidecar" && p.name === name).map((part) => ({
+      adapter: h.adapter,
+      part,
+      place: h.place,
+    }))
+  );
+  const hint = "List the sessions with: dbg sessions";
+  if (found.length === 0) throw new DbgError(`No dbg session ${name}`, { hint });
+  if (found.length > 1) {
+    throw new DbgError(`${name} is on ${found.map((f) => f.place.runtime).join(" and ")}`, {
+      hint: `Name the runtime: dbg attach ${found[0].place.runtime} ${name}`,
+    });
+  }
+  if (found[0].part.state !== "running") {
+    throw new DbgError(`${name} has ended (state: ${found[0].part.state})`, { hint });
+  }
+  return found[0];
 }
 
 /** Ask every engine at once, each within `PROBE_TIMEOUT_MS`. */

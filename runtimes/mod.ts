@@ -25,6 +25,7 @@ export const DETECTED_SUPPORTS: AdapterSupports = {
   name: true,
   images: false,
   copy: false,
+  attach: false,
 };
 
 /** Load the adapter for `name`. */

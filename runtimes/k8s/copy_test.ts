@@ -24,7 +24,14 @@ const facts: TargetFacts = {
 const plan = makePlan(
   validateOptions({ runtime: "k8s", target: "web/api", command: [] }, { copy: true }, {
     io: { stdinIsTerminal: false },
-    supports: { keep: true, privileged: true, name: false, images: false, copy: true },
+    supports: {
+      keep: true,
+      privileged: true,
+      name: false,
+      images: false,
+      copy: true,
+      attach: true,
+    },
   }),
   facts,
   resolveImage(undefined),

@@ -32,7 +32,14 @@ const pod = (extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
 const opts = (raw = {}, command: string[] = []) =>
   validateOptions({ runtime: "k8s", target: "web", command }, raw, {
     io: { stdinIsTerminal: false },
-    supports: { keep: true, privileged: true, name: false, images: false, copy: true },
+    supports: {
+      keep: true,
+      privileged: true,
+      name: false,
+      images: false,
+      copy: true,
+      attach: true,
+    },
   });
 
 Deno.test("parseTarget() reads POD[/C], pod/, deploy/ and sts/ forms", () => {

@@ -15,11 +15,11 @@
  */
 
 import * as k8s from "@kubernetes/client-node";
-import type { Attachment, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
-import { hangupScript, killScript } from "../../lib/kill.ts";
+import { hangupScript, killScript, lifelineArgv } from "../../lib/kill.ts";
 import { apiMessage, canI, type Kube } from "./api.ts";
 import {
   ChannelSocket,
@@ -280,7 +280,7 @@ export class K8sSidecar implements Sidecar {
         hint: why?.startsWith("forbidden")
           ? `Ask for "get" and "create" on "pods/attach" (check: ` +
             `${canI({ verb: "create", resource: "pods/attach", namespace })}); ` +
-            `${this.name} ends by itself within ${GO_TIMEOUT_S / 60} minutes`
+            `${this.name} ends by itself within ${GO_TIMEOUT_S} s`
           : "Check that the API server can reach the node's kubelet (kubectl logs works?)",
         cause: e,
       });
@@ -305,7 +305,7 @@ export class K8sSidecar implements Sidecar {
         hint: "Check the pod's node (kubectl get pod -o wide, kubectl get node) and that the " +
           "API server reaches its kubelet on port 10250 (kubectl logs fails the same way); " +
           (this.#o.container
-            ? `${this.name} ends by itself within ${GO_TIMEOUT_S / 60} minutes`
+            ? `${this.name} ends by itself within ${GO_TIMEOUT_S} s`
             : `${this.name} goes on: reattach with dbg k8s -n ${namespace} ${pod} ` +
               `--attach ${this.name}`),
       },
@@ -392,20 +392,37 @@ export class K8sSidecar implements Sidecar {
 
   /** Run a short script in the sidecar's container (exec), for signals. */
   async #exec(script: string): Promise<void> {
+    const socket = await this.#openExec(["sh", "-c", script], false);
+    socket.output.pipeTo(new WritableStream()).catch(() => {});
+    const st = await socket.closed;
+    if (st && st.status !== "Success") this.#o.debug(`exec status: ${JSON.stringify(st)}`);
+  }
+
+  /**
+   * dbg's lifeline (lib/kill.ts): an exec whose stdin is this socket. When dbg is gone the API
+   * server closes the stream, and the kubelet the exec's stdin.
+   */
+  async lifeline(): Promise<Lifeline> {
+    const socket = await this.#openExec(lifelineArgv(), true);
+    socket.output.pipeTo(new WritableStream()).catch(() => {});
+    return {
+      write: (data) => Promise.resolve(socket.send(STDIN, data)),
+      close: () => socket.close(),
+    };
+  }
+
+  async #openExec(argv: string[], stdin: boolean): Promise<ChannelSocket> {
     const { kube, namespace, pod } = this.#o;
     const q = new URLSearchParams({ container: this.name, stdout: "true", stderr: "true" });
-    for (const a of ["sh", "-c", script]) q.append("command", a);
+    if (stdin) q.set("stdin", "true");
+    for (const a of argv) q.append("command", a);
     const target = await kube.socket(namespace, pod, "exec", q);
-    let socket: ChannelSocket;
     try {
-      socket = await ChannelSocket.open(target);
+      return await ChannelSocket.open(target);
     } catch (e) {
       const why = await upgradeRefusal(target.url, target.headers, target.client);
       throw new Error(`exec into ${this.name}: ${why ?? errText(e)}`, { cause: e });
     }
-    socket.output.pipeTo(new WritableStream()).catch(() => {});
-    const st = await socket.closed;
-    if (st && st.status !== "Success") this.#o.debug(`exec status: ${JSON.stringify(st)}`);
   }
 }
 

@@ -9,8 +9,11 @@ import type * as k8s from "@kubernetes/client-node";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 
-/** How long the entry script waits for dbg to attach before it gives up (seconds). */
-export const GO_TIMEOUT_S = 120;
+/**
+ * How long the entry script waits for dbg to attach before it gives up (seconds): a dbg killed
+ * before its session began leaves nothing running for longer (issue 12: 30 s at most).
+ */
+export const GO_TIMEOUT_S = 25;
 
 /** The label-like marker dbg leaves in its containers' environment (ECs have no labels). */
 export const SESSION_ENV = "DBG_SESSION";

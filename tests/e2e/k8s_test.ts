@@ -15,7 +15,7 @@ import { sh } from "../helpers/dockerd.ts";
 import { describeProcs, othersInPidNamespace } from "../helpers/pidns.ts";
 import { assertCooked, EXITED, exitOf, poll, shellQuote as q, Tty } from "../helpers/tty.ts";
 import { accessScenarios } from "./_access.ts";
-import { terminalStop } from "./_soak.ts";
+import { killSoak, terminalStop } from "./_soak.ts";
 
 const TARGET = "docker.io/dbg-test/target:latest";
 
@@ -52,23 +52,22 @@ async function sessionAttached(c: PrivateCluster, pod: string, before: Set<strin
 }
 
 /**
- * Starts a TTY session on `pod` and SIGKILLs its dbg, which dies without a word: the session's
- * container runs on. Returns its name.
+ * Starts a TTY session on `pod`, whose dbg holds it while the caller joins it from elsewhere.
+ * Returns the session's name and its terminal (the caller kills it).
  */
-async function abandonedSession(c: PrivateCluster, pod: string): Promise<string> {
+async function heldSession(c: PrivateCluster, pod: string): Promise<{ name: string; tty: Tty }> {
   const before = new Set(Object.keys(await dbgStates(c, pod)));
   const argv = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "-q", pod]);
-  // exec: the pane's process is dbg itself, so that it can be killed alone.
-  const tty = await Tty.start(`sh -c ${q(`exec ${argv.map(q).join(" ")}`)}`, {});
+  const tty = await Tty.start(`sh -c ${q(`${argv.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`);
   try {
     await tty.waitFor(/^\[dbg\] \/ #\s*$/m, 40_000);
-    Deno.kill(await tty.panePid(), "SIGKILL");
     const states = await dbgStates(c, pod);
     const name = Object.entries(states).find(([n, s]) => !before.has(n) && s === "running")?.[0];
     assert.ok(name, JSON.stringify(states));
-    return name;
-  } finally {
+    return { name, tty };
+  } catch (e) {
     await tty.kill();
+    throw e;
   }
 }
 
@@ -555,31 +554,59 @@ Deno.test({
           assert.match(r.stderr, /^dbg: Cannot attach to dbg-\w+ in pod lonely: forbidden/m);
           assert.match(r.stderr, /kubectl auth can-i create pods --subresource attach -n default/);
           // The container never got its go line: it gives up waiting for dbg by itself.
-          assert.match(r.stderr, /dbg-\w+ ends by itself within 2 minutes$/m);
+          assert.match(r.stderr, /dbg-\w+ ends by itself within 25 s$/m);
         } finally {
           await Deno.remove(file);
         }
       });
 
-      await t.step("a session left running can be listed and reattached", async () => {
-        const name = await abandonedSession(c, "web");
-        const listed = await dbg(["web", "--sessions"]);
-        assert.equal(listed.code, 0, listed.stderr);
-        assert.match(listed.stdout, new RegExp(`^${name}\\s+api\\s+running`, "m"));
-        const again = dbgArgv(["k8s", "--kubeconfig", c.kubeconfig.admin, "web", "--attach", name]);
-        const tty = await Tty.start(
-          `sh -c ${q(`${again.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
-          {},
-        );
+      await t.step("a running session can be listed and joined from another terminal", async () => {
+        const held = await heldSession(c, "web");
         try {
-          await tty.waitFor(/reattaching to dbg-/, 20_000);
-          await tty.send("echo back-$((40+2))", "Enter");
-          await tty.waitFor(/back-42/, 10_000);
-          await tty.send("exit 4", "Enter");
-          await tty.waitFor(/EXIT=4/, 15_000);
+          const listed = await dbg(["web", "--sessions"]);
+          assert.equal(listed.code, 0, listed.stderr);
+          assert.match(listed.stdout, new RegExp(`^${held.name}\\s+api\\s+running`, "m"));
+          const again = dbgArgv([
+            "k8s",
+            "--kubeconfig",
+            c.kubeconfig.admin,
+            "web",
+            "--attach",
+            held.name,
+          ]);
+          const tty = await Tty.start(
+            `sh -c ${q(`${again.map(q).join(" ")}; echo EXIT=$?; sleep 30`)}`,
+            {},
+          );
+          try {
+            await tty.waitFor(/reattaching to dbg-/, 20_000);
+            await tty.send("echo back-$((40+2))", "Enter");
+            await tty.waitFor(/back-42/, 10_000);
+            // One shell, two terminals: the first shows it too, and its exit ends both.
+            await held.tty.waitFor(/back-42/, 10_000);
+            await tty.send("exit 4", "Enter");
+            await tty.waitFor(/EXIT=4/, 15_000);
+            await held.tty.waitFor(/EXIT=4/, 15_000);
+          } finally {
+            await tty.kill();
+          }
         } finally {
-          await tty.kill();
+          await held.tty.kill();
         }
+      });
+
+      // The lifeline ends what a killed dbg leaves; its ephemeral containers stay in the pod
+      // (no API removes them), ended.
+      const admin = ["k8s", "--kubeconfig", c.kubeconfig.admin];
+      await killSoak(t, {
+        spawn: (args) => spawnDbg([...admin, ...args]),
+        argv: (args) => dbgArgv([...admin, ...args]),
+        target: "web",
+        hostPid: webPid,
+        written: async () => {
+          const now = await upperListing(c.containerd, webId, "k8s.io");
+          return JSON.stringify(now) === JSON.stringify(upperBefore) ? "" : now.join("\n");
+        },
       });
 
       await t.step(
@@ -676,7 +703,7 @@ Deno.test({
         "the node's kubelet is gone: a reattach says so at once, a new session names the node",
         async () => {
           await c.applyPod({ metadata: { name: "far" }, spec: { containers: [app("app")] } });
-          const name = await abandonedSession(c, "far");
+          const { name, tty: held } = await heldSession(c, "far");
           await c.killKubelet();
           try {
             const again = dbgArgv(
@@ -705,6 +732,7 @@ Deno.test({
             );
             assert.match(fresh.stderr, /kubectl get node localhost/);
           } finally {
+            await held.kill();
             await c.startKubelet();
           }
         },

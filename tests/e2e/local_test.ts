@@ -104,7 +104,8 @@ Deno.test({
         );
         assert.equal(
           hint,
-          "Hint: List containers with: docker ps, podman ps, ctr tasks ls; for a pod: dbg k8s POD",
+          "Hint: List containers with: docker ps, podman ps, ctr tasks ls. " +
+            "Runtimes: docker, podman, containerd, k8s",
         );
         assert.deepEqual(rest, []);
       });
