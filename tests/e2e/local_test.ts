@@ -202,7 +202,11 @@ Deno.test({
 
             const gc = await dbg(["gc"]);
             assert.equal(gc.code, 0, gc.stderr);
-            assert.equal(gc.stdout, dry.stdout.replaceAll("would remove ", "removed "));
+            const ageless = (t: string) => t.replace(/\(([a-z]+), \d+s old\)/g, "($1)");
+            assert.equal(
+              ageless(gc.stdout),
+              ageless(dry.stdout.replaceAll("would remove ", "removed ")),
+            );
             const after = (await dbg(["sessions"])).stdout.trimEnd().split("\n");
             assert.equal(after.length, 4, after.join("\n"));
             assert.equal(after.filter((l) => / running +yes$/.test(l)).length, 2, after.join("\n"));
@@ -225,6 +229,43 @@ Deno.test({
           }
         },
       );
+
+      await t.step("dbg attach joins a session from another terminal", async () => {
+        const vars = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+        const term = (args: string[]) =>
+          Tty.start(
+            `${["env", ...vars, ...dbgArgv(args)].map(q).join(" ")}; echo EXIT=$?; sleep 30`,
+          );
+        const first = await term(["on-docker"]);
+        try {
+          await first.waitFor(/^\[dbg\] \/app # ?$/m, 40_000);
+          const name = (await dbg(["sessions"])).stdout.match(
+            /^docker +(dbg-\w+) +sidecar +on-docker +\S+ +running/m,
+          )?.[1];
+          assert.ok(name);
+          const second = await term(["attach", name]);
+          try {
+            await second.waitFor(new RegExp(`reattaching to ${name}`), 20_000);
+            await second.send("echo joined-$((40+2))", "Enter");
+            await second.waitFor(/joined-42/, 10_000);
+            await first.waitFor(/joined-42/, 10_000);
+            // A dbg's lifeline each: the session is held while either runs.
+            await second.send("exit 4", "Enter");
+            await second.waitFor(/^EXIT=4$/m, 15_000);
+            await first.waitFor(/^EXIT=4$/m, 15_000);
+          } finally {
+            await second.kill();
+          }
+        } finally {
+          await first.kill();
+        }
+        const none = await dbg(["attach", "dbg-nope"]);
+        assert.equal(none.code, 125);
+        assert.match(
+          none.stderr,
+          /^dbg: No dbg session dbg-nope\nHint: List the sessions with: dbg sessions\n$/,
+        );
+      });
 
       await t.step("a sidecar that never started is gc's after a minute", async () => {
         await delay(Math.max(0, neverStarted + 61_000 - Date.now()), 0);
