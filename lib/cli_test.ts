@@ -66,6 +66,29 @@ Deno.test("parseArgs(): a word that is no command is a target to look up everywh
   }
 });
 
+Deno.test("parseArgs(): dbg attach and dbg sessions, and their Kubernetes forms", () => {
+  assert.deepEqual(parseArgs(["attach", "dbg-1"]), { kind: "attach", name: "dbg-1", raw: {} });
+  assert.deepEqual(parseArgs(["attach", "-T", "podman", "dbg-1"]), {
+    kind: "attach",
+    runtime: "podman",
+    name: "dbg-1",
+    raw: { tty: false },
+  });
+  const k8s = parseArgs(["attach", "k8s", "-n", "shop", "web", "dbg-1"]);
+  if (k8s.kind !== "debug") throw new Error(k8s.kind);
+  assert.deepEqual([k8s.runtime, k8s.target, k8s.raw.namespace, k8s.raw.attach], [
+    "k8s",
+    "web",
+    "shop",
+    "dbg-1",
+  ]);
+  const listed = parseArgs(["sessions", "k8s", "web"]);
+  if (listed.kind !== "debug") throw new Error(listed.kind);
+  assert.deepEqual([listed.target, listed.raw.sessions], ["web", true]);
+  assert.throws(() => parseArgs(["attach", "k8s", "dbg-1"]), /needs the pod and the session/);
+  assert.throws(() => parseArgs(["attach", "a", "b"]), /takes one session name/);
+});
+
 Deno.test("parseArgs() ends options at the command, like docker run", () => {
   const r = parseArgs(["docker", "-it", "--env=A=1", "app", "ls", "-la", "--image", "x"]);
   if (r.kind !== "debug") throw new Error(r.kind);
