@@ -8,7 +8,7 @@
 import { CATALOG, resolveImage } from "./images/catalog.ts";
 import { parseArgs } from "./lib/cli.ts";
 import type { RuntimeAdapter, SessionPart, TargetFacts } from "./lib/adapter.ts";
-import { describeFailure, type Place } from "./lib/detect.ts";
+import { describeFailure, noEngine, type Place } from "./lib/detect.ts";
 import { DbgError, EngineUnreachable, EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
 import { garbage, gcLine, sessionsTable } from "./lib/gc.ts";
 import {
@@ -97,7 +97,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
     console.log(await adapter.listSessions());
     return 0;
   }
-  return await debugSession(adapter, opts, facts);
+  return await debugSession(adapter, opts, facts, debug);
 }
 
 /** Plan the session, and run it (or print the plan). */
@@ -105,8 +105,8 @@ async function debugSession(
   adapter: RuntimeAdapter,
   opts: DebugOptions,
   facts: TargetFacts,
+  debug: (m: string) => void,
 ): Promise<number> {
-  const debug = debugLine(!!opts.debug);
   const image = resolveImage(opts.image);
   const plan = makePlan({ ...opts, runtime: adapter.name }, facts, image);
   if (opts.dryRun) {
@@ -146,7 +146,7 @@ async function attach(
     { ...req.raw, attach: req.name },
     { io: localIo(), supports: adapter.supports },
   );
-  return await debugSession(adapter, opts, facts);
+  return await debugSession(adapter, opts, facts, debug);
 }
 
 /** `dbg sessions` and `dbg gc`, on every engine that `dbg TARGET` looks at. */
@@ -160,12 +160,8 @@ async function sessionsOrGc(
   const { held, failed } = await listParts({ debug });
   const where = (p: Place) => `${p.runtime} (${p.where})`;
   const down = failed.filter((f) => !(f.error instanceof EngineUnreachable && f.error.absent));
-  if (!held.length) {
-    throw new DbgError(`No engine to ask: ${failed.map((f) => describeFailure(f)).join(", ")}`, {
-      hint: "Start one, or point dbg at it: DOCKER_HOST, CONTAINER_HOST, CONTAINERD_ADDRESS",
-    });
-  }
-  if (down.length) say(`dbg: could not ask ${down.map((f) => describeFailure(f)).join(", ")}`);
+  if (!held.length) throw noEngine("to ask", failed);
+  if (down.length) say(`dbg: could not ask ${down.map(describeFailure).join(", ")}`);
   const now = Date.now();
   const placed = (h: Holding, parts: SessionPart[]) =>
     parts.map((p) => ({ ...p, runtime: h.place.runtime }));

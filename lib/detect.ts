@@ -57,16 +57,22 @@ export function decide<T>(
   const asked = failed.filter((a) => a.error instanceof NoSuchTarget);
   // The first word may have been meant as a runtime (dbg nerdctl app).
   const runtimes = `Runtimes: ${COMMANDS.filter((c) => c.target).map((c) => c.name).join(", ")}`;
-  if (!asked.length) {
-    throw new DbgError(`No engine to look for ${target} in: ${looked.join(", ")}`, {
-      hint: "Start one, or point dbg at it: DOCKER_HOST, CONTAINER_HOST, CONTAINERD_ADDRESS. " +
-        runtimes,
-    });
-  }
+  if (!asked.length) throw noEngine(`to look for ${target} in`, failed, ` ${runtimes}`);
   throw new DbgError(`No container ${target} on ${looked.join(", ")}`, {
     hint: `List containers with: ${
       [...new Set(asked.map((a) => listCommand(a.place)))].join(", ")
     }. ${runtimes}`,
+  });
+}
+
+/** No engine could be asked (`what`: what for), each with why. */
+export function noEngine(
+  what: string,
+  failed: Array<{ place: Place; error: unknown }>,
+  more = "",
+): DbgError {
+  return new DbgError(`No engine ${what}: ${failed.map(describeFailure).join(", ")}`, {
+    hint: `Start one, or point dbg at it: DOCKER_HOST, CONTAINER_HOST, CONTAINERD_ADDRESS.${more}`,
   });
 }
 

@@ -202,7 +202,6 @@ export function validateOptions(
   unsupported(ctx.supports.privileged || !raw.privileged, "--privileged", runtime);
   unsupported(ctx.supports.name || raw.name === undefined, "--name", runtime);
   unsupported(ctx.supports.copy || !raw.copy, "--copy", runtime);
-  unsupported(ctx.supports.attach || raw.attach === undefined, "attach", runtime);
   if (raw.tty === true && !ctx.io.stdinIsTerminal) {
     throw usageError(
       "The input device is not a TTY (-t needs a terminal)",
