@@ -7,10 +7,10 @@
 
 import { CATALOG, resolveImage } from "./images/catalog.ts";
 import { parseArgs } from "./lib/cli.ts";
-import type { RuntimeAdapter, SessionPart, TargetFacts } from "./lib/adapter.ts";
-import { describeFailure, noEngine, type Place } from "./lib/detect.ts";
+import type { RuntimeAdapter, TargetFacts } from "./lib/adapter.ts";
+import { describeFailure, noEngine } from "./lib/detect.ts";
 import { DbgError, EngineUnreachable, EXIT_DBG, formatError, usageError } from "./lib/errors.ts";
-import { garbage, gcLine, sessionsTable } from "./lib/gc.ts";
+import { garbage, gcLine, type Placed, sessionsTable } from "./lib/gc.ts";
 import {
   type DebugOptions,
   type PullPolicy,
@@ -53,7 +53,8 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
       console.log(req.raw.json ? JSON.stringify(CATALOG, null, 2) : imagesTable());
       return 0;
     }
-    return await sessionsOrGc(req.name, !!req.raw.json, !!req.raw.dryRun, debug);
+    if (req.name === "gc k8s") return await gc([await kubeHolding(req.raw, debug)], req.raw);
+    return await sessionsOrGc(req.name, req.raw, debug);
   }
   // No runtime word: the target is looked up on every engine (runtimes/local.ts).
   const named = req.runtime ? await loadAdapter(req.runtime) : undefined;
@@ -152,36 +153,54 @@ async function attach(
 /** `dbg sessions` and `dbg gc`, on every engine that `dbg TARGET` looks at. */
 async function sessionsOrGc(
   word: string,
-  json: boolean,
-  dryRun: boolean,
+  raw: { json?: boolean; dryRun?: boolean },
   debug: (m: string) => void,
 ): Promise<number> {
   const { listParts } = await import("./runtimes/local.ts");
   const { held, failed } = await listParts({ debug });
-  const where = (p: Place) => `${p.runtime} (${p.where})`;
   const down = failed.filter((f) => !(f.error instanceof EngineUnreachable && f.error.absent));
   if (!held.length) throw noEngine("to ask", failed);
   if (down.length) say(`dbg: could not ask ${down.map(describeFailure).join(", ")}`);
+  if (word === "gc") return await gc(held, raw);
+  const all = held.flatMap(placed);
+  console.log(raw.json ? JSON.stringify(all, null, 2) : sessionsTable(all, Date.now()));
+  return 0;
+}
+
+/** `dbg gc`: what no live session uses, removed (or listed, with --dry-run). */
+async function gc(held: Holding[], raw: { dryRun?: boolean }): Promise<number> {
   const now = Date.now();
-  const placed = (h: Holding, parts: SessionPart[]) =>
-    parts.map((p) => ({ ...p, runtime: h.place.runtime }));
-  if (word === "sessions") {
-    const all = held.flatMap((h) => placed(h, h.parts));
-    console.log(json ? JSON.stringify(all, null, 2) : sessionsTable(all, now));
-    return 0;
-  }
   const lines: string[] = [];
   for (const h of held) {
     const bad = garbage(h.parts, now);
-    if (!dryRun && bad.length) await h.adapter.removeParts!(bad);
-    lines.push(...placed(h, bad).map((p) => gcLine(p, dryRun, now)));
+    if (!raw.dryRun && bad.length) await h.adapter.removeParts!(bad);
+    lines.push(...placed({ ...h, parts: bad }).map((p) => gcLine(p, !!raw.dryRun, now)));
   }
-  console.log(
-    lines.length
-      ? lines.join("\n")
-      : `Nothing to remove on ${held.map((h) => where(h.place)).join(", ")}`,
-  );
+  const where = held.map((h) => `${h.place.runtime} (${h.place.where})`).join(", ");
+  console.log(lines.length ? lines.join("\n") : `Nothing to remove on ${where}`);
   return 0;
+}
+
+/** An engine's parts, each with the runtime that holds it. */
+function placed(h: Holding): Placed[] {
+  return h.parts.map((p) => ({ ...p, runtime: h.place.runtime }));
+}
+
+/** The namespace of `dbg gc k8s`, and dbg's pods there. */
+async function kubeHolding(raw: RawOptions, debug: (m: string) => void): Promise<Holding> {
+  const adapter = await loadAdapter("k8s");
+  const { namespace, kubeconfig, context } = raw;
+  await adapter.connect({ namespace, kubeconfig, context, debug });
+  const parts = await adapter.sessionParts!();
+  return {
+    place: {
+      runtime: "k8s",
+      where: namespace ? `namespace ${namespace}` : "the context's namespace",
+      flags: [],
+    },
+    adapter,
+    parts,
+  };
 }
 
 /** --debug's lines, with the time since dbg started. */

@@ -211,8 +211,11 @@ export interface RuntimeAdapter {
 export interface SessionPart {
   /** The session's id (the `dbg.session` label). */
   session: string;
-  /** sidecar or copy; `rest` is any other piece (an image, a lease, a snapshot, a FIFO dir). */
-  kind: "sidecar" | "copy" | "rest";
+  /**
+   * sidecar or copy; `pod`: a Kubernetes copy or node pod, held while dbg's ephemeral container
+   * in it runs; `rest` is any other piece (an image, a lease, a snapshot, a FIFO dir).
+   */
+  kind: "sidecar" | "copy" | "pod" | "rest";
   /** As users name it (a container's name); `ref` is the adapter's own handle. */
   name: string;
   ref: string;
@@ -223,7 +226,7 @@ export interface SessionPart {
   /** The engine's word: running, exited, created… */
   state: string;
   /**
-   * A running sidecar: whether a dbg still holds it, by its lifeline (lib/kill.ts).
+   * A running sidecar or pod: whether a dbg still holds it, by its lifeline (lib/kill.ts).
    * Undefined where the runtime cannot tell.
    */
   attached?: boolean;

@@ -10,7 +10,7 @@
  * @module
  */
 
-import { ATTACH, AUTO, COMMANDS, type SubCommand } from "./commands.ts";
+import { ATTACH, AUTO, COMMANDS, GC_K8S, type SubCommand } from "./commands.ts";
 import { usageError } from "./errors.ts";
 import { commandHelp, completion, mainHelp, SHELLS } from "./help.ts";
 import type { RawOptions } from "./options.ts";
@@ -47,6 +47,7 @@ export function parseArgs(argv: string[]): CliRequest {
   if (name === "sessions" && rest[0] === "k8s") {
     return parseCommand(k8s, [...rest.slice(1), "--sessions"], debug);
   }
+  if (name === "gc" && rest[0] === "k8s") return parseCommand(GC_K8S, rest.slice(1), debug);
   if (name === "attach") {
     if (rest[0] !== "k8s") return attachRequest(parseCommand(ATTACH, rest, debug));
     if (rest.length < 3) {

@@ -21,6 +21,7 @@ export interface OptSpec {
 }
 
 export const HELP: OptSpec = { long: "help", short: "h", key: "help", help: "show this help" };
+const DEBUG: OptSpec = { long: "debug", key: "debug", help: "print diagnostics and error details" };
 
 const SESSION_OPTIONS: OptSpec[] = [
   {
@@ -84,7 +85,7 @@ const SESSION_OPTIONS: OptSpec[] = [
   { long: "keep", key: "keep", help: "keep the sidecar after exit (for inspection)" },
   { long: "dry-run", key: "dryRun", help: "print the plan as JSON and create nothing" },
   { long: "quiet", short: "q", key: "quiet", help: "no banner and no pull progress" },
-  { long: "debug", key: "debug", help: "print diagnostics and error details" },
+  DEBUG,
   HELP,
 ];
 
@@ -108,6 +109,30 @@ export interface SubCommand {
   /** `command  what it does` lines for the help. */
   examples?: Array<[string, string]>;
 }
+
+/** Where a Kubernetes command connects (`dbg k8s`, `dbg gc k8s`). */
+const KUBE_CONNECTION: OptSpec[] = [
+  {
+    long: "namespace",
+    short: "n",
+    value: "ns",
+    key: "namespace",
+    help: "the pod's namespace (default: the context's)",
+  },
+  {
+    long: "kubeconfig",
+    value: "file",
+    key: "kubeconfig",
+    help: "kubeconfig file(s), ':'-separated (default: $KUBECONFIG, ~/.kube/config)",
+  },
+  { long: "context", value: "name", key: "context", help: "kubeconfig context" },
+];
+
+const GC_DRY_RUN: OptSpec = {
+  long: "dry-run",
+  key: "dryRun",
+  help: "list what would be removed, remove nothing",
+};
 
 /**
  * `dbg [options] TARGET`: no runtime word, so dbg looks the target up on every local engine
@@ -138,6 +163,15 @@ export const ATTACH: SubCommand = {
   usage: "dbg attach [docker|podman] NAME, or dbg attach k8s [options] POD NAME",
   options: SESSION_OPTIONS.filter((o) => ["tty", "quiet", "debug", "help"].includes(o.key)),
   target: true,
+};
+
+/** `dbg gc k8s`: dbg's copies and node pods in a namespace whose sessions have ended. */
+export const GC_K8S: SubCommand = {
+  name: "gc k8s",
+  summary: "delete dbg's copies and node pods whose sessions have ended, in a namespace",
+  usage: "dbg gc k8s [-n NS] [--kubeconfig FILE] [--context NAME] [--dry-run]",
+  options: [...KUBE_CONNECTION, GC_DRY_RUN, DEBUG, HELP],
+  target: false,
 };
 
 export const COMMANDS: SubCommand[] = [
@@ -243,20 +277,7 @@ export const COMMANDS: SubCommand[] = [
       ["dbg k8s node/worker-1", "the node's root filesystem as /"],
     ],
     options: [
-      {
-        long: "namespace",
-        short: "n",
-        value: "ns",
-        key: "namespace",
-        help: "the pod's namespace (default: the context's)",
-      },
-      {
-        long: "kubeconfig",
-        value: "file",
-        key: "kubeconfig",
-        help: "kubeconfig file(s), ':'-separated (default: $KUBECONFIG, ~/.kube/config)",
-      },
-      { long: "context", value: "name", key: "context", help: "kubeconfig context" },
+      ...KUBE_CONNECTION,
       {
         long: "container",
         short: "c",
@@ -305,7 +326,7 @@ export const COMMANDS: SubCommand[] = [
     usage: "dbg sessions [--json]",
     options: [
       { long: "json", key: "json", help: "print JSON" },
-      { long: "debug", key: "debug", help: "print diagnostics and error details" },
+      DEBUG,
       HELP,
     ],
     target: false,
@@ -315,8 +336,8 @@ export const COMMANDS: SubCommand[] = [
     summary: "remove what ended dbg sessions left on Docker, Podman and containerd",
     usage: "dbg gc [--dry-run]",
     options: [
-      { long: "dry-run", key: "dryRun", help: "list what would be removed, remove nothing" },
-      { long: "debug", key: "debug", help: "print diagnostics and error details" },
+      GC_DRY_RUN,
+      DEBUG,
       HELP,
     ],
     target: false,

@@ -2,7 +2,7 @@
  * Which parts of dbg's sessions are garbage (`dbg gc`), and how `dbg sessions` shows them.
  * Runtime-neutral: the adapters list the parts (`sessionParts`) and remove them.
  *
- * A session is live while its sidecar runs and a dbg holds it (or the runtime cannot tell), and
+ * A session is live while its sidecar (or pod) runs and a dbg holds it (or the runtime cannot tell), and
  * while anything of it is younger than `SETUP_GRACE_MS` and has not ended: a dbg that is still
  * creating it. Every part of a session that is not live is garbage, and nothing else.
  *
@@ -19,14 +19,17 @@ export const SETUP_GRACE_MS = 60_000;
 export function garbage(parts: SessionPart[], now: number): SessionPart[] {
   const live = new Set(
     parts.filter((p) =>
-      (p.kind === "sidecar" && p.state === "running" && p.attached !== false) ||
+      (held(p) && p.state === "running" && p.attached !== false) ||
       (now - p.created < SETUP_GRACE_MS && !ENDED.has(p.state))
     ).map((p) => p.session),
   );
   return parts.filter((p) => !live.has(p.session));
 }
 
-const ENDED = new Set(["exited", "dead", "stopped"]);
+const ENDED = new Set(["exited", "dead", "stopped", "succeeded", "failed", "ended"]);
+
+/** What a dbg holds while its session runs. */
+const held = (p: SessionPart) => p.kind === "sidecar" || p.kind === "pod";
 
 /** A part with the runtime that holds it. */
 export type Placed = SessionPart & { runtime: string };
@@ -37,7 +40,7 @@ export function sessionsTable(parts: Placed[], now: number): string {
   if (!shown.length) return "No dbg sessions.";
   const rows = [["RUNTIME", "NAME", "KIND", "TARGET", "AGE", "STATE", "ATTACHED"]];
   for (const p of shown) {
-    const attached = p.kind !== "sidecar" || p.state !== "running"
+    const attached = !held(p) || p.state !== "running"
       ? "-"
       : p.attached === undefined
       ? "?"

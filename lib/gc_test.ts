@@ -28,6 +28,14 @@ Deno.test("garbage(): ended sessions go whole; held, unknown and new ones stay",
   assert.deepEqual(garbage(all, now), [orphan, orphanCopy, ended, old, justEnded]);
 });
 
+Deno.test("garbage(): a Kubernetes pod goes once its session has ended, not while it starts", () => {
+  const pod = (o: Partial<SessionPart>) => part({ kind: "pod", created: now - 5000, ...o });
+  const starting = pod({ session: "a", attached: false });
+  const held = pod({ session: "b", attached: true });
+  const over = pod({ session: "c", state: "ended", attached: false });
+  assert.deepEqual(garbage([starting, held, over], now), [over]);
+});
+
 Deno.test("sessionsTable() shows sidecars and copies newest first, and gcLine() one part", () => {
   const parts = [
     { ...part({ session: "a", attached: true }), runtime: "docker" },

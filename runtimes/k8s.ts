@@ -12,6 +12,7 @@ import type {
   ConnectOptions,
   PullProgress,
   RuntimeAdapter,
+  SessionPart,
   Sidecar,
   TargetCopy,
   TargetFacts,
@@ -19,6 +20,7 @@ import type {
 import { DbgError } from "../lib/errors.ts";
 import type { DebugPlan } from "../lib/plan.ts";
 import { Kube } from "./k8s/api.ts";
+import { k8sParts, removeK8sParts } from "./k8s/parts.ts";
 import { K8sSidecar } from "./k8s/sidecar.ts";
 import { copyPod, createHelperPod, NODE_CONTAINER, nodePod } from "./k8s/copy.ts";
 import { ephemeralContainer, helperPodsTable, sessionRows, sessionsTable } from "./k8s/spec.ts";
@@ -187,6 +189,14 @@ class K8sAdapter implements RuntimeAdapter {
       ? "\nEphemeral containers stay in the pod until it is deleted; reattach with --attach NAME."
       : "";
     return `${sessionsTable(name, rows)}${tail}\n\n${pods}`;
+  }
+
+  sessionParts(): Promise<SessionPart[]> {
+    return k8sParts(this.#need());
+  }
+
+  removeParts(parts: SessionPart[]): Promise<void> {
+    return removeK8sParts(this.#need(), parts);
   }
 
   #need(): Kube {

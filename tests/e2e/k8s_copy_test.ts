@@ -162,7 +162,62 @@ Deno.test({
             sessions.stdout,
             new RegExp(`^${pod.replace("pod/", "")}\\s+copy of crashy\\s+Running`, "m"),
           );
-          await c.kubectl(["delete", pod, "--grace-period=0"]);
+          // Its session has ended: the copy is gc's.
+          const gcArgs = ["gc", "k8s", "--kubeconfig", c.kubeconfig.admin];
+          const dry = await runDbg([...gcArgs, "--dry-run"]);
+          assert.equal(dry.code, 0, dry.stderr);
+          const name = pod.replace("pod/", "");
+          assert.match(
+            dry.stdout,
+            new RegExp(`^would remove k8s pod ${name} of crashy \\(ended, `),
+          );
+          assert.ok(await dbgPods(c).then((p) => p.includes(pod)), "dry run removed nothing");
+          const gc = await runDbg(gcArgs);
+          assert.match(gc.stdout, new RegExp(`^removed k8s pod ${name} of crashy \\(`));
+          await noneLeft(c);
+        },
+      );
+
+      await t.step(
+        "SIGKILL: the copy's session ends within 30 s, and gc deletes the copy",
+        async () => {
+          const gcArgs = ["gc", "k8s", "--kubeconfig", c.kubeconfig.admin];
+          const child = spawnDbg([
+            "k8s",
+            "--kubeconfig",
+            c.kubeconfig.admin,
+            "-q",
+            "crashy/api",
+            "--copy",
+            "--",
+            "sleep",
+            "300",
+          ]);
+          try {
+            await poll("the copy's session running", async () => {
+              const pods = await dbgPods(c);
+              if (!pods.length) return null;
+              const p = JSON.parse((await c.kubectl(["get", pods[0], "-o", "json"])).stdout);
+              return (p.status.ephemeralContainerStatuses ?? []).some((
+                  s: { state: Record<string, unknown> },
+                ) => s.state.running
+                )
+                ? true
+                : null;
+            }, 60_000);
+            // A live session's copy is not gc's.
+            assert.match((await runDbg(gcArgs)).stdout, /^Nothing to remove on k8s /);
+            await new Promise((r) => setTimeout(r, 1000)); // the lifeline is open
+          } finally {
+            child.kill("SIGKILL");
+            await child.output();
+          }
+          const removed = await poll("the copy gc's", async () => {
+            const r = await runDbg([...gcArgs, "--dry-run"]);
+            return /^would remove k8s pod /.test(r.stdout) ? r : null;
+          }, 30_000);
+          assert.match(removed.stdout, /of crashy \(ended, /);
+          assert.equal((await runDbg(gcArgs)).code, 0);
           await noneLeft(c);
         },
       );
