@@ -186,5 +186,5 @@ export function helperPodsTable(pods: k8s.V1Pod[]): string {
   }));
   const w = all[0].map((_, i) => Math.max(...all.map((r) => r[i].length)));
   return all.map((r) => r.map((c, i) => i < 3 ? c.padEnd(w[i]) : c).join("  ")).join("\n") +
-    "\nThey are deleted when their session ends; delete one left behind with kubectl delete pod.";
+    "\nThey are deleted when their session ends; dbg gc k8s deletes those left behind.";
 }
