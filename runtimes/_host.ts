@@ -2,10 +2,12 @@
  * What the engine's host says about a target's main process, for adapters that run on that
  * host (Docker on a local socket, containerd always): its live user and its user namespace.
  * Images that start as root and drop privileges (gosu, su-exec) say root in their config; the
- * process's /proc/<pid>/status tells the truth.
+ * process's /proc/<pid>/status tells the truth. And the nix links that sessions left in targets.
  *
  * @module
  */
+
+import type { SessionPart } from "../lib/adapter.ts";
 
 /** The live user of a host process, as the target sees it, and its user namespace mapping. */
 export interface HostProcessUser {
@@ -55,4 +57,46 @@ function inside(id: number, map: string): number {
     if (id >= host && id < host + count) return first + id - host;
   }
   return id;
+}
+
+/**
+ * The temporary `/nix` link of a nix session (lib/entry.sh: `/nix` → `/proc/N/root/nix`) in the
+ * root of host process `pid` of container `id`, as a path dbg can remove: left behind when a
+ * session's entry shell was killed before its trap ran. Undefined when there is none, or /proc
+ * cannot tell (dbg runs elsewhere than the engine). The target's own /nix is never such a link.
+ */
+export async function hostNixLink(pid: number, id: string): Promise<string | undefined> {
+  if (!pid) return undefined;
+  try {
+    if (!(await Deno.readTextFile(`/proc/${pid}/cgroup`)).includes(id)) return undefined;
+    const path = `/proc/${pid}/root/nix`;
+    return /^\/proc\/\d+\/root\/nix$/.test(await Deno.readLink(path)) ? path : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A nix link that no session uses, as `dbg gc` removes it (its age is the link's). */
+export async function leftLink(target: string, path: string): Promise<SessionPart> {
+  const made = await Deno.lstat(path).then((s) => s.mtime?.getTime() ?? 0, () => 0);
+  const ref = `nix:${path}`;
+  return {
+    session: ref,
+    kind: "rest",
+    name: `nix link in ${target}`,
+    ref,
+    target: "",
+    created: made,
+    state: "unused",
+  };
+}
+
+/** Whether a part is such a link. */
+export const isLink = (p: SessionPart): boolean => p.ref.startsWith("nix:");
+
+/** Remove the nix links among `parts`. */
+export async function removeLinks(parts: SessionPart[]): Promise<void> {
+  await Promise.all(
+    parts.filter(isLink).map((p) => Deno.remove(p.ref.slice("nix:".length)).catch(() => {})),
+  );
 }

@@ -9,6 +9,7 @@
  */
 
 import type { SessionPart } from "../../lib/adapter.ts";
+import { hostNixLink, leftLink, removeLinks } from "../_host.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { LIFELINE_EXEC } from "./sidecar.ts";
 import { listNamespaces } from "./target.ts";
@@ -55,6 +56,15 @@ export async function containerdParts(client: ContainerdClient): Promise<Session
           ? { attached: await held(client, ns, id) }
           : {}),
       });
+    }
+    const debugged = new Set(
+      parts.filter((p) => p.kind === "sidecar" && p.state === "running").map((p) => p.target),
+    );
+    for (const t of (tasks.tasks ?? []) as Message[]) {
+      const id = String(t.id);
+      if (ids.has(id) || debugged.has(id) || String(t.status) !== "RUNNING") continue;
+      const link = await hostNixLink(Number(t.pid), id);
+      if (link) parts.push(await leftLink(`${ns}/${id}`, link));
     }
     for (const l of (leases.leases ?? []) as Message[]) {
       const id = String(l.id);
@@ -131,6 +141,7 @@ export async function removeContainerdParts(
     if (kind === "lease") await quiet(client.call(LEASES, "Delete", { id }, opts));
     if (kind === "fifo") await quiet(Deno.remove(ref.slice(5), { recursive: true }));
   }));
+  await removeLinks(parts);
 }
 
 /** Delete a task, which containerd refuses until the kill has ended it. */

@@ -8,6 +8,7 @@
 
 import type { SessionPart } from "../../lib/adapter.ts";
 import { LIFELINE_NAME } from "../../lib/kill.ts";
+import { hostNixLink, isLink, leftLink, removeLinks } from "../_host.ts";
 import type { DockerClient } from "./http.ts";
 
 interface Summary {
@@ -27,6 +28,9 @@ interface ImageSummary {
 
 const SESSION = "dbg.session";
 
+/** A container's name as users give it. */
+const name = (c: Summary) => (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, "");
+
 /** The engine's dbg containers and images. */
 export async function dockerParts(client: DockerClient): Promise<SessionPart[]> {
   const filter = (what: string) =>
@@ -38,7 +42,6 @@ export async function dockerParts(client: DockerClient): Promise<SessionPart[]> 
     client.request<ImageSummary[]>("GET", filter("images")).then((r) => r.body as ImageSummary[]),
     client.request<Summary[]>("GET", "/containers/json?all=1").then((r) => r.body as Summary[]),
   ]);
-  const name = (c: Summary) => (c.Names?.[0] ?? c.Id.slice(0, 12)).replace(/^\//, "");
   const names = new Map(all.map((c) => [c.Id, name(c)]));
   const parts = await Promise.all(containers.map(async (c): Promise<SessionPart> => {
     const labels = c.Labels ?? {};
@@ -58,6 +61,7 @@ export async function dockerParts(client: DockerClient): Promise<SessionPart[]> 
   }));
   return [
     ...parts,
+    ...await nixLinks(client, all, parts),
     ...images.map((i): SessionPart => ({
       session: i.Labels?.[SESSION] ?? "",
       kind: "rest",
@@ -68,6 +72,29 @@ export async function dockerParts(client: DockerClient): Promise<SessionPart[]> 
       state: "unused",
     })),
   ];
+}
+
+/**
+ * Nix links left in running targets that no running sidecar debugs (runtimes/_host.ts), found
+ * where dbg runs on the engine's host.
+ */
+async function nixLinks(
+  client: DockerClient,
+  all: Summary[],
+  parts: SessionPart[],
+): Promise<SessionPart[]> {
+  const debugged = new Set(
+    parts.filter((p) => p.kind === "sidecar" && p.state === "running").map((p) => p.target),
+  );
+  const targets = all.filter((c) =>
+    c.State === "running" && c.Labels?.[SESSION] === undefined && !debugged.has(name(c))
+  );
+  const found = await Promise.all(targets.map(async (c) => {
+    const res = await client.request<{ State: { Pid: number } }>("GET", `/containers/${c.Id}/json`);
+    const link = await hostNixLink((res.body as { State: { Pid: number } }).State.Pid, c.Id);
+    return link ? [await leftLink(name(c), link)] : [];
+  }));
+  return found.flat();
 }
 
 /** Whether a dbg holds the sidecar: its lifeline exec runs. */
@@ -93,12 +120,13 @@ export async function removeDockerParts(
   parts: SessionPart[],
 ): Promise<void> {
   const gone = { okStatuses: [404] };
+  await removeLinks(parts);
   await Promise.all(
-    parts.filter((p) => p.kind !== "rest").map((p) =>
+    parts.filter((p) => p.kind === "sidecar" || p.kind === "copy").map((p) =>
       client.request("DELETE", `/containers/${p.ref}`, { query: { force: 1, v: 1 }, ...gone })
     ),
   );
-  for (const p of parts.filter((p) => p.kind === "rest")) {
+  for (const p of parts.filter((p) => p.kind === "rest" && !isLink(p))) {
     await client.request("DELETE", `/images/${p.ref}`, { query: { force: 1 }, ...gone });
   }
 }

@@ -56,6 +56,7 @@ Deno.test({
       await runTarget(p, { name: "twin" });
       await runCtrTarget(c, { namespace: "default", id: "on-containerd" });
       let neverStarted = 0;
+      let nixLink = "";
 
       await t.step(
         "one target on each engine: found, named, and its exit code is dbg's",
@@ -151,6 +152,13 @@ Deno.test({
             }
             // Created and never started: a dbg killed before it started its sidecar.
             neverStarted = Date.now();
+            // A nix link whose session was killed before its trap ran, in a target no session
+            // debugs now.
+            const twin = Number(
+              (await d.docker(["inspect", "-f", "{{.State.Pid}}", "twin"])).stdout,
+            );
+            nixLink = `/proc/${twin}/root/nix`;
+            await Deno.symlink("/proc/4242/root/nix", nixLink);
             await d.docker([
               "create",
               "--label",
@@ -196,7 +204,7 @@ Deno.test({
               );
             }
             // Not yet: a dbg may still be setting it up.
-            assert.doesNotMatch(dry.stdout, /dbg-deadbeef/);
+            assert.doesNotMatch(dry.stdout, /dbg-deadbeef|nix link/);
             assert.match(dry.stdout, /^would remove containerd FIFO dir /m);
             assert.deepEqual(names((await dbg(["sessions"])).stdout), names(listed.stdout));
 
@@ -267,14 +275,21 @@ Deno.test({
         );
       });
 
-      await t.step("a sidecar that never started is gc's after a minute", async () => {
-        await delay(Math.max(0, neverStarted + 61_000 - Date.now()), 0);
-        const gc = await dbg(["gc"]);
-        assert.match(
-          gc.stdout.trim(),
-          /^removed docker sidecar dbg-deadbeef \(created, \d+s old\)$/,
-        );
-      });
+      await t.step(
+        "a sidecar that never started, and a nix link left, are gc's after a minute",
+        async () => {
+          await delay(Math.max(0, neverStarted + 61_000 - Date.now()), 0);
+          const gc = await dbg(["gc"]);
+          assert.deepEqual(
+            gc.stdout.trim().split("\n").map((l) => l.replace(/\d+s old/, "N old")).sort(),
+            [
+              "removed docker nix link in twin (unused, N old)",
+              "removed docker sidecar dbg-deadbeef (created, N old)",
+            ],
+          );
+          await assert.rejects(Deno.lstat(nixLink), Deno.errors.NotFound);
+        },
+      );
 
       await t.step("nothing is left on any engine", async () => {
         assert.deepEqual(await sidecarsLeft(d), []);
