@@ -19,7 +19,7 @@ import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapt
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
-import { hangupScript, killScript, lifelineArgv } from "../../lib/kill.ts";
+import { hangupScript, killScript } from "../../lib/kill.ts";
 import { apiMessage, canI, type Kube } from "./api.ts";
 import {
   ChannelSocket,
@@ -28,6 +28,7 @@ import {
   unreachableNode,
   upgradeRefusal,
 } from "./channel.ts";
+import { openLifeline, runScript } from "./exec.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
 import { exitTrailer } from "./trailer.ts";
 import { containerState, waitForContainer } from "./wait.ts";
@@ -391,38 +392,12 @@ export class K8sSidecar implements Sidecar {
   }
 
   /** Run a short script in the sidecar's container (exec), for signals. */
-  async #exec(script: string): Promise<void> {
-    const socket = await this.#openExec(["sh", "-c", script], false);
-    socket.output.pipeTo(new WritableStream()).catch(() => {});
-    const st = await socket.closed;
-    if (st && st.status !== "Success") this.#o.debug(`exec status: ${JSON.stringify(st)}`);
+  #exec(script: string): Promise<void> {
+    return runScript(this.#o, this.name, script);
   }
 
-  /**
-   * dbg's lifeline (lib/kill.ts): an exec whose stdin is this socket. When dbg is gone the API
-   * server closes the stream, and the kubelet the exec's stdin.
-   */
-  async lifeline(): Promise<Lifeline> {
-    const socket = await this.#openExec(lifelineArgv(), true);
-    socket.output.pipeTo(new WritableStream()).catch(() => {});
-    return {
-      write: (data) => Promise.resolve(socket.send(STDIN, data)),
-      close: () => socket.close(),
-    };
-  }
-
-  async #openExec(argv: string[], stdin: boolean): Promise<ChannelSocket> {
-    const { kube, namespace, pod } = this.#o;
-    const q = new URLSearchParams({ container: this.name, stdout: "true", stderr: "true" });
-    if (stdin) q.set("stdin", "true");
-    for (const a of argv) q.append("command", a);
-    const target = await kube.socket(namespace, pod, "exec", q);
-    try {
-      return await ChannelSocket.open(target);
-    } catch (e) {
-      const why = await upgradeRefusal(target.url, target.headers, target.client);
-      throw new Error(`exec into ${this.name}: ${why ?? errText(e)}`, { cause: e });
-    }
+  lifeline(): Promise<Lifeline> {
+    return openLifeline(this.#o, this.name);
   }
 }
 
