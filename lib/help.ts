@@ -6,7 +6,7 @@
  * @module
  */
 
-import { AUTO, COMMANDS, type OptSpec, type SubCommand } from "./commands.ts";
+import { ATTACH, AUTO, COMMANDS, type OptSpec, type SubCommand } from "./commands.ts";
 
 const WIDTH = 80;
 
@@ -120,16 +120,19 @@ const TARGETS: Record<string, string> = {
   k8s: `kubectl get pods -o name 2>/dev/null | sed 's,^pod/,,'`,
 };
 
+/** The words a completion script offers first, each with its flags. */
+const COMPLETED = [...COMMANDS, ATTACH];
+
 function longFlags(c: SubCommand): string {
   return c.options.flatMap((o) => [`--${o.long}`, ...(o.short ? [`-${o.short}`] : [])]).join(" ");
 }
 
 function bashCompletion(zsh: boolean): string {
-  const cases = COMMANDS.map((c) => {
+  const cases = COMPLETED.map((c) => {
     const targets = TARGETS[c.name] ? `$(${TARGETS[c.name]})` : "";
     return `    ${c.name}) flags="${longFlags(c)}"; targets="${targets}" ;;`;
   }).join("\n");
-  const words = [...COMMANDS.map((c) => c.name), "help", "version", "completion"].join(" ");
+  const words = [...COMPLETED.map((c) => c.name), "help", "version", "completion"].join(" ");
   const zshInit = "(( $+functions[compdef] )) || { autoload -U +X compinit && compinit; }\n" +
     "autoload -U +X bashcompinit && bashcompinit\n";
   return `${zsh ? zshInit : ""}# dbg completion (${zsh ? "zsh" : "bash"}): eval "$(dbg completion ${
@@ -161,14 +164,14 @@ function fishCompletion(): string {
   const lines = [
     "# dbg completion (fish): dbg completion fish | source",
     "complete -c dbg -f",
-    ...COMMANDS.map((c) =>
+    ...COMPLETED.map((c) =>
       `complete -c dbg -n __fish_use_subcommand -a ${c.name} -d ${fishQuote(c.summary)}`
     ),
     ...["help", "version", "completion"].map((w) =>
       `complete -c dbg -n __fish_use_subcommand -a ${w}`
     ),
   ];
-  for (const c of COMMANDS) {
+  for (const c of COMPLETED) {
     for (const o of c.options) {
       lines.push(
         `complete -c dbg -n '__fish_seen_subcommand_from ${c.name}' -l ${o.long}` +
