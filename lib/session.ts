@@ -288,7 +288,9 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
   return {
     hangUp: () => {
       const l = end();
-      if (l) last(l, LIFELINE_HANGUP);
+      // Left open: the lifeline ends by itself once the session is hung up. (Closed at once,
+      // Kubernetes would kill the exec mid-hangup, and its children would be orphans.)
+      l?.write(enc.encode(LIFELINE_HANGUP)).catch(() => {});
       return l !== undefined;
     },
     release: () => {
