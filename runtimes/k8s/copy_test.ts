@@ -4,6 +4,7 @@ import { resolveImage } from "../../images/catalog.ts";
 import type { TargetFacts } from "../../lib/adapter.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
+import { adapter } from "../k8s.ts";
 import { keeperArch, keeperElf } from "../_keeper.ts";
 import { copyPod, keeperScript, nodePod } from "./copy.ts";
 
@@ -24,14 +25,7 @@ const facts: TargetFacts = {
 const plan = makePlan(
   validateOptions({ runtime: "k8s", target: "web/api", command: [] }, { copy: true }, {
     io: { stdinIsTerminal: false },
-    supports: {
-      keep: true,
-      privileged: true,
-      name: false,
-      images: false,
-      copy: true,
-      attach: true,
-    },
+    supports: adapter.supports,
   }),
   facts,
   resolveImage(undefined),

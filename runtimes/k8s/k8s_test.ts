@@ -4,6 +4,7 @@ import { apiError } from "./api.ts";
 import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
+import { adapter } from "../k8s.ts";
 import { killScript } from "../../lib/kill.ts";
 import { exitTrailer } from "./trailer.ts";
 import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
@@ -32,14 +33,7 @@ const pod = (extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
 const opts = (raw = {}, command: string[] = []) =>
   validateOptions({ runtime: "k8s", target: "web", command }, raw, {
     io: { stdinIsTerminal: false },
-    supports: {
-      keep: true,
-      privileged: true,
-      name: false,
-      images: false,
-      copy: true,
-      attach: true,
-    },
+    supports: adapter.supports,
   });
 
 Deno.test("parseTarget() reads POD[/C], pod/, deploy/ and sts/ forms", () => {
