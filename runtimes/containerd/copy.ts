@@ -16,7 +16,7 @@ import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
 import { KEEPER_DIR, KEEPER_PATH, keeperArch, keeperElf } from "../_keeper.ts";
 import { Steps } from "../_steps.ts";
-import type { ContainerdClient, Message } from "./client.ts";
+import { Code, type ContainerdClient, ContainerdError, type Message } from "./client.ts";
 import { hostArch } from "./image.ts";
 import type { ContainerRecord } from "./target.ts";
 
@@ -235,8 +235,8 @@ async function presentBinds(
   return (source) => present.has(source);
 }
 
-/** Kill the task and delete it once it has stopped. */
-async function deleteTask(
+/** Kill the task and delete it once it has stopped (none: nothing to do). */
+export async function deleteTask(
   client: ContainerdClient,
   id: string,
   ns: { namespace: string },
@@ -248,6 +248,7 @@ async function deleteTask(
       await client.call(TASKS, "Delete", { container_id: id }, ns);
       return;
     } catch (e) {
+      if (e instanceof ContainerdError && e.code === Code.NOT_FOUND) return;
       if (i === 29) throw e;
       await delay(100); // not stopped yet
     }

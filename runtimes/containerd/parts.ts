@@ -3,7 +3,8 @@
  * the containers labelled `dbg.session` (sidecars and copies, each with its task, snapshot and
  * lease of the same id), leases named `dbg-…` that lost their container (a dbg killed while
  * it created one), and the FIFO dirs in this host's temp dir of the sessions found. A running
- * sidecar is held while its lifeline exec runs (lib/kill.ts).
+ * sidecar is held while its lifeline exec runs (lib/kill.ts). A part's `ref` is
+ * `container:NS:ID:SNAPSHOTTER`, `lease:NS:ID`, `fifo:PATH` or a nix link's (runtimes/_host.ts).
  *
  * @module
  */
@@ -11,6 +12,7 @@
 import type { SessionPart } from "../../lib/adapter.ts";
 import { hostNixLink, leftLink, removeLinks } from "../_host.ts";
 import type { ContainerdClient, Message } from "./client.ts";
+import { deleteTask } from "./copy.ts";
 import { LIFELINE_EXEC } from "./sidecar.ts";
 import { listNamespaces } from "./target.ts";
 
@@ -20,9 +22,6 @@ const SNAPSHOTS = "containerd.services.snapshots.v1.Snapshots";
 const LEASES = "containerd.services.leases.v1.Leases";
 /** Leases that hold pulled images stay, as after `ctr images pull`. */
 const IMAGE_LEASE = /^dbg-image-/;
-
-/** A containerd part's handle: `kind:namespace:id[:snapshotter]`, or `fifo:PATH`. */
-type Ref = string;
 
 /** Every dbg part on this containerd. */
 export async function containerdParts(client: ContainerdClient): Promise<SessionPart[]> {
@@ -96,7 +95,7 @@ async function fifoDirs(parts: SessionPart[]): Promise<SessionPart[]> {
         const p = owner.get(f.name.replace(/-(stdin|stdout|stderr)$/, ""));
         if (!p) continue;
         const { session, created, state } = p;
-        const ref: Ref = `fifo:${path}`;
+        const ref = `fifo:${path}`;
         out.push({
           session,
           kind: "rest",
@@ -132,8 +131,7 @@ export async function removeContainerdParts(
     const [kind, ns, id, snapshotter] = ref.split(":");
     const opts = { namespace: ns };
     if (kind === "container") {
-      await quiet(client.call(TASKS, "Kill", { container_id: id, signal: 9, all: true }, opts));
-      await quiet(deleteTask(client, id, ns));
+      await quiet(deleteTask(client, id, opts));
       await quiet(client.call(CONTAINERS, "Delete", { id }, opts));
       await quiet(client.call(SNAPSHOTS, "Remove", { snapshotter, key: id }, opts));
       await quiet(client.call(LEASES, "Delete", { id }, opts));
@@ -142,19 +140,6 @@ export async function removeContainerdParts(
     if (kind === "fifo") await quiet(Deno.remove(ref.slice(5), { recursive: true }));
   }));
   await removeLinks(parts);
-}
-
-/** Delete a task, which containerd refuses until the kill has ended it. */
-async function deleteTask(client: ContainerdClient, id: string, ns: string): Promise<void> {
-  for (let i = 0; i < 30; i++) {
-    try {
-      await client.call(TASKS, "Delete", { container_id: id }, { namespace: ns });
-      return;
-    } catch (e) {
-      if ((e as { code?: number }).code === 5) return; // NOT_FOUND: no task
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
 }
 
 function millis(t: unknown): number {

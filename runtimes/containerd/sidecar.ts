@@ -9,9 +9,10 @@
 import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
-import { delay, SIGNAL_NUMBERS } from "../../lib/signals.ts";
+import { SIGNAL_NUMBERS } from "../../lib/signals.ts";
 import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
 import type { ContainerdClient, Message } from "./client.ts";
+import { deleteTask } from "./copy.ts";
 import { sidecarSpec } from "./spec.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
@@ -97,7 +98,6 @@ class ContainerdSidecar implements Sidecar {
   #files: Deno.FsFile[] = [];
   #task = false;
   #created = Promise.withResolvers<void>();
-  #exit?: Promise<number>;
 
   constructor(
     client: ContainerdClient,
@@ -210,10 +210,10 @@ class ContainerdSidecar implements Sidecar {
     // task is deleted, so there is no race with a fast exit.
     await this.#created.promise;
     const req = { container_id: this.id };
-    this.#exit = this.#client.call(TASKS, "Wait", req, this.#ns({ deadlineMs: 0 }))
+    const exit = this.#client.call(TASKS, "Wait", req, this.#ns({ deadlineMs: 0 }))
       .then((r) => Number(r.exit_status));
-    this.#exit.catch(() => {});
-    return { exit: this.#exit };
+    exit.catch(() => {});
+    return { exit };
   }
 
   async start(): Promise<void> {
@@ -292,13 +292,7 @@ class ContainerdSidecar implements Sidecar {
   async remove(): Promise<void> {
     const ns = this.#ns();
     const quiet = (p: Promise<unknown>) => p.catch((e) => this.#o.debug(`cleanup: ${e}`));
-    if (this.#task) {
-      await quiet(
-        this.#client.call(TASKS, "Kill", { container_id: this.id, signal: 9, all: true }, ns),
-      );
-      if (this.#exit) await Promise.race([this.#exit.catch(() => 0), delay(3000)]);
-      await quiet(this.#client.call(TASKS, "Delete", { container_id: this.id }, ns));
-    }
+    if (this.#task) await quiet(deleteTask(this.#client, this.id, ns));
     await quiet(this.#client.call(CONTAINERS, "Delete", { id: this.id }, ns));
     await quiet(
       this.#client.call(
