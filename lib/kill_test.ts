@@ -16,8 +16,19 @@ Deno.test("killScript() and hangupScript() are valid POSIX sh for BusyBox", asyn
   }
 });
 
-Deno.test("hangupScript() hangs up leaves first and the entry shell (PPid 0) at once", () => {
+Deno.test("hangupScript() hangs up the entry shell at once, then leaves first", () => {
   const s = hangupScript();
-  assert.match(s, /kill -HUP \$\(session \| awk '\$2 == 0 \{ print \$1 \}'\)/);
-  assert.match(s, /for \(x in p\) if \(!\(x in pp\)\) print x/);
+  assert.match(s, /session; \[ -z "\$E" \] \|\| kill -HUP "\$E"/);
+  assert.match(s, /case "\$rest " in \*":\$\{_x%%:\*\} "\*\) ;; \*\) kill -HUP/);
+});
+
+Deno.test("the scripts' waits and scans fork nothing but sleep (no pipe, no $(...))", () => {
+  for (const script of [killScript("KILL", true), hangupScript(), lifelineScript()]) {
+    assert.doesNotMatch(script, /\$\((?!\()|\|\s*(awk|grep|cat)|`/);
+  }
+});
+
+Deno.test("killScript() signals the entry shell only, or all with `all`", () => {
+  assert.match(killScript("STOP", false), /^session\n\[ -z "\$E" \] \|\| kill -STOP "\$E"/m);
+  assert.match(killScript("KILL", true), /^for _x in \$S; do kill -KILL "\$\{_x%%:\*\}"/m);
 });

@@ -37,6 +37,7 @@ import {
 import { benchContainerd } from "./_bench_containerd.ts";
 import { benchK8s } from "./_bench_k8s.ts";
 import { startCluster } from "../tests/helpers/cluster.ts";
+import { compileArgs } from "./compile.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -66,17 +67,15 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
       how: `${why}\n  dbg runs as: deno run -A --cached-only main.ts (warm cache)`,
     };
   }
-  const compile = async (out: string, entry: string, extra: string[]) => {
-    const argv = [deno, "compile", "-A", "--cached-only", "--no-check", ...extra, "-o", out, entry];
-    await sh(argv, { cwd: ROOT, env: cleanEnv({ NO_COLOR: "1" }) });
-    return out;
+  const compile = async (args: string[]) => {
+    await sh([deno, ...args], { cwd: ROOT, env: cleanEnv({ NO_COLOR: "1" }) });
   };
   try {
-    const include = ["docker", "containerd", "k8s"].flatMap((
-      r,
-    ) => ["--include", `runtimes/${r}.ts`]);
-    const dbg = await compile(`${tmp}/dbg`, MAIN, include);
-    const noop = await compile(`${tmp}/noop`, noopFile, []);
+    const offline = ["--cached-only", "--no-check"];
+    const dbg = `${tmp}/dbg`;
+    const noop = `${tmp}/noop`;
+    await compile(compileArgs(undefined, dbg, offline));
+    await compile(["compile", ...offline, "-o", noop, noopFile]);
     return { dbg: [dbg], noop: [noop], how: `deno compile works (denort: ${denort})` };
   } catch (e) {
     const lines = (e instanceof Error ? e.message : String(e)).split("\n");

@@ -5,8 +5,7 @@ import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
 import { adapter } from "../k8s.ts";
-import { killScript } from "../../lib/kill.ts";
-import { exitTrailer } from "./trailer.ts";
+import { entryMarks } from "./trailer.ts";
 import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
 import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";
 import { factsOf, labelSelector, parseTarget, pickContainer, pickPod } from "./target.ts";
@@ -195,14 +194,14 @@ Deno.test("sessionRows() lists only dbg's ephemeral containers with their state"
   assert.equal(rows[0].state, "exited (3)");
 });
 
-Deno.test("exitTrailer() strips the entry script's exit code and passes the rest", async () => {
+Deno.test("entryMarks() strips the entry script's exit code and passes the rest", async () => {
   let code: number | undefined;
   const enc = new TextEncoder();
   const out: string[] = [];
   await ReadableStream.from([
     { stream: 1 as const, data: enc.encode("hello\n") },
     { stream: 2 as const, data: enc.encode("oops\n\x1b]5379;dbg-exit=3\x07") },
-  ]).pipeThrough(exitTrailer((n) => (code = n))).pipeTo(
+  ]).pipeThrough(entryMarks({ exit: (n) => (code = n), ready: () => {} })).pipeTo(
     new WritableStream({
       write: (c) => void out.push(`${c.stream}:${new TextDecoder().decode(c.data)}`),
     }),
@@ -211,7 +210,7 @@ Deno.test("exitTrailer() strips the entry script's exit code and passes the rest
   assert.deepEqual(out, ["1:hello\n", "2:oops\n"]);
 });
 
-Deno.test("exitTrailer() finds a trailer cut at any byte between two chunks", async () => {
+Deno.test("entryMarks() finds a trailer cut at any byte between two chunks", async () => {
   const enc = new TextEncoder();
   const whole = "tail\x1b]5379;dbg-exit=42\x07";
   for (let cut = 1; cut < whole.length; cut++) {
@@ -221,7 +220,7 @@ Deno.test("exitTrailer() finds a trailer cut at any byte between two chunks", as
       { stream: 2 as const, data: enc.encode(whole.slice(0, cut)) },
       { stream: 1 as const, data: enc.encode("x") },
       { stream: 2 as const, data: enc.encode(whole.slice(cut)) },
-    ]).pipeThrough(exitTrailer((n) => (code = n))).pipeTo(
+    ]).pipeThrough(entryMarks({ exit: (n) => (code = n), ready: () => {} })).pipeTo(
       new WritableStream({
         write: (c) => void (out += c.stream === 2 ? new TextDecoder().decode(c.data) : ""),
       }),
@@ -231,10 +230,10 @@ Deno.test("exitTrailer() finds a trailer cut at any byte between two chunks", as
   }
 });
 
-Deno.test("exitTrailer() holds back a lone escape only briefly, and passes other OSCs", async () => {
+Deno.test("entryMarks() holds back a lone escape only briefly, and passes other OSCs", async () => {
   const enc = new TextEncoder();
   const got: string[] = [];
-  const { readable, writable } = exitTrailer(() => {}, 20);
+  const { readable, writable } = entryMarks({ exit: () => {}, ready: () => {} }, 20);
   const w = writable.getWriter();
   const reading = readable.pipeTo(
     new WritableStream({ write: (c) => void got.push(new TextDecoder().decode(c.data)) }),
@@ -247,14 +246,6 @@ Deno.test("exitTrailer() holds back a lone escape only briefly, and passes other
   await w.close(); // the end releases what is held
   await reading;
   assert.deepEqual(got, ["a", "\x1b]53", "\x1b]0;title\x07", "\x1b"]);
-});
-
-Deno.test("killScript() signals the entry shell only (PPid 0), or all with `all`", () => {
-  assert.match(
-    killScript("STOP", false),
-    /^kill -STOP \$\(session \| awk '\$2 == 0 \{ print \$1 \}'\)/m,
-  );
-  assert.match(killScript("KILL", true), /^kill -KILL \$\(session \| awk '\{ print \$1 \}'\)/m);
 });
 
 Deno.test("labelSelector() writes matchLabels and matchExpressions in query syntax", () => {
@@ -297,4 +288,18 @@ Deno.test("apiError(): a 404 on the subresource itself means no ephemeral contai
     code: 404,
   }, {});
   assert.equal(apiError(gone, ctx, "https://k").message, "No such pod: web in namespace shop");
+});
+
+Deno.test("entryMarks() strips every ready mark, reports each, and keeps any byte intact", async () => {
+  let ready = 0;
+  const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const mark = new TextEncoder().encode("\x1b]5379;dbg-ready\x07");
+  const chunks: Uint8Array[] = [];
+  await ReadableStream.from([
+    { stream: 2 as const, data: new Uint8Array([...mark, ...bytes, ...mark]) },
+  ]).pipeThrough(entryMarks({ exit: () => {}, ready: () => ready++ })).pipeTo(
+    new WritableStream({ write: (c) => void chunks.push(c.data) }),
+  );
+  assert.equal(ready, 2);
+  assert.deepEqual(new Uint8Array(chunks.flatMap((c) => [...c])), bytes);
 });

@@ -30,7 +30,7 @@ import {
 } from "./channel.ts";
 import { openLifeline, runScript } from "./exec.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
-import { exitTrailer } from "./trailer.ts";
+import { entryMarks } from "./trailer.ts";
 import { containerState, waitForContainer } from "./wait.ts";
 
 /** What the sidecar needs besides the plan. */
@@ -45,6 +45,12 @@ export interface K8sSidecarOptions {
   /** One-line notices for the user (waiting reasons), unless -q. */
   notice: (msg: string) => void;
 }
+
+/**
+ * How long dbg waits for the entry script's ready mark before it goes on anyway (a shell without
+ * `read -t` sends it only once).
+ */
+const READY_WAIT_MS = 3000;
 
 /** The state of one ephemeral container in a pod's status. */
 const ecState = (pod: k8s.V1Pod, name: string) => containerState(pod, name, true);
@@ -170,10 +176,26 @@ export class K8sSidecar implements Sidecar {
       }, 30_000);
       socket.closed.finally(() => clearInterval(keep));
     }
+    let code: number | undefined;
+    const ready = Promise.withResolvers<void>();
+    const marks = entryMarks({ exit: (n) => (code = n), ready: () => ready.resolve() });
+    const piped = socket.output.pipeThrough(marks).pipeTo(this.#out.writable).catch(() => {});
     // Before v5 stdin cannot be half-closed: then a command without input gets /dev/null.
     const noInput = !this.#plan.sidecar.stdin && !socket.canCloseStdin;
     if (this.#o.container) {
       socket.send(STDIN, new TextEncoder().encode(noInput ? "nostdin\n" : "\n"));
+      // The kubelet joins the attach's stderr only after its stdin: the entry script goes on
+      // once dbg has seen its ready mark there (it sends one each second until then).
+      if (!tty) {
+        const ended = socket.closed.then(() => true, () => true);
+        const seen = await Promise.race([
+          ready.promise.then(() => true),
+          ended,
+          delay(READY_WAIT_MS),
+        ]);
+        if (!seen) this.#o.debug(`no ready mark within ${READY_WAIT_MS} ms: going on`);
+        socket.send(STDIN, new TextEncoder().encode("\n"));
+      }
     }
     this.#went = true;
     if (!this.#plan.sidecar.stdin) socket.closeStdin();
@@ -181,9 +203,6 @@ export class K8sSidecar implements Sidecar {
       this.#o.debug(`${socket.protocol}: the end of your input cannot reach the command`);
     }
     this.#bound.resolve(socket);
-    let code: number | undefined;
-    const trailer = exitTrailer((n) => (code = n));
-    const piped = socket.output.pipeThrough(trailer).pipeTo(this.#out.writable).catch(() => {});
     socket.closed.then(async (st) => {
       // The trailer, if any, has been seen once the output has been passed on.
       await Promise.race([piped, delay(2000)]);

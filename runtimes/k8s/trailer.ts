@@ -1,7 +1,8 @@
 /**
- * The entry script's exit-code trailer on Kubernetes (lib/entry.sh): the kubelet reports an exit
- * code a second or more after the fact, so the entry script sends it as the last bytes of the
- * stream, in an OSC sequence that dbg strips here (and terminals ignore).
+ * The entry script's marks on Kubernetes (lib/entry.sh), OSC sequences that dbg strips here (and
+ * terminals ignore): the exit code, sent as the last bytes of the stream, as the kubelet reports
+ * one a second or more after the fact; and "ready", sent on stderr after the go line until dbg
+ * answers, as the kubelet joins the attach's stderr only after its stdin.
  *
  * @module
  */
@@ -9,26 +10,28 @@
 import type { OutputChunk } from "../../lib/adapter.ts";
 
 // deno-lint-ignore no-control-regex
-const EXIT_TRAILER = /\x1b\]5379;dbg-exit=(\d+)\x07/;
-const TRAILER_HEAD = "\x1b]5379;dbg-exit=";
+const MARK = /\x1b\]5379;dbg-(?:exit=(\d+)|ready)\x07/g;
+const EXIT_HEAD = "\x1b]5379;dbg-exit=";
+const READY = "\x1b]5379;dbg-ready\x07";
 
-/** How many bytes at the end of `text` could be the start of a trailer cut off by a chunk end. */
-function trailerStart(text: string): number {
+/** How many bytes at the end of `text` could be the start of a mark cut off by a chunk end. */
+function markStart(text: string): number {
   const at = text.lastIndexOf("\x1b");
-  if (at < 0 || text.length - at > TRAILER_HEAD.length + 3) return 0;
+  if (at < 0 || text.length - at > EXIT_HEAD.length + 3) return 0;
   const tail = text.slice(at);
-  const head = tail.slice(0, TRAILER_HEAD.length);
-  return TRAILER_HEAD.startsWith(head) && /^\d*$/.test(tail.slice(head.length)) ? tail.length : 0;
+  const head = tail.slice(0, EXIT_HEAD.length);
+  const exit = EXIT_HEAD.startsWith(head) && /^\d*$/.test(tail.slice(head.length));
+  return exit || READY.startsWith(tail) ? tail.length : 0;
 }
 
 /**
- * Strips the entry script's exit-code trailer from the output and reports the code. The trailer
- * is one short write, the session's last, but the pipes between the container and dbg may cut
- * it between two chunks: a chunk that ends like the start of one is held back until the next
- * chunk of its stream, or for `holdMs` at most, so that other escape sequences are not delayed.
+ * Strips the entry script's marks from the output and reports them. A mark is one short write,
+ * but the pipes between the container and dbg may cut it between two chunks: a chunk that ends
+ * like the start of one is held back until the next chunk of its stream, or for `holdMs` at
+ * most, so that other escape sequences are not delayed.
  */
-export function exitTrailer(
-  onCode: (code: number) => void,
+export function entryMarks(
+  on: { exit: (code: number) => void; ready: () => void },
   holdMs = 100,
 ): TransformStream<OutputChunk> {
   const dec = new TextDecoder("latin1");
@@ -47,34 +50,51 @@ export function exitTrailer(
       // the reader has gone
     }
   };
-  return new TransformStream<OutputChunk>({
-    transform(chunk, ctl) {
-      const before = held.get(chunk.stream);
-      let data = chunk.data;
-      if (before) {
-        clearTimeout(before.timer);
-        held.delete(chunk.stream);
-        data = new Uint8Array([...before.data, ...data]);
-      }
-      const text = dec.decode(data);
-      const m = EXIT_TRAILER.exec(text);
-      if (m) {
-        onCode(Number(m[1]));
-        data = new Uint8Array([
-          ...data.subarray(0, m.index),
-          ...data.subarray(m.index + m[0].length),
-        ]);
-      }
-      const keep = m ? 0 : trailerStart(text);
-      const pass = data.subarray(0, data.length - keep);
-      if (pass.length > 0) ctl.enqueue({ stream: chunk.stream, data: pass });
-      if (keep > 0) {
-        const timer = setTimeout(() => release(ctl, chunk.stream), holdMs);
-        held.set(chunk.stream, { data: data.slice(data.length - keep), timer });
-      }
+  return new TransformStream<OutputChunk>(
+    {
+      transform(chunk, ctl) {
+        const before = held.get(chunk.stream);
+        let data = chunk.data;
+        if (before) {
+          clearTimeout(before.timer);
+          held.delete(chunk.stream);
+          data = new Uint8Array([...before.data, ...data]);
+        }
+        // Most chunks have no escape at all: they pass as they are, without a copy.
+        if (data.indexOf(0x1b) < 0) return ctl.enqueue({ stream: chunk.stream, data });
+        // (Latin-1 decoding maps each byte to one character, so indices carry over.)
+        const text = dec.decode(data);
+        const parts: Uint8Array[] = [];
+        let from = 0;
+        for (const m of text.matchAll(MARK)) {
+          if (m[1] === undefined) on.ready();
+          else on.exit(Number(m[1]));
+          parts.push(data.subarray(from, m.index));
+          from = m.index + m[0].length;
+        }
+        if (from > 0) {
+          parts.push(data.subarray(from));
+          data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+          let at = 0;
+          for (const p of parts) {
+            data.set(p, at);
+            at += p.length;
+          }
+        }
+        const keep = markStart(dec.decode(data.subarray(-32)));
+        const pass = data.subarray(0, data.length - keep);
+        if (pass.length > 0) ctl.enqueue({ stream: chunk.stream, data: pass });
+        if (keep > 0) {
+          const timer = setTimeout(() => release(ctl, chunk.stream), holdMs);
+          held.set(chunk.stream, { data: data.slice(data.length - keep), timer });
+        }
+      },
+      flush(ctl) {
+        for (const stream of [...held.keys()]) release(ctl, stream);
+      },
+      // A few chunks ahead of the reader: the ready mark comes before anyone reads the output.
     },
-    flush(ctl) {
-      for (const stream of [...held.keys()]) release(ctl, stream);
-    },
-  });
+    undefined,
+    { highWaterMark: 16 },
+  );
 }

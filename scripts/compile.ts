@@ -1,0 +1,126 @@
+/**
+ * `deno task compile [--target TARGET]...`: dbg as one file per platform, in dist/dbg-TARGET
+ * (default: every release target). `deno compile` fetches each target's runtime (denort) from
+ * dl.deno.land unless DENORT_BIN names one, so this needs the network once per target.
+ *
+ * `deno run -A scripts/compile.ts --check` (part of `deno task check`) proves offline that the
+ * compile graph (the entry and its includes, as `deno info` resolves them) holds every runtime
+ * module under runtimes/ and every npm package that deno.json imports, so that no adapter is
+ * missing from the binary.
+ *
+ * @module
+ */
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** What a release ships: Linux for nodes, macOS for Kubernetes clients. */
+export const TARGETS = [
+  "x86_64-unknown-linux-gnu",
+  "aarch64-unknown-linux-gnu",
+  "x86_64-apple-darwin",
+  "aarch64-apple-darwin",
+];
+
+const ENTRY = "main.ts";
+/**
+ * The runtime modules, loaded with `import()` (runtimes/mod.ts, and runtimes/local.ts from
+ * main.ts). Their specifiers are literals, which `deno compile` follows; listing them here
+ * keeps them in the binary even if one became computed.
+ */
+export const INCLUDES = [
+  "runtimes/docker.ts",
+  "runtimes/podman.ts",
+  "runtimes/containerd.ts",
+  "runtimes/k8s.ts",
+  "runtimes/local.ts",
+];
+
+/** `deno compile`'s arguments for one target (`extra`: flags such as --cached-only). */
+export function compileArgs(target: string | undefined, output: string, extra: string[] = []) {
+  return [
+    "compile",
+    "--allow-all",
+    ...extra,
+    ...(target ? ["--target", target] : []),
+    ...INCLUDES.flatMap((f) => ["--include", f]),
+    "--output",
+    output,
+    ENTRY,
+  ];
+}
+
+interface Graph {
+  modules: { specifier: string }[];
+}
+
+/** The runtime modules that must be in the binary: runtimes/*.ts, less tests and helpers. */
+async function runtimeModules(): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of Deno.readDir(`${ROOT}runtimes`)) {
+    if (!e.isFile || !e.name.endsWith(".ts") || e.name.endsWith("_test.ts")) continue;
+    if (e.name.startsWith("_") || e.name === "mod.ts") continue;
+    names.push(`runtimes/${e.name}`);
+  }
+  return names.sort();
+}
+
+/** What is wrong with the compile graph; empty when it holds everything. */
+export async function graphProblems(): Promise<string[]> {
+  const specifiers = new Set<string>();
+  for (const root of [ENTRY, ...INCLUDES]) {
+    const info = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", root],
+      cwd: ROOT,
+      stderr: "inherit",
+    }).output();
+    if (!info.success) return [`deno info ${root} failed`];
+    const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as Graph;
+    for (const m of graph.modules) specifiers.add(m.specifier);
+  }
+  const problems: string[] = [];
+  for (const file of await runtimeModules()) {
+    if (!specifiers.has(new URL(file, `file://${ROOT}`).href)) {
+      problems.push(
+        `${file} is not in the compile graph: add it to INCLUDES in scripts/compile.ts`,
+      );
+    }
+  }
+  const config = JSON.parse(await Deno.readTextFile(`${ROOT}deno.json`));
+  for (const spec of Object.values(config.imports ?? {}) as string[]) {
+    if (!spec.startsWith("npm:")) continue;
+    if (![...specifiers].some((s) => s === `npm:/${spec.slice(4)}`)) {
+      problems.push(`${spec} (deno.json) is not in the compile graph`);
+    }
+  }
+  return problems;
+}
+
+async function main(args: string[]): Promise<number> {
+  if (args[0] === "--check") {
+    const problems = await graphProblems();
+    for (const p of problems) console.error(`compile check: ${p}`);
+    if (problems.length === 0) console.error("compile check: every runtime module is included");
+    return problems.length ? 1 : 0;
+  }
+  const targets: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const t = args[i] === "--target" ? args[++i] : undefined;
+    if (!t || !TARGETS.includes(t)) {
+      console.error(`usage: deno task compile [--target ${TARGETS.join("|")}]...`);
+      return 2;
+    }
+    targets.push(t);
+  }
+  for (const target of targets.length ? targets : TARGETS) {
+    const output = `dist/dbg-${target}`;
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: compileArgs(target, output),
+      cwd: ROOT,
+    }).spawn().status;
+    if (!run.success) return run.code || 1;
+    console.error(`compile: ${output}`);
+  }
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
