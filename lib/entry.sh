@@ -84,16 +84,16 @@ die() { echo "dbg: $*" >&2; cleanup; exit 125; }
 trap 'cleanup; settle; exit 130' INT
 trap 'cleanup; settle; exit 143' TERM
 trap 'cleanup; settle; exit 129' HUP
-in_target() { [ -z "$tid" ] || grep -q "$tid" "/proc/$1/cgroup" 2>/dev/null; }
+in_target() { [ -z "$tid" ] && return; cg "/proc/$1/cgroup"; case $_cg in *"$tid"*) ;; *) return 1 ;; esac; }
 # ids PID: the real uid and gid of a process, as UID:GID (/proc/PID/status is world-readable).
 ids() { awk '/^Uid:/ { u = $2 } /^Gid:/ { g = $2 } END { print u ":" g }' "/proc/$1/status"; }
 # pw FILE KEYFIELD KEY OUTFIELD: a field of the first line of the target's FILE whose KEYFIELD
 # is KEY (passwd and group files).
 pw() { awk -F: -v f="$2" -v k="$3" -v o="$4" '$f == k { print $o; exit }' "$R$1" 2>/dev/null; }
-# in_path NAME: where NAME is in this (the debugger's) image.
+# in_path NAME: whether NAME is in this (the debugger's) image; where is in $_path.
 in_path() {
   IFS=:
-  for d in $PATH; do [ -f "$d/$1" ] && [ -x "$d/$1" ] && { unset IFS; echo "$d/$1"; return 0; }; done
+  for _d in $PATH; do [ -f "$_d/$1" ] && [ -x "$_d/$1" ] && { unset IFS; _path=$_d/$1; return 0; }; done
   unset IFS; return 1
 }
 
@@ -119,7 +119,7 @@ R=/proc/$T/root$under
 # Without the right to read the target's root (another uid, and no SYS_PTRACE), say why and
 # which flag would do it, or go plain as the target's own ids when the plan allows it.
 # (nsenter is looked up only where it may serve: a plain session without -u never needs it.)
-nsenter=; [ "$mode" = plain ] && [ -z "$user" ] || nsenter=$(in_path nsenter)
+nsenter=; [ "$mode" = plain ] && [ -z "$user" ] || ! in_path nsenter || nsenter=$_path
 cannot_read() {
   tids=$(ids "$T"); sids=${plain_as:-$(ids $$)}
   read -r m1 m2 m3 < "/proc/$T/uid_map"; read -r s1 s2 s3 < "/proc/$$/uid_map"
@@ -201,7 +201,8 @@ if [ "$mode" != plain ]; then
   if [ -n "$ug" ]; then
     # The session's user reads this image's tools through a keeper of its own: reading
     # /proc/<pid>/root takes the same uid and gid. It counts as started once it runs sleep.
-    sleep=$(in_path sleep) || die "-u in $mode mode needs sleep in the debugger image"
+    in_path sleep || die "-u in $mode mode needs sleep in the debugger image"
+    sleep=$_path
     "$nsenter" -S "${ug%:*}" -G "${ug#*:}" -F -- "$sleep" 2147483647 </dev/null >/dev/null 2>&1 &
     KU=$!; UTR=/proc/$KU/root; i=0
     while [ $i -lt 100 ] && { IFS= read -r -d '' a0 < "/proc/$KU/cmdline"; [ "$a0" != "$sleep" ]; } 2>/dev/null; do
@@ -230,19 +231,19 @@ if [ "$mode" != plain ]; then
 fi
 [ "$quiet" = 1 ] || [ -z "$banner" ] || echo "$banner" >&2
 
-# wd_in DIR: DIR in the target's root without symlinks, or nothing when it is not a directory
-# there. A path with a symlink or a dot-dot is resolved by this image's shell inside the
-# target's root, where absolute links mean what they say.
+# wd_in DIR: sets rwd to DIR in the target's root without symlinks, or to nothing when it is
+# not a directory there. A path with a symlink or a dot-dot is resolved by this image's shell
+# inside the target's root, where absolute links mean what they say.
 wd_in() {
-  _p=; _ok=1
+  rwd=; _p=; _ok=1
   set -f; IFS=/
   for _c in $1; do
     case $_c in "" | .) continue ;; ..) _ok=; break ;; esac
     _p=$_p/$_c; [ ! -L "$R$_p" ] || { _ok=; break; }
   done
   unset IFS; set +f
-  if [ -n "$_ok" ]; then [ -d "$R$_p" ] && echo "${_p:-/}"; return 0; fi
-  "$nsenter" -r"$R/" -F -- "$TR$shell" -c 'cd -- "$1" 2>/dev/null && pwd -P' sh "$1"
+  if [ -n "$_ok" ]; then [ ! -d "$R$_p" ] || rwd=${_p:-/}; return 0; fi
+  rwd=$("$nsenter" -r"$R/" -F -- "$TR$shell" -c 'cd -- "$1" 2>/dev/null && pwd -P' sh "$1")
 }
 
 # The command's argv comes after --; the front of it is extended below.
@@ -305,7 +306,7 @@ else
   else
     set -- "$UTR$shell" -c "$_dbg_check" dbg-helper "$@"
   fi
-  rwd=$(wd_in "${wd:-/}")
+  wd_in "${wd:-/}"
   [ -n "$rwd" ] || { no_wd "in the target" /; rwd=/; }
   if [ "$mode" = mount ]; then
     # A mount cannot take a source from another mount namespace, so the session enters a
@@ -314,9 +315,9 @@ else
     # paths through /nix are resolved on this side, one symlink deep, so that the name (and so
     # the BusyBox applet) stays.
     via_tr() { l=$(readlink "$1") && case $l in /*) echo "$UTR$l"; return ;; esac; echo "$UTR$1"; }
-    for t in unshare mount ln; do in_path "$t" >/dev/null || die "mount mode needs $t in the debugger image: use --mode plain"; done
-    msh=$(via_tr "$shell"); munshare=$(via_tr "$(in_path unshare)")
-    pre=; [ "$nix" != 1 ] || pre="'$(via_tr "$(in_path mount)")' -t tmpfs dbg-nix /nix && '$(via_tr "$(in_path ln)")' -s '$UTR/nix/store' /nix/store || exit 125
+    for t in unshare mount ln; do in_path "$t" || die "mount mode needs $t in the debugger image: use --mode plain"; eval "p_$t=\$_path"; done
+    msh=$(via_tr "$shell"); munshare=$(via_tr "$p_unshare")
+    pre=; [ "$nix" != 1 ] || pre="'$(via_tr "$p_mount")' -t tmpfs dbg-nix /nix && '$(via_tr "$p_ln")' -s '$UTR/nix/store' /nix/store || exit 125
 "
     # shellcheck disable=SC2086 # $sw is flags
     set -- "$nsenter" "--mount=/proc/$T/ns/mnt" "$munshare" -m --propagation private \
@@ -333,7 +334,11 @@ else
   # The names to clear in the command's child, listed here: a child that forks nothing before
   # its exec leaves no orphan when a signal kills it (the target's PID 1 would inherit it and
   # keep it as a zombie).
-  _dbg_unset=$(env | sed -n 's/^\([A-Za-z_][A-Za-z0-9_]*\)=.*/\1/p')
+  # (This shell's environment as the container began it: read with builtins, no child.)
+  _dbg_unset=
+  while IFS= read -r -d '' _kv; do
+    case ${_kv%%=*} in "" | [0-9]* | *[!A-Za-z0-9_]*) ;; *) _dbg_unset="$_dbg_unset ${_kv%%=*}" ;; esac
+  done < /proc/$$/environ
 fi
 _dbg_T=$T _dbg_toolpath=$toolpath _dbg_term=$term
 

@@ -8,6 +8,11 @@
 
 /** The name the lifeline runs under (its `$0`), which `ps` shows. */
 export const LIFELINE_NAME = "dbg-lifeline";
+/**
+ * How long after its start a session opens its lifeline. Most `-- CMD` sessions have ended by
+ * then and never pay for its exec; a dbg killed before it leaves its sidecar to `dbg gc`.
+ */
+export const LIFELINE_DELAY_MS = 250;
 /** How often dbg writes to its lifeline. */
 export const LIFELINE_BEAT_MS = 10_000;
 /** How long the lifeline waits for the next beat before it takes dbg for gone. */

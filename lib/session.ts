@@ -7,7 +7,13 @@
 
 import type { Lifeline, PullProgress, RuntimeAdapter, Sidecar, TargetCopy } from "./adapter.ts";
 import { DbgError, ImageNotPresent, LeftBehind } from "./errors.ts";
-import { LIFELINE_BEAT, LIFELINE_BEAT_MS, LIFELINE_HANGUP, LIFELINE_QUIT } from "./kill.ts";
+import {
+  LIFELINE_BEAT,
+  LIFELINE_BEAT_MS,
+  LIFELINE_DELAY_MS,
+  LIFELINE_HANGUP,
+  LIFELINE_QUIT,
+} from "./kill.ts";
 import { type DebugPlan, shellJoin } from "./plan.ts";
 import { printableLines } from "./printable.ts";
 import { followResize } from "./resize.ts";
@@ -260,9 +266,10 @@ interface LifelineHold {
 
 /**
  * Open the sidecar's lifeline and beat it until it is hung up or released. It is opened beside
- * the session, not before it: a short command does not wait for it. One that opens too late is
- * released at once, so that only one hangup ever runs: two would signal each other's children,
- * and the removal of the sidecar would orphan those of one still running.
+ * the session, {@link LIFELINE_DELAY_MS} after its start: a short command neither waits for it
+ * nor pays for its exec. One that opens too late is released at once, so that only one hangup
+ * ever runs: two would signal each other's children, and the removal of the sidecar would
+ * orphan those of one still running.
  */
 function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
   const enc = new TextEncoder();
@@ -271,19 +278,22 @@ function holdLifeline(sidecar: Sidecar, io: SessionIo): LifelineHold {
   let timer: ReturnType<typeof setInterval> | undefined;
   const last = (l: Lifeline, word: string) =>
     l.write(enc.encode(word)).catch(() => {}).finally(() => l.close());
-  sidecar.lifeline?.().then((l) => {
-    if (done) return last(l, LIFELINE_QUIT);
-    io.debug("lifeline open");
-    line = l;
-    timer = setInterval(() => {
-      l.write(enc.encode(LIFELINE_BEAT)).catch((e) => io.debug(`lifeline beat: ${e}`));
-    }, LIFELINE_BEAT_MS);
-  }).catch((e) => io.debug(`lifeline: ${e}`));
+  const open = () =>
+    sidecar.lifeline?.().then((l) => {
+      if (done) return last(l, LIFELINE_QUIT);
+      io.debug("lifeline open");
+      line = l;
+      timer = setInterval(() => {
+        l.write(enc.encode(LIFELINE_BEAT)).catch((e) => io.debug(`lifeline beat: ${e}`));
+      }, LIFELINE_BEAT_MS);
+    }).catch((e) => io.debug(`lifeline: ${e}`));
+  const opening = setTimeout(open, LIFELINE_DELAY_MS);
   const end = (): Lifeline | undefined => {
-    const open = done ? undefined : line;
+    const held = done ? undefined : line;
     done = true;
+    clearTimeout(opening);
     clearInterval(timer);
-    return open;
+    return held;
   };
   return {
     hangUp: () => {

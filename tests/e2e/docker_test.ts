@@ -17,6 +17,7 @@ import {
 } from "../helpers/images.ts";
 import { accessScenarios, APP_TARGETS } from "./_access.ts";
 import { killSoak, signalSoak } from "./_soak.ts";
+import { poll } from "../helpers/tty.ts";
 
 const TARGETS = [
   "app",
@@ -255,14 +256,21 @@ Deno.test({
       );
 
       await t.step("--dry-run prints the plan and creates nothing", async () => {
-        const before = (await d.docker(["ps", "-aq"])).stdout;
+        // (The sidecars of the steps before are removed by the daemon once they end, which
+        // may still be under way.)
+        const sidecars = async () =>
+          (await d.docker(["ps", "-aq", "--filter", "label=dbg.session"])).stdout;
+        const before = await poll("earlier sidecars removed", async () => {
+          const ids = await sidecars();
+          return ids === "" ? ids : null;
+        });
         const r = await dbg(["app", "--dry-run", "--", "ls", "/"]);
         assert.equal(r.code, 0, r.stderr);
         const plan = JSON.parse(r.stdout);
         assert.equal(plan.mode, "chroot");
         assert.equal(plan.image.ref, "busybox:musl");
         assert.deepEqual(plan.command, ["ls", "/"]);
-        assert.equal((await d.docker(["ps", "-aq"])).stdout, before);
+        assert.equal(await sidecars(), before);
       });
 
       await t.step("plain and mount modes reach the target's filesystem", async () => {
