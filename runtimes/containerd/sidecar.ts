@@ -55,26 +55,30 @@ export async function createContainerdSidecar(
   );
   const sidecar = new ContainerdSidecar(client, plan, { ...o, id, lease, mounts: [] });
   try {
-    const prepared = await client.call(
-      SNAPSHOTS,
-      "Prepare",
-      { snapshotter: o.snapshotter, key: id, parent: o.chainId },
-      { namespace: ns, lease },
-    );
-    sidecar.mounts = (prepared.mounts ?? []) as Message[];
+    // The container names its snapshot by key, so the two are made at once (both under the
+    // lease, which must exist first).
     const spec = sidecarSpec(plan, { hostPid: o.hostPid, namespace: ns, id });
     sidecar.process = spec.process as Record<string, unknown>;
-    await client.call(CONTAINERS, "Create", {
-      container: {
-        id,
-        labels: plan.sidecar.labels,
-        image: o.imageName,
-        runtime: { name: "io.containerd.runc.v2" },
-        spec: { type_url: SPEC_TYPE, value: new TextEncoder().encode(JSON.stringify(spec)) },
-        snapshotter: o.snapshotter,
-        snapshot_key: id,
-      },
-    }, { namespace: ns, lease });
+    const [prepared] = await Promise.all([
+      client.call(
+        SNAPSHOTS,
+        "Prepare",
+        { snapshotter: o.snapshotter, key: id, parent: o.chainId },
+        { namespace: ns, lease },
+      ),
+      client.call(CONTAINERS, "Create", {
+        container: {
+          id,
+          labels: plan.sidecar.labels,
+          image: o.imageName,
+          runtime: { name: "io.containerd.runc.v2" },
+          spec: { type_url: SPEC_TYPE, value: new TextEncoder().encode(JSON.stringify(spec)) },
+          snapshotter: o.snapshotter,
+          snapshot_key: id,
+        },
+      }, { namespace: ns, lease }),
+    ]);
+    sidecar.mounts = (prepared.mounts ?? []) as Message[];
   } catch (e) {
     await sidecar.remove().catch(() => {});
     throw e;
@@ -135,18 +139,20 @@ class ContainerdSidecar implements Sidecar {
   }
 
   async attach(): Promise<Attachment> {
-    await this.#sameTarget().catch((e) => {
-      this.#created.reject(e);
-      throw e;
-    });
     const dir = this.#fifoDir = await Deno.makeTempDir({ prefix: "dbg-fifo-" });
     const paths = ["stdin", "stdout", "stderr"].map((n) => `${dir}/${this.id}-${n}`);
     const tty = this.#plan.sidecar.tty;
-    // The lifeline's FIFOs too: one mkfifo.
+    // The lifeline's FIFOs too: one mkfifo, while the target is checked.
     const lifeline = this.#lifeline = ["in", "out"].map((n) => `${dir}/${this.id}-lifeline-${n}`);
-    const made = await new Deno.Command("mkfifo", { args: ["-m", "600", ...paths, ...lifeline] })
-      .output();
-    if (!made.success) throw new Error(`mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
+    const fifos = async () => {
+      const made = await new Deno.Command("mkfifo", { args: ["-m", "600", ...paths, ...lifeline] })
+        .output();
+      if (!made.success) throw new Error(`mkfifo failed: ${new TextDecoder().decode(made.stderr)}`);
+    };
+    await Promise.all([this.#sameTarget(), fifos()]).catch((e) => {
+      this.#created.reject(e);
+      throw e;
+    });
     // The opens block until the shim opens the other ends, inside Tasks.Create.
     const opening = Promise.all([
       Deno.open(paths[0], { write: true }),
@@ -293,16 +299,17 @@ class ContainerdSidecar implements Sidecar {
     const ns = this.#ns();
     const quiet = (p: Promise<unknown>) => p.catch((e) => this.#o.debug(`cleanup: ${e}`));
     if (this.#task) await quiet(deleteTask(this.#client, this.id, ns));
-    await quiet(this.#client.call(CONTAINERS, "Delete", { id: this.id }, ns));
-    await quiet(
-      this.#client.call(
+    // Once the task is gone the rest are independent records.
+    await Promise.all([
+      quiet(this.#client.call(CONTAINERS, "Delete", { id: this.id }, ns)),
+      quiet(this.#client.call(
         SNAPSHOTS,
         "Remove",
         { snapshotter: this.#o.snapshotter, key: this.id },
         ns,
-      ),
-    );
-    await quiet(this.#client.call(LEASES, "Delete", { id: this.#o.lease }, ns));
+      )),
+      quiet(this.#client.call(LEASES, "Delete", { id: this.#o.lease }, ns)),
+    ]);
     if (this.#fifoDir) await Deno.remove(this.#fifoDir, { recursive: true }).catch(() => {});
   }
 }

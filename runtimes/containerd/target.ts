@@ -103,6 +103,13 @@ export async function listContainers(
   client: ContainerdClient,
   namespace?: string,
 ): Promise<ContainerRecord[]> {
+  const list = async (ns: string) => {
+    const res = await client.call(CONTAINERS, "List", {}, { namespace: ns });
+    return ((res.containers ?? []) as Message[]).map((c) => record(ns, c));
+  };
+  // A named namespace is asked at once; only an empty answer needs to know whether it exists.
+  const named = namespace ? await list(namespace) : [];
+  if (named.length > 0) return named;
   const known = await listNamespaces(client);
   if (namespace && !known.includes(namespace)) {
     throw new DbgError(
@@ -112,13 +119,8 @@ export async function listContainers(
       },
     );
   }
-  const namespaces = namespace ? [namespace] : known;
-  const out: ContainerRecord[] = [];
-  for (const ns of namespaces) {
-    const res = await client.call(CONTAINERS, "List", {}, { namespace: ns });
-    for (const c of (res.containers ?? []) as Message[]) out.push(record(ns, c));
-  }
-  return out;
+  if (namespace) return named;
+  return (await Promise.all(known.map(list))).flat();
 }
 
 export async function listNamespaces(client: ContainerdClient): Promise<string[]> {
