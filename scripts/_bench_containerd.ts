@@ -17,7 +17,16 @@ import {
   type PrivateContainerd,
   runCtrTarget,
 } from "../tests/helpers/containerd.ts";
-import { type Cmd, type DenoCommands, measure } from "./_bench_measure.ts";
+import {
+  type Cmd,
+  type DenoCommands,
+  measure,
+  measureCost,
+  STREAM_MIB,
+  STREAM_ROUNDS,
+  streamRows,
+  summary,
+} from "./_bench_measure.ts";
 
 const NAMESPACE = "default";
 const TARGET = "app";
@@ -110,5 +119,23 @@ export async function benchContainerd(
     }
     return { ...B, argv: ctrRun(["true"]).argv };
   };
-  await measure({ A, B, N, V }, runs, t0, fresh);
+  const m = await measure({ A, B, N, V }, runs, t0, fresh);
+  summary.push({
+    work: "containerd -- true vs ctr run",
+    dbg: m(A),
+    peer: m(B),
+    unit: "ms",
+    goal: 1.5,
+  });
+  const stream = ["head", "-c", String(STREAM_MIB << 20), "/dev/zero"];
+  console.log(`\nstreaming ${STREAM_MIB} MiB through stdout (${stream.join(" ")}):`);
+  const SA = { ...A, argv: [...A.argv.slice(0, -1), ...stream] };
+  const SB = { ...B, argv: ctrRun(stream).argv };
+  const cost = await measureCost(
+    [SA, SB],
+    STREAM_ROUNDS,
+    STREAM_MIB,
+    (cmd) => cmd === SB ? { ...SB, argv: ctrRun(stream).argv } : cmd,
+  );
+  streamRows("containerd", cost.get(SA)!, cost.get(SB)!, "ctr run");
 }

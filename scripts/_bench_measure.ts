@@ -124,7 +124,7 @@ export interface DenoCommands {
   how: string;
 }
 
-/** The four commands of a section. */
+/** The commands of a section. */
 export interface Section {
   /** dbg. */
   A: Cmd;
@@ -134,30 +134,33 @@ export interface Section {
   N: Cmd;
   /** B's bare start-up (e.g. `docker version`). */
   V: Cmd;
+  /** Other peers timed in the same rounds (cdebug). */
+  more?: Cmd[];
 }
 
 /**
- * Times A, B, N and V alternately (order flipped every round so drift cancels out): {@link
- * WARMUPS} untimed rounds, then up to `runs` measured ones, stopping at {@link BUDGET_MS} after
- * `t0`. `fresh` is called before each command, so commands that need a new argv every time
- * (e.g. a unique container id) can get one. Prints the table and both ratios.
+ * Times the section's commands alternately (order flipped every round so drift cancels out):
+ * {@link WARMUPS} untimed rounds, then up to `runs` measured ones, stopping at {@link BUDGET_MS}
+ * after `t0`. `fresh` is called before each command, so commands that need a new argv every
+ * time (e.g. a unique container id) can get one. Prints the table and both ratios, and returns
+ * each command's median (ms).
  */
 export async function measure(
   s: Section,
   runs: number,
   t0: number,
   fresh: (cmd: Cmd) => Cmd = (cmd) => cmd,
-): Promise<void> {
+): Promise<(cmd: Cmd) => number> {
   const { A, B, N, V } = s;
-  const samples = new Map<Cmd, number[]>([[A, []], [B, []], [N, []], [V, []]]);
+  const cmds = [A, B, ...(s.more ?? []), N, V];
+  const samples = new Map<Cmd, number[]>(cmds.map((c) => [c, []]));
   let done = 0;
   for (let i = 0; i < WARMUPS + runs; i++) {
     if (performance.now() - t0 > BUDGET_MS) {
       console.log(`(time budget reached: stopped after ${done} of ${runs} pairs)`);
       break;
     }
-    const order = i % 2 ? [B, A, V, N] : [A, B, N, V];
-    for (const cmd of order) {
+    for (const cmd of i % 2 ? [...cmds].reverse() : cmds) {
       const ms = await timeOnce(fresh(cmd));
       if (i >= WARMUPS) samples.get(cmd)!.push(ms);
     }
@@ -166,7 +169,7 @@ export async function measure(
   }
   console.log("");
   if (done === 0) throw new Error("no pairs measured");
-  console.log(`\n${done} pairs, alternating, after ${WARMUPS} warm-ups:`);
+  console.log(`\n${done} rounds, alternating, after ${WARMUPS} warm-ups:`);
   console.log(table([...samples].map(([c, xs]) => [c.label, xs])));
   const m = (c: Cmd) => stats(samples.get(c)!).median;
   const engine = (m(A) - m(N)) / (m(B) - m(V));
@@ -176,4 +179,152 @@ export async function measure(
       m(B) > m(V) ? engine.toFixed(2) : `n/a (B is not slower than ${V.label})`
     }  [${(m(A) - m(N)).toFixed(0)} ms / ${(m(B) - m(V)).toFixed(0)} ms]`,
   );
+  return m;
+}
+
+/** One line of the report's closing table: dbg next to a peer, and the goal for their ratio. */
+export interface SummaryRow {
+  work: string;
+  dbg: number;
+  /** The peer's number; none when the goal is `max`. */
+  peer?: number;
+  /** How the two numbers read (ms, MiB, s of CPU). */
+  unit: string;
+  /** The ratio dbg/peer must stay at or below this (below it with `strict`). */
+  goal?: number;
+  strict?: boolean;
+  /** dbg's number must stay at or below this. */
+  max?: number;
+}
+
+/** The rows that the sections add, printed together at the end (bench.ts). */
+export const summary: SummaryRow[] = [];
+
+/** The closing table: every ratio with its goal, and whether it is met. */
+export function summaryTable(rows: SummaryRow[]): string {
+  const w = Math.max(4, ...rows.map((r) => r.work.length));
+  const num = (x: number) => (x >= 100 ? x.toFixed(0) : x.toFixed(2)).padStart(8);
+  const head = `${"work".padEnd(w)}  ${"dbg".padStart(8)}  ${
+    "peer".padStart(8)
+  }  unit  ratio  goal`;
+  const verdict = (ok: boolean) => (ok ? "met" : "MISSED");
+  const lines = rows.map((r) => {
+    const ratio = r.peer ? r.dbg / r.peer : undefined;
+    const goal = r.max !== undefined
+      ? `${r.dbg.toFixed(0)} <= ${r.max} ${r.unit} ${verdict(r.dbg <= r.max)}`
+      : r.goal === undefined || ratio === undefined
+      ? ""
+      : `${r.strict ? "<" : "<="} ${r.goal.toFixed(2)} ${
+        verdict(r.strict ? ratio < r.goal : ratio <= r.goal)
+      }`;
+    const peer = r.peer === undefined ? "".padStart(8) : num(r.peer);
+    const rt = ratio === undefined ? "" : ratio.toFixed(2);
+    return `${r.work.padEnd(w)}  ${num(r.dbg)}  ${peer}  ${r.unit.padEnd(5)}  ${
+      rt.padStart(5)
+    }  ${goal}`;
+  });
+  return [head, ...lines].join("\n");
+}
+
+/** What one run of a streaming command cost: peak RSS (MiB), CPU (s) and wall time (s). */
+export interface Cost {
+  rssMiB: number;
+  cpuS: number;
+  wallS: number;
+}
+
+/** The streams' size, and how many times each streaming command runs. */
+export const STREAM_MIB = 256;
+export const STREAM_ROUNDS = 3;
+
+/** GNU time, which reports a child's peak RSS and CPU. */
+export const GNU_TIME = "/usr/bin/time";
+
+/** Runs `cmd` once under GNU time, its output thrown away, and returns what it cost. */
+export async function costOnce(cmd: Cmd): Promise<Cost> {
+  const out = await new Deno.Command(GNU_TIME, {
+    args: ["-f", "dbg-bench %M %U %S %e", ...cmd.argv],
+    cwd: ROOT,
+    env: cmd.env,
+    clearEnv: true,
+    stdin: "null",
+    stdout: "null",
+    stderr: "piped",
+    signal: AbortSignal.any([abort.signal, AbortSignal.timeout(120_000)]),
+  }).output();
+  checkAborted();
+  const err = new TextDecoder().decode(out.stderr);
+  const m = /dbg-bench (\d+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(err);
+  if (!out.success || !m) throw new Error(`${cmd.label} failed: ${cmd.argv.join(" ")}\n${err}`);
+  return { rssMiB: Number(m[1]) / 1024, cpuS: Number(m[2]) + Number(m[3]), wallS: Number(m[4]) };
+}
+
+/**
+ * Runs each command `rounds` times, alternately, and prints and returns the median cost of
+ * each (a stream of `mib` MiB: throughput is mib / wall).
+ */
+export async function measureCost(
+  cmds: Cmd[],
+  rounds: number,
+  mib: number,
+  fresh: (cmd: Cmd) => Cmd = (cmd) => cmd,
+): Promise<Map<Cmd, Cost>> {
+  const costs = new Map<Cmd, Cost[]>(cmds.map((c) => [c, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const cmd of i % 2 ? [...cmds].reverse() : cmds) {
+      costs.get(cmd)!.push(await costOnce(fresh(cmd)));
+    }
+    await Deno.stdout.write(new TextEncoder().encode("."));
+  }
+  console.log("");
+  const med = (xs: number[]) => stats(xs).median;
+  const out = new Map<Cmd, Cost>();
+  const w = Math.max(...cmds.map((c) => c.label.length));
+  console.log(`${"".padEnd(w)}  peak RSS   CPU (user+sys)   MiB/s  (medians of ${rounds})`);
+  for (const [cmd, xs] of costs) {
+    const c = {
+      rssMiB: med(xs.map((x) => x.rssMiB)),
+      cpuS: med(xs.map((x) => x.cpuS)),
+      wallS: med(xs.map((x) => x.wallS)),
+    };
+    out.set(cmd, c);
+    console.log(
+      `${cmd.label.padEnd(w)}  ${c.rssMiB.toFixed(0).padStart(5)} MiB  ${
+        c.cpuS.toFixed(2).padStart(9)
+      } s   ${(mib / c.wallS).toFixed(0).padStart(7)}`,
+    );
+  }
+  return out;
+}
+
+/** The streaming rows: CPU next to the raw engine command, peak RSS next to cdebug. */
+export function streamRows(runtime: string, a: Cost, b: Cost, raw: string, cdebug?: Cost): void {
+  summary.push({
+    work: `${runtime} stream CPU vs ${raw}`,
+    dbg: a.cpuS,
+    peer: b.cpuS,
+    unit: "s",
+    goal: 1.5,
+  });
+  summary.push({
+    work: `${runtime} stream MiB/s vs ${raw}`,
+    dbg: STREAM_MIB / a.wallS,
+    peer: STREAM_MIB / b.wallS,
+    unit: "MiB/s",
+  });
+  if (cdebug) {
+    summary.push({
+      work: `${runtime} stream peak RSS vs cdebug`,
+      dbg: a.rssMiB,
+      peer: cdebug.rssMiB,
+      unit: "MiB",
+      goal: 1.5,
+    });
+  }
+  summary.push({
+    work: `${runtime} stream peak RSS vs ${raw}`,
+    dbg: a.rssMiB,
+    peer: b.rssMiB,
+    unit: "MiB",
+  });
 }

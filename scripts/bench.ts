@@ -1,15 +1,24 @@
 /**
- * `deno task bench [--runs N]`: how long `dbg docker app -- true` takes next to the closest plain
- * docker command, `docker run --rm --pid container:app --net container:app busybox:musl true`,
- * then the same for `dbg containerd app -- true` next to `ctr run --rm --with-ns …` (see
- * _bench_containerd.ts), and `dbg k8s web -- true` next to `kubectl debug --attach` on a private
- * cluster (see _bench_k8s.ts).
+ * `deno task bench [--runs N] [SECTION...]`: dbg next to the raw engine commands and its peers,
+ * measured alternately in one run, each section on a private engine (never the system one)
+ * with the local test images; nothing is downloaded. It ends with one table of every ratio
+ * next to its goal.
  *
- * Each section runs against a private daemon (never the system one) with the local test images,
- * runs the two commands alternately (2 warm-ups, then N pairs, order flipped every pair so drift
- * cancels out), and also times each side's bare start-up (a no-op Deno script; `docker version`
- * or `ctr version`) so the report can give the ratio of the engine work alone. Stops each daemon
- * on every path, Ctrl-C included.
+ * - start-up: `dbg --version` next to an empty Deno script.
+ * - docker: `dbg docker app -- true` next to `docker run --rm --pid container:app --net
+ *   container:app busybox:musl true`, and next to `cdebug exec --rm` when CDEBUG names its
+ *   binary (it builds with Go from github.com/iximiuz/cdebug); then 256 MiB through stdout:
+ *   peak RSS, CPU and throughput of each.
+ * - containerd: `dbg containerd -n default app -- true` next to `ctr run --rm --with-ns …`
+ *   (_bench_containerd.ts), and the stream.
+ * - k8s: `dbg k8s POD -- true` next to `kubectl debug --attach`, on fresh pods and on a pod
+ *   that holds ten ended dbg containers; dbg's time from start to its PATCH; the stream
+ *   (_bench_k8s.ts).
+ *
+ * The timed commands run alternately (2 warm-ups, then N rounds, order flipped every round so
+ * drift cancels out), with each side's bare start-up (a no-op Deno script; `docker version`
+ * or `ctr version`) so the report can give the ratio of the engine work alone. Stops each
+ * daemon on every path, Ctrl-C included.
  *
  * @module
  */
@@ -32,7 +41,16 @@ import {
   type DenoCommands,
   Interrupted,
   measure,
+  measureCost,
   parseArgs,
+  stats,
+  STREAM_MIB,
+  STREAM_ROUNDS,
+  streamRows,
+  summary,
+  summaryTable,
+  timeOnce,
+  WARMUPS,
 } from "./_bench_measure.ts";
 import { benchContainerd } from "./_bench_containerd.ts";
 import { benchK8s } from "./_bench_k8s.ts";
@@ -104,17 +122,15 @@ async function benchDocker(d: PrivateDockerd, runs: number, deno: DenoCommands):
   await loadTestImages(d);
   await runTarget(d, { name: "app" });
   const env = cleanEnv({ DOCKER_CONFIG: `${d.dir}/config`, NO_COLOR: "1" });
-  const A: Cmd = {
-    label: "A dbg",
-    argv: [...deno.dbg, "docker", "-H", d.host, "-q", "app", "--", "true"],
-    env,
-  };
-  const bArgs = ["run", "--rm", "--pid", "container:app", "--net", "container:app"];
-  const B: Cmd = {
-    label: "B docker run",
-    argv: [DOCKER, "-H", d.host, ...bArgs, BUSYBOX_IMAGE, "true"],
-    env,
-  };
+  const cdebug = Deno.env.get("CDEBUG");
+  const dbgArgs = [...deno.dbg, "docker", "-H", d.host, "-q", "app", "--"];
+  const runArgs = [DOCKER, "-H", d.host, "run", "--rm", "--pid", "container:app"];
+  runArgs.push("--net", "container:app", BUSYBOX_IMAGE);
+  const cdebugArgs = [cdebug ?? "cdebug", "exec", "--rm", "-q", "--image", BUSYBOX_IMAGE, "app"];
+  const cdebugEnv = { ...env, DOCKER_HOST: d.host };
+  const A: Cmd = { label: "A dbg", argv: [...dbgArgs, "true"], env };
+  const B: Cmd = { label: "B docker run", argv: [...runArgs, "true"], env };
+  const C: Cmd = { label: "C cdebug exec", argv: [...cdebugArgs, "true"], env: cdebugEnv };
   const N: Cmd = { label: "deno no-op", argv: deno.noop, env };
   const V: Cmd = { label: "docker version", argv: [DOCKER, "-H", d.host, "version"], env };
   const ver = await d.docker(["version", "--format", "{{.Client.Version}} / {{.Server.Version}}"]);
@@ -123,7 +139,57 @@ async function benchDocker(d: PrivateDockerd, runs: number, deno: DenoCommands):
     `storage driver: ${driver.stdout.trim()}; docker client / daemon: ${ver.stdout.trim()}`,
   );
   console.log(`A: ${A.argv.join(" ")}\nB: ${B.argv.join(" ")}`);
-  await measure({ A, B, N, V }, runs, t0);
+  if (cdebug) console.log(`C: ${C.argv.join(" ")}`);
+  else console.log("C: no cdebug (CDEBUG=/path/to/cdebug adds it)");
+  const m = await measure({ A, B, N, V, more: cdebug ? [C] : [] }, runs, t0);
+  summary.push({
+    work: "docker -- true vs docker run",
+    dbg: m(A),
+    peer: m(B),
+    unit: "ms",
+    goal: 1.1,
+  });
+  if (cdebug) {
+    summary.push({
+      work: "docker -- true vs cdebug exec",
+      dbg: m(A),
+      peer: m(C),
+      unit: "ms",
+      goal: 1,
+      strict: true,
+    });
+  }
+  const stream = ["head", "-c", String(STREAM_MIB << 20), "/dev/zero"];
+  console.log(`\nstreaming ${STREAM_MIB} MiB through stdout (${stream.join(" ")}):`);
+  const SA = { ...A, argv: [...dbgArgs, ...stream] };
+  const SB = { ...B, argv: [...runArgs, ...stream] };
+  const SC = { ...C, argv: [...cdebugArgs, ...stream] };
+  const cost = await measureCost(cdebug ? [SA, SB, SC] : [SA, SB], STREAM_ROUNDS, STREAM_MIB);
+  streamRows(
+    "docker",
+    cost.get(SA)!,
+    cost.get(SB)!,
+    "docker run",
+    cdebug ? cost.get(SC) : undefined,
+  );
+}
+
+/** `dbg --version` next to an empty Deno script: dbg's own start-up. */
+async function benchStartup(runs: number, deno: DenoCommands): Promise<void> {
+  const env = cleanEnv({ NO_COLOR: "1" });
+  const A: Cmd = { label: "A dbg --version", argv: [...deno.dbg, "--version"], env };
+  const N: Cmd = { label: "deno no-op", argv: deno.noop, env };
+  const samples: [number[], number[]] = [[], []];
+  for (let i = 0; i < WARMUPS + runs; i++) {
+    const a = await timeOnce(A);
+    const n = await timeOnce(N);
+    if (i >= WARMUPS) samples[0].push(a), samples[1].push(n);
+  }
+  const [a, n] = samples.map((xs) => stats(xs).median);
+  console.log(
+    `dbg --version ${a.toFixed(0)} ms, deno no-op ${n.toFixed(0)} ms (medians of ${runs})`,
+  );
+  summary.push({ work: "dbg --version vs deno no-op", dbg: a, peer: n, unit: "ms" });
 }
 
 /** Runs `section` with a daemon from `start`, stopped afterwards on every path. */
@@ -171,6 +237,8 @@ async function main(): Promise<number> {
     const deno = await denoCommands(tmp);
     console.log(deno.how);
     console.log(await machine(deno.dbg));
+    console.log("\n== start-up ==");
+    await benchStartup(runs, deno);
     if (sections.includes("docker")) {
       console.log("\n== docker ==");
       await withDaemon("dockerd", startDockerd, (d) => benchDocker(d, runs, deno));
@@ -185,6 +253,8 @@ async function main(): Promise<number> {
       console.log("\n== k8s ==");
       await withDaemon("Kubernetes cluster", startCluster, (c) => benchK8s(c, runs, deno));
     }
+    console.log(`\n== summary (medians, measured alternately in this run) ==\n`);
+    console.log(summaryTable(summary));
     return 0;
   } catch (e) {
     if (abort.signal.aborted || e instanceof Interrupted) {
