@@ -314,14 +314,25 @@ class ContainerdSidecar implements Sidecar {
   }
 }
 
-/** Interleave several chunk streams into one, ending when all have ended. */
+/**
+ * Interleave several chunk streams into one, ending when all have ended. A source is read
+ * only while the merged stream wants more, so a slow reader holds the sidecar back instead of
+ * piling its output up here.
+ */
 function merge(streams: ReadableStream<OutputChunk>[]): ReadableStream<OutputChunk> {
+  let wanted: PromiseWithResolvers<void> | undefined;
   return new ReadableStream<OutputChunk>({
-    async start(ctl) {
-      await Promise.all(streams.map(async (s) => {
-        for await (const chunk of s) ctl.enqueue(chunk);
-      }));
-      ctl.close();
+    start(ctl) {
+      Promise.all(streams.map(async (s) => {
+        for await (const chunk of s) {
+          ctl.enqueue(chunk);
+          while ((ctl.desiredSize ?? 1) <= 0) await (wanted ??= Promise.withResolvers()).promise;
+        }
+      })).then(() => ctl.close(), (e) => ctl.error(e)).catch(() => {}); // (a reader that left)
+    },
+    pull() {
+      wanted?.resolve();
+      wanted = undefined;
     },
   });
 }

@@ -372,11 +372,13 @@ export function demuxFrames(engine?: EngineNames): TransformStream<Uint8Array, F
           parts = [];
         }
         const n = Math.min(left, chunk.length - i);
-        if (n > 0) parts.push(chunk.slice(i, i + n));
+        // Views of the read, not copies: a read is never written to again.
+        if (n > 0) parts.push(chunk.subarray(i, i + n));
         i += n;
         left -= n;
         if (left === 0) {
-          if (parts.length) ctl.enqueue({ stream, data: concatBytes(parts) });
+          const data = parts.length === 1 ? parts[0] : concatBytes(parts);
+          if (parts.length) ctl.enqueue({ stream, data });
           parts = [];
           have = 0;
         }

@@ -28,6 +28,9 @@ import {
 import { cannotConnect, describe, type DockerEndpoint } from "./endpoint.ts";
 import { DOCKER, type Engine } from "./engine.ts";
 
+/** The most one read takes from the socket: a stream moves in few, large chunks. */
+const READ_BYTES = 64 * 1024;
+
 export {
   compareVersions,
   demuxFrames,
@@ -300,7 +303,7 @@ class Exchange {
       if (this.#signal?.aborted) throw this.#signal.reason;
       return null;
     }
-    const buf = new Uint8Array(64 * 1024);
+    const buf = new Uint8Array(READ_BYTES);
     let n: number | null;
     try {
       n = await this.#conn.read(buf);
@@ -308,7 +311,8 @@ class Exchange {
       if (this.#closed && !this.#signal?.aborted) return null;
       throw this.#lost(err instanceof Error ? err.message : String(err), err);
     }
-    return n === null ? null : buf.slice(0, n);
+    // (A view, not a copy: each read has a buffer of its own.)
+    return n === null ? null : buf.subarray(0, n);
   }
 
   async readHead(): Promise<ResponseHead> {
