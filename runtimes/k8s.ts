@@ -52,16 +52,15 @@ class K8sAdapter implements RuntimeAdapter {
   /** The container id of the keeper in a copy (the entry script finds the target by it). */
   #keeperId?: string;
 
-  connect(opts: ConnectOptions): Promise<void> {
+  async connect(opts: ConnectOptions): Promise<void> {
     this.#opts = opts;
-    this.#kube = Kube.load({
+    this.#kube = await Kube.load({
       kubeconfig: opts.kubeconfig,
       context: opts.context,
       namespace: opts.namespace,
       env: (k) => Deno.env.get(k),
       debug: opts.debug,
     });
-    return Promise.resolve();
   }
 
   async inspectTarget(target: string): Promise<TargetFacts> {

@@ -1,21 +1,21 @@
 /**
- * The Kubernetes API as dbg uses it: kubeconfig loading the way kubectl does it (several files
- * in KUBECONFIG, first one wins), REST through `@kubernetes/client-node`, the WebSocket target
- * for attach and exec, and one translation of API failures into one-line errors with a fix.
+ * The Kubernetes API as dbg uses it: the kubeconfig (kubeconfig.ts), REST with `fetch`
+ * (rest.ts), credentials (static ones here; an exec plugin or auth provider through
+ * `@kubernetes/client-node`, loaded only then: auth_plugin.ts), the WebSocket target for attach
+ * and exec, and one translation of API failures into one-line errors with a fix.
  *
  * @module
  */
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { DbgError } from "../../lib/errors.ts";
 import type { SocketTarget } from "./channel.ts";
-
-/** Where the in-cluster service account lives. */
-const SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
+import { type KubeSettings, loadKubeconfig } from "./kubeconfig.ts";
+import { ApiError, AppsV1, type Auth, CoreV1, Rest } from "./rest.ts";
 
 /** Options for {@link Kube.load}. */
 export interface KubeOptions {
-  /** `--kubeconfig` (may be ':'-separated like KUBECONFIG). */
+  /** `--kubeconfig` (one file, as in kubectl). */
   kubeconfig?: string;
   context?: string;
   namespace?: string;
@@ -44,69 +44,49 @@ function trustOnlyGivenCas(): void {
 
 /** A loaded kubeconfig and the API clients dbg needs. */
 export class Kube {
-  readonly core: k8s.CoreV1Api;
-  readonly apps: k8s.AppsV1Api;
+  readonly core: CoreV1;
+  readonly apps: AppsV1;
   readonly server: string;
   readonly context: string;
+  readonly namespace: string;
+  readonly #rest: Rest;
 
-  private constructor(readonly kc: k8s.KubeConfig, readonly namespace: string) {
-    this.core = kc.makeApiClient(k8s.CoreV1Api);
-    this.apps = kc.makeApiClient(k8s.AppsV1Api);
-    this.server = kc.getCurrentCluster()?.server ?? "";
-    this.context = kc.getCurrentContext();
+  private constructor(s: KubeSettings, auth: () => Promise<Auth>) {
+    this.server = s.cluster.server ?? "";
+    this.context = s.context;
+    this.namespace = s.namespace;
+    this.#rest = new Rest(this.server, auth);
+    this.core = new CoreV1(this.#rest);
+    this.apps = new AppsV1(this.#rest);
   }
 
   /**
-   * Load the configuration like kubectl: `--kubeconfig` or `KUBECONFIG` (every file, the first
-   * one to define a name or the current context wins), else `~/.kube/config`, else the
-   * in-cluster service account. `--context` picks a context; the namespace comes from `-n`,
-   * else the context, else `default`.
+   * Load the configuration like kubectl (kubeconfig.ts). A user with an exec plugin or an auth
+   * provider gets its credentials from `@kubernetes/client-node`, loaded for that alone.
    */
-  static load(opts: KubeOptions): Kube {
-    const kc = new k8s.KubeConfig();
-    // --kubeconfig is one file, as in kubectl; KUBECONFIG is a ':'-separated list.
-    const home = opts.env("HOME") ?? "";
-    const files = opts.kubeconfig ? [opts.kubeconfig] : (opts.env("KUBECONFIG") ?? "").split(":")
-      .filter(Boolean);
-    if (files.length === 0 && home) files.push(`${home}/.kube/config`);
-    const present = files.filter((f) => exists(f));
-    if (opts.kubeconfig && present.length < files.length) {
-      throw new DbgError(`Cannot read kubeconfig ${files.find((f) => !exists(f))}`, {
-        hint: "Check the --kubeconfig path",
-      });
+  static async load(opts: KubeOptions): Promise<Kube> {
+    const s = loadKubeconfig(opts);
+    opts.debug(`kubeconfig: ${s.files.join(":") || "in-cluster service account"}`);
+    const c = s.cluster;
+    const unsupported = [
+      c["insecure-skip-tls-verify"] && "insecure-skip-tls-verify",
+      c["tls-server-name"] && "tls-server-name",
+      c["proxy-url"] && "proxy-url",
+    ].filter(Boolean);
+    if (unsupported.length > 0) {
+      throw new DbgError(
+        `dbg cannot use this kubeconfig's ${unsupported.join(", ")} (cluster ${s.clusterName})`,
+        { hint: "Use a context whose cluster has a CA and a direct address" },
+      );
     }
-    if (present.length > 0) {
-      mergeFiles(kc, present);
-      opts.debug(`kubeconfig: ${present.join(":")}`);
-    } else if (exists(`${SERVICE_ACCOUNT}/token`)) {
-      kc.loadFromCluster();
-      opts.debug("kubeconfig: in-cluster service account");
-    } else {
-      const tried = files.length > 0 ? ` (no ${files.join(", ")})` : "";
-      throw new DbgError(`No Kubernetes configuration found${tried}`, {
-        hint: "Point KUBECONFIG (or --kubeconfig) at a kubeconfig file, or run dbg in a pod",
-      });
+    if (c["certificate-authority"] || c["certificate-authority-data"]) trustOnlyGivenCas();
+    opts.debug(`context ${s.context}, server ${c.server}`);
+    if (s.user.exec || s.user["auth-provider"]) {
+      const { pluginAuth } = await import("./auth_plugin.ts");
+      return new Kube(s, pluginAuth(s));
     }
-    if (opts.context) {
-      if (!kc.getContextObject(opts.context)) {
-        const names = kc.getContexts().map((c) => c.name).join(", ") || "none";
-        throw new DbgError(`No context "${opts.context}" in the kubeconfig (contexts: ${names})`, {
-          hint: "Pick one with --context, or list them with: kubectl config get-contexts",
-        });
-      }
-      kc.setCurrentContext(opts.context);
-    }
-    if (!kc.getCurrentCluster()) {
-      throw new DbgError(`The kubeconfig has no current context with a cluster`, {
-        hint: "Pass --context NAME, or set one with: kubectl config use-context NAME",
-      });
-    }
-    const cluster = kc.getCurrentCluster();
-    if (cluster?.caData || cluster?.caFile) trustOnlyGivenCas();
-    const ctx = kc.getContextObject(kc.getCurrentContext());
-    const namespace = opts.namespace || ctx?.namespace || "default";
-    opts.debug(`context ${kc.getCurrentContext()}, server ${kc.getCurrentCluster()?.server}`);
-    return new Kube(kc, namespace);
+    const auth = staticAuth(s);
+    return new Kube(s, () => Promise.resolve(auth));
   }
 
   /** Run one API call, translating its failure (see {@link apiError}). */
@@ -125,40 +105,10 @@ export class Kube {
     sub: string,
     query: URLSearchParams,
   ): Promise<SocketTarget> {
-    const cluster = this.kc.getCurrentCluster();
-    const unsupported = [
-      cluster?.skipTLSVerify && "insecure-skip-tls-verify",
-      cluster?.tlsServerName && "tls-server-name",
-      cluster?.proxyUrl && "proxy-url",
-    ].filter(Boolean);
-    if (unsupported.length > 0) {
-      throw new DbgError(
-        `dbg cannot attach with this kubeconfig's ${unsupported.join(", ")} (cluster ` +
-          `${cluster?.name})`,
-        { hint: "Use a context whose cluster has a CA and a direct address" },
-      );
-    }
-    const opts: { headers?: Record<string, string>; ca?: unknown; cert?: unknown; key?: unknown } =
-      {};
-    await this.kc.applyToHTTPSOptions(opts as never);
-    const pem = (v: unknown) => v === undefined ? undefined : String(v);
-    const ca = pem(opts.ca);
-    const cert = pem(opts.cert);
-    const key = pem(opts.key);
-    const client = ca || (cert && key)
-      ? Deno.createHttpClient({
-        ...(ca ? { caCerts: [ca] } : {}),
-        ...(cert && key ? { cert, key } : {}),
-      })
-      : undefined;
+    const { headers, client } = await this.#rest.auth();
     const base = this.server.replace(/^http/, "ws").replace(/\/$/, "");
     const path = `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/${sub}`;
-    const headers = { ...(opts.headers ?? {}) };
-    const user = this.kc.getCurrentUser();
-    if (!headers.Authorization && user?.username && user?.password) {
-      headers.Authorization = `Basic ${btoa(`${user.username}:${user.password}`)}`;
-    }
-    return { url: `${base}${path}?${query}`, headers, client };
+    return { url: `${base}${path}?${query}`, headers: { ...headers }, client };
   }
 
   /**
@@ -201,65 +151,63 @@ export class Kube {
     );
   }
 
-  async #watch(
+  #watch(
     path: string,
     fieldSelector: string,
     resourceVersion: string | undefined,
     onObject: (type: string, obj: unknown) => void,
     onEnd: (err: unknown) => void,
   ): Promise<() => void> {
-    const w = new k8s.Watch(this.kc);
-    const ctl = await w.watch(
-      path,
-      { fieldSelector, resourceVersion, allowWatchBookmarks: false },
-      onObject,
-      onEnd,
-    );
-    return () => ctl.abort();
+    const query = { fieldSelector, resourceVersion, allowWatchBookmarks: false };
+    return this.#rest.watch(path, query, onObject, onEnd);
   }
+}
+
+/**
+ * The credentials a kubeconfig user writes down: a token (or token file), basic auth, a client
+ * certificate; and the cluster's CA. (Files are read once, at the start.)
+ */
+function staticAuth(s: KubeSettings): Auth {
+  const { cluster: c, user: u } = s;
+  const pem = (data?: string, file?: string) =>
+    data ? atob(data) : file ? Deno.readTextFileSync(file) : undefined;
+  const read = (what: string, f: () => string | undefined) => {
+    try {
+      return f();
+    } catch (e) {
+      throw new DbgError(`Cannot read the kubeconfig's ${what}: ${(e as Error).message}`, {
+        hint: `Check the ${what} of context ${s.context} (kubectl config view)`,
+        cause: e,
+      });
+    }
+  };
+  const ca = read(
+    "certificate-authority",
+    () => pem(c["certificate-authority-data"], c["certificate-authority"]),
+  );
+  const cert = read(
+    "client-certificate",
+    () => pem(u["client-certificate-data"], u["client-certificate"]),
+  );
+  const key = read("client-key", () => pem(u["client-key-data"], u["client-key"]));
+  const token = u.token ??
+    read("tokenFile", () => u.tokenFile ? Deno.readTextFileSync(u.tokenFile).trim() : undefined);
+  const headers: Record<string, string> = {};
+  if (token) headers.Authorization = `Bearer ${token}`;
+  else if (u.username && u.password) {
+    headers.Authorization = `Basic ${btoa(`${u.username}:${u.password}`)}`;
+  }
+  const client = ca || (cert && key)
+    ? Deno.createHttpClient({
+      ...(ca ? { caCerts: [ca] } : {}),
+      ...(cert && key ? { cert, key } : {}),
+    })
+    : undefined;
+  return { headers, client };
 }
 
 function enc(s: string): string {
   return encodeURIComponent(s);
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.statSync(path);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** kubectl's merge: every file, in order; the first definition of a name wins. */
-function mergeFiles(kc: k8s.KubeConfig, files: string[]): void {
-  const clusters = new Map<string, k8s.Cluster>();
-  const users = new Map<string, k8s.User>();
-  const contexts = new Map<string, k8s.Context>();
-  let current = "";
-  for (const file of files) {
-    const one = new k8s.KubeConfig();
-    if (Deno.statSync(file).size === 0) continue; // kubectl takes an empty file as empty
-    try {
-      one.loadFromFile(file);
-    } catch (e) {
-      throw new DbgError(`Cannot read kubeconfig ${file}: ${(e as Error).message}`, {
-        hint: "Fix the file, or leave it out of KUBECONFIG",
-        cause: e,
-      });
-    }
-    for (const c of one.getClusters()) if (!clusters.has(c.name)) clusters.set(c.name, c);
-    for (const u of one.getUsers()) if (!users.has(u.name)) users.set(u.name, u);
-    for (const c of one.getContexts()) if (!contexts.has(c.name)) contexts.set(c.name, c);
-    current ||= one.getCurrentContext() ?? "";
-  }
-  kc.loadFromOptions({
-    clusters: [...clusters.values()],
-    users: [...users.values()],
-    contexts: [...contexts.values()],
-    currentContext: current,
-  });
 }
 
 /** The `Status` body of a failed call, when there is one. */
@@ -271,17 +219,14 @@ interface ApiStatus {
 }
 
 function statusOf(e: unknown): { code: number; status: ApiStatus } | undefined {
-  if (!(e instanceof k8s.ApiException)) return undefined;
-  let status: ApiStatus = {};
-  const body = (e as k8s.ApiException<unknown>).body;
-  if (typeof body === "string") {
-    try {
-      status = JSON.parse(body);
-    } catch {
-      status = { message: body };
-    }
-  } else if (body && typeof body === "object") status = body as ApiStatus;
-  return { code: e.code, status };
+  if (!(e instanceof ApiError)) return undefined;
+  let status: ApiStatus;
+  try {
+    status = JSON.parse(e.body);
+  } catch {
+    status = { message: e.body };
+  }
+  return { code: e.code, status: status && typeof status === "object" ? status : {} };
 }
 
 /** The message of a failed API call: the `Status` message when there is one. */

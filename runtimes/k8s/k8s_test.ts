@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import { apiError } from "./api.ts";
+import { ApiError } from "./rest.ts";
 import { resolveImage } from "../../images/catalog.ts";
 import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
@@ -264,14 +265,17 @@ Deno.test("labelSelector() writes matchLabels and matchExpressions in query synt
 
 Deno.test("apiError(): a 404 on the subresource itself means no ephemeral containers", () => {
   // What a cluster without the subresource answers (no real engine here is that old).
-  const missing = new k8s.ApiException(404, "Not Found", {
-    kind: "Status",
-    status: "Failure",
-    message: "the server could not find the requested resource",
-    reason: "NotFound",
-    details: {},
-    code: 404,
-  }, {});
+  const missing = new ApiError(
+    404,
+    JSON.stringify({
+      kind: "Status",
+      status: "Failure",
+      message: "the server could not find the requested resource",
+      reason: "NotFound",
+      details: {},
+      code: 404,
+    }),
+  );
   const ctx = {
     verb: "patch",
     resource: "pods/ephemeralcontainers",
@@ -281,12 +285,15 @@ Deno.test("apiError(): a 404 on the subresource itself means no ephemeral contai
   const old = apiError(missing, ctx, "https://k");
   assert.equal(old.message, "This cluster does not support ephemeral containers");
   assert.match(old.hint ?? "", /dbg containerd/);
-  const gone = new k8s.ApiException(404, "Not Found", {
-    message: 'pods "web" not found',
-    reason: "NotFound",
-    details: { name: "web", kind: "pods" },
-    code: 404,
-  }, {});
+  const gone = new ApiError(
+    404,
+    JSON.stringify({
+      message: 'pods "web" not found',
+      reason: "NotFound",
+      details: { name: "web", kind: "pods" },
+      code: 404,
+    }),
+  );
   assert.equal(apiError(gone, ctx, "https://k").message, "No such pod: web in namespace shop");
 });
 

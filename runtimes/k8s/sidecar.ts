@@ -14,7 +14,7 @@
  * @module
  */
 
-import * as k8s from "@kubernetes/client-node";
+import type * as k8s from "@kubernetes/client-node";
 import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
@@ -118,11 +118,7 @@ export class K8sSidecar implements Sidecar {
     const body = { spec: { ephemeralContainers: [container] } };
     const patched = await kube.call(
       { verb: "patch", resource: "pods/ephemeralcontainers", name: pod, namespace },
-      () =>
-        kube.core.patchNamespacedPodEphemeralcontainers(
-          { name: pod, namespace, body },
-          k8s.setHeaderOptions("Content-Type", k8s.PatchStrategy.StrategicMergePatch),
-        ),
+      () => kube.core.patchNamespacedPodEphemeralcontainers({ name: pod, namespace, body }),
     );
     this.#rv = patched.metadata?.resourceVersion;
     this.#o.debug(`added ephemeral container ${this.name} to pod ${pod}`);
