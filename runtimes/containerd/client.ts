@@ -1,5 +1,5 @@
 /**
- * A small gRPC client for containerd over its Unix socket, with the protobufjs descriptors of
+ * A small gRPC client for containerd over its Unix socket, with the descriptors of
  * proto.ts. Unary and server-streaming calls go over Deno's own fetch, which speaks HTTP/2
  * (h2c) on a Unix socket: loading @grpc/grpc-js cost about 85 ms of every run. containerd
  * (grpc-go) reports a failed call as a trailers-only response, so its status is in the headers
@@ -53,7 +53,7 @@ export class ContainerdClient {
     request: Message,
     opts: { namespace?: string; lease?: string; deadlineMs?: number },
   ): Promise<Message[]> {
-    const payload = m.request.encode(m.request.fromObject(request)).finish();
+    const payload = m.encode(request);
     const body = new Uint8Array(5 + payload.length);
     new DataView(body.buffer).setUint32(1, payload.length);
     body.set(payload, 5);
@@ -84,10 +84,7 @@ export class ContainerdClient {
     const out: Message[] = [];
     for (let off = 0; off + 5 <= bytes.length;) {
       const len = new DataView(bytes.buffer, bytes.byteOffset + off + 1, 4).getUint32(0);
-      const msg = m.response.decode(bytes.subarray(off + 5, off + 5 + len));
-      out.push(
-        m.response.toObject(msg, { longs: Number, enums: String, defaults: true }) as Message,
-      );
+      out.push(m.decode(bytes.subarray(off + 5, off + 5 + len)));
       off += 5 + len;
     }
     return out;
@@ -132,8 +129,8 @@ export class ContainerdClient {
     md.set("containerd-lease", o.lease);
     const call = this.#grpc.makeBidiStreamRequest(
       m.path,
-      (msg: Message) => Buffer.from(m.request.encode(m.request.fromObject(msg)).finish()),
-      (buf: Buffer) => m.response.toObject(m.response.decode(buf), { longs: Number }) as Message,
+      (msg: Message) => Buffer.from(m.encode(msg)),
+      (buf: Buffer) => m.decode(buf),
       md,
       { deadline: Date.now() + 300_000 },
     );

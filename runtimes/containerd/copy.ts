@@ -235,12 +235,23 @@ async function presentBinds(
   return (source) => present.has(source);
 }
 
-/** Kill the task and delete it once it has stopped (none: nothing to do). */
+/**
+ * Kill the task and delete it once it has stopped (none: nothing to do). One that has `ended`
+ * is deleted at once, and killed only if that fails.
+ */
 export async function deleteTask(
   client: ContainerdClient,
   id: string,
   ns: { namespace: string },
+  ended = false,
 ): Promise<void> {
+  if (ended) {
+    try {
+      return void await client.call(TASKS, "Delete", { container_id: id }, ns);
+    } catch (e) {
+      if (e instanceof ContainerdError && e.code === Code.NOT_FOUND) return;
+    }
+  }
   await client.call(TASKS, "Kill", { container_id: id, signal: 9, all: true }, ns)
     .catch(() => {});
   for (let i = 0; i < 30; i++) {

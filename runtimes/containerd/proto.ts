@@ -1,13 +1,14 @@
 /**
- * The part of containerd's gRPC API that dbg uses, as protobufjs JSON descriptors: only the
- * services, messages and fields dbg reads or writes, with containerd's field numbers (from
- * containerd's `api/` protos; fields were only ever appended, so 1.6 and later agree).
- * Descriptors in code load faster than parsing .proto files and need no files at run time.
+ * The part of containerd's gRPC API that dbg uses, as descriptors in protobufjs's JSON shape:
+ * only the services, messages and fields dbg reads or writes, with containerd's field numbers
+ * (from containerd's `api/` protos; fields were only ever appended, so 1.6 and later agree).
+ * A small codec (codec.ts) encodes and decodes them: protobufjs itself took some 30 ms to load,
+ * a seventh of a whole `dbg containerd -- true`.
  *
  * @module
  */
 
-import protobuf from "protobufjs";
+import { type Codec, compile, type Namespace } from "./codec.ts";
 
 const str = (id: number) => ({ type: "string", id });
 const u32 = (id: number) => ({ type: "uint32", id });
@@ -449,23 +450,21 @@ const DESCRIPTOR = {
   },
 };
 
-/** The loaded protobufjs root. */
-export const ROOT: protobuf.Root = protobuf.Root.fromJSON(DESCRIPTOR as protobuf.INamespace);
+const CODEC: Codec = compile(DESCRIPTOR as Namespace);
 
-/** A method of the API: its gRPC path and the message types to encode and decode. */
+/** A method of the API: its gRPC path and how to write its request and read its response. */
 export interface Method {
   path: string;
-  request: protobuf.Type;
-  response: protobuf.Type;
+  encode(request: Record<string, unknown>): Uint8Array;
+  decode(response: Uint8Array): Record<string, unknown>;
 }
 
 /** Look up `service` (e.g. `containerd.services.tasks.v1.Tasks`) and its `method`. */
 export function method(service: string, name: string): Method {
-  const m = ROOT.lookupService(service).methods[name];
-  m.resolve();
+  const m = CODEC.method(service, name);
   return {
     path: `/${service}/${name}`,
-    request: m.resolvedRequestType!,
-    response: m.resolvedResponseType!,
+    encode: (request) => CODEC.encode(m.request, request),
+    decode: (response) => CODEC.decode(m.response, response),
   };
 }

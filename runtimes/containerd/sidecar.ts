@@ -101,6 +101,8 @@ class ContainerdSidecar implements Sidecar {
   #lifeline: string[] = [];
   #files: Deno.FsFile[] = [];
   #task = false;
+  /** The task has exited (its Wait answered): deleting it needs no kill. */
+  #ended = false;
   #created = Promise.withResolvers<void>();
 
   constructor(
@@ -217,7 +219,10 @@ class ContainerdSidecar implements Sidecar {
     await this.#created.promise;
     const req = { container_id: this.id };
     const exit = this.#client.call(TASKS, "Wait", req, this.#ns({ deadlineMs: 0 }))
-      .then((r) => Number(r.exit_status));
+      .then((r) => {
+        this.#ended = true;
+        return Number(r.exit_status);
+      });
     exit.catch(() => {});
     return { exit };
   }
@@ -298,7 +303,7 @@ class ContainerdSidecar implements Sidecar {
   async remove(): Promise<void> {
     const ns = this.#ns();
     const quiet = (p: Promise<unknown>) => p.catch((e) => this.#o.debug(`cleanup: ${e}`));
-    if (this.#task) await quiet(deleteTask(this.#client, this.id, ns));
+    if (this.#task) await quiet(deleteTask(this.#client, this.id, ns, this.#ended));
     // Once the task is gone the rest are independent records.
     await Promise.all([
       quiet(this.#client.call(CONTAINERS, "Delete", { id: this.id }, ns)),

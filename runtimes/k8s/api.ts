@@ -165,7 +165,7 @@ export class Kube {
 
 /**
  * The credentials a kubeconfig user writes down: a token (or token file), basic auth, a client
- * certificate; and the cluster's CA. (Files are read once, at the start.)
+ * certificate, impersonation; and the cluster's CA. (Files are read once, at the start.)
  */
 function staticAuth(s: KubeSettings): Auth {
   const { cluster: c, user: u } = s;
@@ -197,6 +197,16 @@ function staticAuth(s: KubeSettings): Auth {
   else if (u.username && u.password) {
     headers.Authorization = `Basic ${btoa(`${u.username}:${u.password}`)}`;
   }
+  if (u.as) headers["Impersonate-User"] = u.as;
+  if (u["as-uid"]) headers["Impersonate-Uid"] = u["as-uid"];
+  const groups = u["as-groups"] ?? [];
+  if (groups.length > 1) {
+    // (fetch joins repeated headers into one, which the API server takes as one group.)
+    throw new DbgError(`dbg cannot impersonate more than one group (as-groups of ${s.context})`, {
+      hint: "Impersonate one group, or none",
+    });
+  }
+  if (groups.length) headers["Impersonate-Group"] = groups[0];
   const client = ca || (cert && key)
     ? Deno.createHttpClient({
       ...(ca ? { caCerts: [ca] } : {}),

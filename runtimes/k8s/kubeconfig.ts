@@ -36,6 +36,10 @@ export interface UserEntry {
   password?: string;
   exec?: unknown;
   "auth-provider"?: unknown;
+  /** Impersonation: the user, groups and uid to act as. */
+  as?: string;
+  "as-groups"?: string[];
+  "as-uid"?: string;
 }
 
 interface ContextEntry {
