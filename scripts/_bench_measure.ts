@@ -77,21 +77,25 @@ export function checkAborted(): void {
   if (abort.signal.aborted) throw new Interrupted();
 }
 
-/** Runs `cmd` once and returns its wall time in ms; throws with its stderr when it fails. */
-export async function timeOnce(cmd: Cmd): Promise<number> {
-  const [program, ...args] = cmd.argv;
-  const signal = AbortSignal.any([abort.signal, AbortSignal.timeout(STEP_TIMEOUT_MS)]);
-  const start = performance.now();
-  const out = await new Deno.Command(program, {
+/** Runs `argv` with `env` alone, no input and its output thrown away; stderr is kept. */
+function runQuiet(argv: string[], env: Record<string, string>, timeoutMs: number) {
+  const [program, ...args] = argv;
+  return new Deno.Command(program, {
     args,
     cwd: ROOT,
-    env: cmd.env,
+    env,
     clearEnv: true,
     stdin: "null",
     stdout: "null",
     stderr: "piped",
-    signal,
+    signal: AbortSignal.any([abort.signal, AbortSignal.timeout(timeoutMs)]),
   }).output();
+}
+
+/** Runs `cmd` once and returns its wall time in ms; throws with its stderr when it fails. */
+export async function timeOnce(cmd: Cmd): Promise<number> {
+  const start = performance.now();
+  const out = await runQuiet(cmd.argv, cmd.env, STEP_TIMEOUT_MS);
   const ms = performance.now() - start;
   // A terminal's Ctrl-C can reach the child before our listener has run.
   if (abort.signal.aborted || out.signal === "SIGINT") throw new Interrupted();
@@ -242,16 +246,11 @@ export const GNU_TIME = "/usr/bin/time";
 
 /** Runs `cmd` once under GNU time, its output thrown away, and returns what it cost. */
 export async function costOnce(cmd: Cmd): Promise<Cost> {
-  const out = await new Deno.Command(GNU_TIME, {
-    args: ["-f", "dbg-bench %M %U %S %e", ...cmd.argv],
-    cwd: ROOT,
-    env: cmd.env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "null",
-    stderr: "piped",
-    signal: AbortSignal.any([abort.signal, AbortSignal.timeout(120_000)]),
-  }).output();
+  const out = await runQuiet(
+    [GNU_TIME, "-f", "dbg-bench %M %U %S %e", ...cmd.argv],
+    cmd.env,
+    120_000,
+  );
   checkAborted();
   const err = new TextDecoder().decode(out.stderr);
   const m = /dbg-bench (\d+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(err);
