@@ -9,7 +9,7 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import { DbgError } from "../../lib/errors.ts";
-import type { SocketTarget } from "./channel.ts";
+import { type SocketTarget, unreachableNode } from "./channel.ts";
 import { type KubeSettings, loadKubeconfig } from "./kubeconfig.ts";
 import { ApiError, AppsV1, type Auth, CoreV1, Rest } from "./rest.ts";
 
@@ -96,6 +96,21 @@ export class Kube {
     } catch (e) {
       throw apiError(e, ctx, this.server);
     }
+  }
+
+  /** The API server's error when it cannot reach the pod's kubelet (for a log), if it says so. */
+  async kubeletUnreachable(
+    namespace: string,
+    pod: string,
+    container: string,
+  ): Promise<string | undefined> {
+    try {
+      await this.core.readNamespacedPodLog({ name: pod, namespace, container, limitBytes: 1 });
+    } catch (e) {
+      const message = apiMessage(e);
+      if (unreachableNode(message)) return message;
+    }
+    return undefined;
   }
 
   /** The WebSocket target for a pod subresource such as `attach` or `exec`. */

@@ -19,8 +19,8 @@ import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapt
 import { DbgError, LeftBehind } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
-import { hangupScript, killScript } from "../../lib/kill.ts";
-import { apiMessage, canI, type Kube } from "./api.ts";
+import { hangupScript, killScript, LIFELINE_QUIT } from "../../lib/kill.ts";
+import { canI, type Kube } from "./api.ts";
 import {
   ChannelSocket,
   STDIN,
@@ -31,7 +31,8 @@ import {
 import { openLifeline, runScript } from "./exec.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
 import { entryMarks } from "./trailer.ts";
-import { containerState, waitForContainer } from "./wait.ts";
+import { containerState, errText, stateWithin, waitForContainer } from "./wait.ts";
+import { consoleSize } from "../../lib/resize.ts";
 
 /** What the sidecar needs besides the plan. */
 export interface K8sSidecarOptions {
@@ -74,6 +75,9 @@ export class K8sSidecar implements Sidecar {
   #went = false;
   /** The attach broke while the session went on: left running for a reattach. */
   #detached = false;
+  /** The lifeline opened with a new session (see start()), and whether the session took it. */
+  #lifeline?: Promise<Lifeline>;
+  #lifelineTaken = false;
 
   constructor(plan: DebugPlan, o: K8sSidecarOptions) {
     this.#plan = plan;
@@ -100,6 +104,12 @@ export class K8sSidecar implements Sidecar {
         this.#closed = true;
         this.#bound.resolve(null);
         this.#socket?.close();
+        // A lifeline the session never took (it ended first) is let go without a hangup.
+        if (!this.#lifelineTaken) {
+          this.#lifeline?.then((l) =>
+            l.write(new TextEncoder().encode(LIFELINE_QUIT)).finally(() => l.close())
+          ).catch(() => {});
+        }
       },
     });
   }
@@ -154,20 +164,28 @@ export class K8sSidecar implements Sidecar {
       this.#bound.resolve(null);
       return;
     }
+    // A new session's lifeline opens beside the attach and before the go line, so that a dbg
+    // killed at any moment of the session is covered (until the go line the entry script ends
+    // by itself).
+    if (this.#o.container) {
+      this.#lifeline = openLifeline(this.#o, this.name);
+      this.#lifeline.catch((e) => this.#o.debug(`lifeline: ${e}`));
+    }
     const socket = await this.#openAttach();
+    await this.#lifeline?.catch(() => {});
     if (this.#closed) return socket.close();
     this.#socket = socket;
     this.#o.debug(`attached to ${this.name} (${socket.protocol})`);
     const tty = this.#plan.sidecar.tty;
     if (tty) {
-      const { columns, rows } = consoleSize();
+      const { columns, rows } = consoleSize() ?? { columns: 80, rows: 24 };
       // kubectl's redraw trick: a different size first, then the real one.
       socket.resize(rows + 1, columns + 1);
       socket.resize(rows, columns);
       // An idle shell sends nothing; proxies drop quiet connections. A resize to the same size
       // is a no-op for the terminal and keeps the connection alive.
       const keep = setInterval(() => {
-        const { columns, rows } = consoleSize();
+        const { columns, rows } = consoleSize() ?? { columns: 80, rows: 24 };
         socket.resize(rows, columns);
       }, 30_000);
       socket.closed.finally(() => clearInterval(keep));
@@ -207,7 +225,9 @@ export class K8sSidecar implements Sidecar {
       // status, which is lost when it closes on our first frames (a TCP reset); then a log
       // request, which takes the same way, tells.
       const unreachable = socket.received === 0 &&
-        (unreachableNode(st?.message) ? st?.message : await this.#kubeletUnreachable());
+        (unreachableNode(st?.message)
+          ? st?.message
+          : await kube.kubeletUnreachable(namespace, pod, this.name));
       if (unreachable) this.#exit.reject(this.#kubeletOutOfReach(unreachable));
       else await this.#finish(st);
     }).catch((e) => this.#exit.reject(e));
@@ -328,23 +348,6 @@ export class K8sSidecar implements Sidecar {
     );
   }
 
-  /** The API server's error when it cannot reach the kubelet for the container's log. */
-  async #kubeletUnreachable(): Promise<string | undefined> {
-    const { kube, namespace, pod } = this.#o;
-    try {
-      await kube.core.readNamespacedPodLog({
-        name: pod,
-        namespace,
-        container: this.name,
-        limitBytes: 1,
-      });
-    } catch (e) {
-      const message = apiMessage(e);
-      if (unreachableNode(message)) return message;
-    }
-    return undefined;
-  }
-
   /** After the attach ends: the exit code from the status (it lags the exit by a second). */
   async #finish(st: StreamStatus | undefined): Promise<void> {
     if (st && st.status === "Failure") this.#o.debug(`attach status: ${JSON.stringify(st)}`);
@@ -374,20 +377,8 @@ export class K8sSidecar implements Sidecar {
     );
   }
 
-  /** The container's state, read every 250 ms until `enough` says so or `ms` have passed. */
-  async #stateWithin(
-    ms: number,
-    enough: (st: k8s.V1ContainerState | undefined) => boolean,
-  ): Promise<k8s.V1ContainerState | undefined> {
-    const { kube, namespace, pod } = this.#o;
-    const end = Date.now() + ms;
-    let st: k8s.V1ContainerState | undefined;
-    while (Date.now() < end) {
-      st = ecState(await kube.core.readNamespacedPod({ name: pod, namespace }), this.name);
-      if (enough(st)) break;
-      await delay(250);
-    }
-    return st;
+  #stateWithin(ms: number, enough: (st: k8s.V1ContainerState | undefined) => boolean) {
+    return stateWithin(this.#o.kube, { ...this.#o, name: this.name, ephemeral: true }, ms, enough);
   }
 
   async #terminatedWithin(ms: number): Promise<boolean> {
@@ -412,18 +403,7 @@ export class K8sSidecar implements Sidecar {
   }
 
   lifeline(): Promise<Lifeline> {
-    return openLifeline(this.#o, this.name);
+    this.#lifelineTaken = true;
+    return this.#lifeline ?? openLifeline(this.#o, this.name);
   }
-}
-
-function consoleSize(): { columns: number; rows: number } {
-  try {
-    return Deno.consoleSize();
-  } catch {
-    return { columns: 80, rows: 24 };
-  }
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }

@@ -168,7 +168,8 @@ export async function waitForContainer(
   }
 }
 
-function errText(e: unknown): string {
+/** An error's message. */
+export function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 /** The waiting reason a status or event text names. */
@@ -190,4 +191,22 @@ function hintFor(reason: string | undefined): string | undefined {
       return "The pod's security settings refuse the container: try --profile restricted";
   }
   return undefined;
+}
+
+/** A container's state, read every 250 ms until `enough` says so or `ms` have passed. */
+export async function stateWithin(
+  kube: Kube,
+  c: { namespace: string; pod: string; name: string; ephemeral: boolean },
+  ms: number,
+  enough: (st: k8s.V1ContainerState | undefined) => boolean,
+): Promise<k8s.V1ContainerState | undefined> {
+  const end = Date.now() + ms;
+  let st: k8s.V1ContainerState | undefined;
+  while (Date.now() < end) {
+    const pod = await kube.core.readNamespacedPod({ name: c.pod, namespace: c.namespace });
+    st = containerState(pod, c.name, c.ephemeral);
+    if (enough(st)) break;
+    await delay(250);
+  }
+  return st;
 }
