@@ -181,6 +181,8 @@ export async function resolveTarget(
 ): Promise<ResolvedTarget> {
   const ref = parseTarget(text);
   const namespace = kube.namespace;
+  // The namespace's level is asked beside the pod (namespaceLevel never fails).
+  const level = namespaceLevel(kube, namespace);
   let pod: k8s.V1Pod;
   let picked: string | undefined;
   if (ref.kind === "pod") {
@@ -223,8 +225,7 @@ export async function resolveTarget(
   const podName = pod.metadata?.name ?? ref.name;
   const phase = pod.status?.phase ?? "Unknown";
   const container = pickContainer(pod, ref.container);
-  const psa = await namespaceLevel(kube, namespace);
-  const facts = factsOf(pod, container, psa);
+  const facts = factsOf(pod, container, await level);
   if (opts.copy) {
     return { pod, container, namespace, facts: copyFacts(pod, container, facts), picked };
   }
