@@ -134,7 +134,8 @@ export class ChannelSocket {
         this.#received += f.payload.length;
         if (!open) return;
         try {
-          ctl.enqueue({ stream: f.channel, data: f.payload.slice() });
+          // (A view: each message has a buffer of its own.)
+          ctl.enqueue({ stream: f.channel, data: f.payload });
         } catch {
           open = false; // cancelled meanwhile
         }
