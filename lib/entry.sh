@@ -25,15 +25,16 @@ unset DBG_ENTRY DBG_MODE DBG_FALLBACK DBG_PROFILE DBG_PID DBG_TARGET_ID DBG_ROOT
 # answers with a line, says when it does. (The probe for `read -t` reads /dev/null: no child.)
 if [ -n "$go" ]; then
   [ "$tty" != 1 ] || stty -echo 2>/dev/null
+  ready() { printf '\033]5379;dbg-ready\007' >&2; }
   if { read -r -t 1 _dbg_go </dev/null; } 2>/dev/null; [ $? = 1 ]; then
     read -r -t "$go" _dbg_go || { echo "dbg: nobody attached within ${go}s" >&2; exit 125; }
     i=0
-    while [ "$tty" != 1 ] && { printf '\033]5379;dbg-ready\007' >&2; ! read -r -t 1 _; }; do
+    while [ "$tty" != 1 ] && { ready; ! read -r -t 1 _; }; do
       i=$((i+1)); [ $i -lt "$go" ] || exit 125
     done
   else
     read -r _dbg_go || exit 125
-    [ "$tty" = 1 ] || { printf '\033]5379;dbg-ready\007' >&2; read -r _ || exit 125; }
+    [ "$tty" = 1 ] || { ready; read -r _ || exit 125; }
   fi
   [ "$tty" != 1 ] || stty echo 2>/dev/null
   [ "$_dbg_go" != nostdin ] || exec </dev/null

@@ -11,7 +11,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { DbgError } from "../../lib/errors.ts";
 import { type SocketTarget, unreachableNode } from "./channel.ts";
 import { type KubeSettings, loadKubeconfig } from "./kubeconfig.ts";
-import { ApiError, AppsV1, type Auth, CoreV1, Rest } from "./rest.ts";
+import { ApiError, AppsV1, type Auth, CoreV1, Rest, tlsClient } from "./rest.ts";
 
 /** Options for {@link Kube.load}. */
 export interface KubeOptions {
@@ -222,13 +222,7 @@ function staticAuth(s: KubeSettings): Auth {
     });
   }
   if (groups.length) headers["Impersonate-Group"] = groups[0];
-  const client = ca || (cert && key)
-    ? Deno.createHttpClient({
-      ...(ca ? { caCerts: [ca] } : {}),
-      ...(cert && key ? { cert, key } : {}),
-    })
-    : undefined;
-  return { headers, client };
+  return { headers, client: tlsClient(ca, cert, key) };
 }
 
 function enc(s: string): string {

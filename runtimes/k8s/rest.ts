@@ -15,6 +15,15 @@ export interface Auth {
   client?: Deno.HttpClient;
 }
 
+/** The TLS client for a CA and a client certificate, where either is given. */
+export function tlsClient(ca?: string, cert?: string, key?: string): Deno.HttpClient | undefined {
+  if (!ca && !(cert && key)) return undefined;
+  return Deno.createHttpClient({
+    ...(ca ? { caCerts: [ca] } : {}),
+    ...(cert && key ? { cert, key } : {}),
+  });
+}
+
 /** An API server's answer other than 2xx: its status code and body (a `Status`, mostly). */
 export class ApiError extends Error {
   constructor(readonly code: number, readonly body: string) {

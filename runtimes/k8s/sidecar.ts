@@ -178,14 +178,15 @@ export class K8sSidecar implements Sidecar {
     this.#o.debug(`attached to ${this.name} (${socket.protocol})`);
     const tty = this.#plan.sidecar.tty;
     if (tty) {
-      const { columns, rows } = consoleSize() ?? { columns: 80, rows: 24 };
+      const size = () => consoleSize() ?? { columns: 80, rows: 24 };
+      const { columns, rows } = size();
       // kubectl's redraw trick: a different size first, then the real one.
       socket.resize(rows + 1, columns + 1);
       socket.resize(rows, columns);
       // An idle shell sends nothing; proxies drop quiet connections. A resize to the same size
       // is a no-op for the terminal and keeps the connection alive.
       const keep = setInterval(() => {
-        const { columns, rows } = consoleSize() ?? { columns: 80, rows: 24 };
+        const { columns, rows } = size();
         socket.resize(rows, columns);
       }, 30_000);
       socket.closed.finally(() => clearInterval(keep));
