@@ -22,8 +22,7 @@ import {
   type DenoCommands,
   measure,
   measureCost,
-  STREAM_MIB,
-  STREAM_ROUNDS,
+  streamCommand,
   streamRows,
   summary,
 } from "./_bench_measure.ts";
@@ -127,14 +126,11 @@ export async function benchContainerd(
     unit: "ms",
     goal: 1.5,
   });
-  const stream = ["head", "-c", String(STREAM_MIB << 20), "/dev/zero"];
-  console.log(`\nstreaming ${STREAM_MIB} MiB through stdout (${stream.join(" ")}):`);
+  const stream = streamCommand();
   const SA = { ...A, argv: [...A.argv.slice(0, -1), ...stream] };
   const SB = { ...B, argv: ctrRun(stream).argv };
   const cost = await measureCost(
     [SA, SB],
-    STREAM_ROUNDS,
-    STREAM_MIB,
     (cmd) => cmd === SB ? { ...SB, argv: ctrRun(stream).argv } : cmd,
   );
   streamRows("containerd", cost.get(SA)!, cost.get(SB)!, "ctr run");

@@ -15,8 +15,7 @@ import {
   measure,
   measureCost,
   stats,
-  STREAM_MIB,
-  STREAM_ROUNDS,
+  streamCommand,
   streamRows,
   summary,
   timeOnce,
@@ -130,10 +129,9 @@ export async function benchK8s(
   console.log(`\nstart to PATCH answered: ${patched.join(", ")} ms (median ${patch})`);
   summary.push({ work: "k8s start to PATCH answered", dbg: patch, unit: "ms", max: 150 });
 
-  const stream = ["head", "-c", String(STREAM_MIB << 20), "/dev/zero"];
-  console.log(`\nstreaming ${STREAM_MIB} MiB through stdout (${stream.join(" ")}):`);
+  const stream = streamCommand();
   const SA: Cmd = { label: "A dbg", argv: dbg("busy", stream), env };
   const SB: Cmd = { label: "B kubectl debug", argv: kubectl("busy", stream), env };
-  const cost = await measureCost([SA, SB], STREAM_ROUNDS, STREAM_MIB);
+  const cost = await measureCost([SA, SB]);
   streamRows("k8s", cost.get(SA)!, cost.get(SB)!, "kubectl debug");
 }

@@ -238,8 +238,15 @@ export interface Cost {
 }
 
 /** The streams' size, and how many times each streaming command runs. */
-export const STREAM_MIB = 256;
-export const STREAM_ROUNDS = 3;
+const STREAM_MIB = 256;
+const STREAM_ROUNDS = 3;
+
+/** The command that streams {@link STREAM_MIB} MiB through stdout; says so on the way. */
+export function streamCommand(): string[] {
+  const cmd = ["head", "-c", String(STREAM_MIB << 20), "/dev/zero"];
+  console.log(`\nstreaming ${STREAM_MIB} MiB through stdout (${cmd.join(" ")}):`);
+  return cmd;
+}
 
 /** GNU time, which reports a child's peak RSS and CPU. */
 export const GNU_TIME = "/usr/bin/time";
@@ -259,17 +266,15 @@ export async function costOnce(cmd: Cmd): Promise<Cost> {
 }
 
 /**
- * Runs each command `rounds` times, alternately, and prints and returns the median cost of
- * each (a stream of `mib` MiB: throughput is mib / wall).
+ * Runs each streaming command {@link STREAM_ROUNDS} times, alternately, and prints and returns
+ * the median cost of each (throughput is {@link STREAM_MIB} / wall).
  */
 export async function measureCost(
   cmds: Cmd[],
-  rounds: number,
-  mib: number,
   fresh: (cmd: Cmd) => Cmd = (cmd) => cmd,
 ): Promise<Map<Cmd, Cost>> {
   const costs = new Map<Cmd, Cost[]>(cmds.map((c) => [c, []]));
-  for (let i = 0; i < rounds; i++) {
+  for (let i = 0; i < STREAM_ROUNDS; i++) {
     for (const cmd of i % 2 ? [...cmds].reverse() : cmds) {
       costs.get(cmd)!.push(await costOnce(fresh(cmd)));
     }
@@ -279,7 +284,7 @@ export async function measureCost(
   const med = (xs: number[]) => stats(xs).median;
   const out = new Map<Cmd, Cost>();
   const w = Math.max(...cmds.map((c) => c.label.length));
-  console.log(`${"".padEnd(w)}  peak RSS   CPU (user+sys)   MiB/s  (medians of ${rounds})`);
+  console.log(`${"".padEnd(w)}  peak RSS   CPU (user+sys)   MiB/s  (medians of ${STREAM_ROUNDS})`);
   for (const [cmd, xs] of costs) {
     const c = {
       rssMiB: med(xs.map((x) => x.rssMiB)),
@@ -290,7 +295,7 @@ export async function measureCost(
     console.log(
       `${cmd.label.padEnd(w)}  ${c.rssMiB.toFixed(0).padStart(5)} MiB  ${
         c.cpuS.toFixed(2).padStart(9)
-      } s   ${(mib / c.wallS).toFixed(0).padStart(7)}`,
+      } s   ${(STREAM_MIB / c.wallS).toFixed(0).padStart(7)}`,
     );
   }
   return out;

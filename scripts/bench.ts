@@ -44,8 +44,7 @@ import {
   measureCost,
   parseArgs,
   stats,
-  STREAM_MIB,
-  STREAM_ROUNDS,
+  streamCommand,
   streamRows,
   summary,
   summaryTable,
@@ -159,12 +158,11 @@ async function benchDocker(d: PrivateDockerd, runs: number, deno: DenoCommands):
       strict: true,
     });
   }
-  const stream = ["head", "-c", String(STREAM_MIB << 20), "/dev/zero"];
-  console.log(`\nstreaming ${STREAM_MIB} MiB through stdout (${stream.join(" ")}):`);
+  const stream = streamCommand();
   const SA = { ...A, argv: [...dbgArgs, ...stream] };
   const SB = { ...B, argv: [...runArgs, ...stream] };
   const SC = { ...C, argv: [...cdebugArgs, ...stream] };
-  const cost = await measureCost(cdebug ? [SA, SB, SC] : [SA, SB], STREAM_ROUNDS, STREAM_MIB);
+  const cost = await measureCost(cdebug ? [SA, SB, SC] : [SA, SB]);
   streamRows(
     "docker",
     cost.get(SA)!,
