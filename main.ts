@@ -21,6 +21,7 @@ import { makePlan, planForDisplay } from "./lib/plan.ts";
 import { printableLines } from "./lib/printable.ts";
 import { pullProgress } from "./lib/progress.ts";
 import { runSession } from "./lib/session.ts";
+import { localWriter } from "./lib/streams.ts";
 import type { Holding } from "./runtimes/local.ts";
 import { DETECTED_SUPPORTS, loadAdapter } from "./runtimes/mod.ts";
 
@@ -117,8 +118,8 @@ async function debugSession(
   const progress = pullProgress(image.ref, !opts.quiet && Deno.stderr.isTerminal());
   return await runSession(adapter, plan, {
     stdin: Deno.stdin,
-    stdout: Deno.stdout,
-    stderr: Deno.stderr,
+    stdout: localWriter(Deno.stdout, 1),
+    stderr: localWriter(Deno.stderr, 2),
     debug,
     progress,
     banner: !opts.quiet,

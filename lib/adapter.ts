@@ -102,7 +102,10 @@ export interface AdapterSupports {
   attach: boolean;
 }
 
-/** Output of the sidecar: stdout (1) and stderr (2) chunks, in order. */
+/**
+ * Output of the sidecar: stdout (1) and stderr (2) chunks, in order. A chunk's bytes may be a
+ * view of a buffer that the stream reads into again: use them before reading the next chunk.
+ */
 export interface OutputChunk {
   stream: 1 | 2;
   data: Uint8Array;

@@ -335,11 +335,17 @@ else
   # The names to clear in the command's child, listed here: a child that forks nothing before
   # its exec leaves no orphan when a signal kills it (the target's PID 1 would inherit it and
   # keep it as a zombie).
-  # (This shell's environment as the container began it: read with builtins, no child.)
+  # (This shell's exported names, from export -p: a value's second line may add a name, which
+  # is harmless. Not /proc/$$/environ: a shell's read takes a byte a call, and this script is
+  # in there, ~10 ms.)
   _dbg_unset=
-  while IFS= read -r -d '' _kv; do
-    case ${_kv%%=*} in "" | [0-9]* | *[!A-Za-z0-9_]*) ;; *) _dbg_unset="$_dbg_unset ${_kv%%=*}" ;; esac
-  done < /proc/$$/environ
+  set -f; IFS='
+'
+  for _kv in $(export -p); do
+    _kv=${_kv#export }; _kv=${_kv#declare -x }
+    case ${_kv%%=*} in "" | [0-9]* | *[!A-Za-z0-9_]* | _dbg_*) ;; *) _dbg_unset="$_dbg_unset ${_kv%%=*}" ;; esac
+  done
+  unset IFS; set +f
 fi
 _dbg_T=$T _dbg_toolpath=$toolpath _dbg_term=$term
 

@@ -1,18 +1,19 @@
 /**
  * Pure HTTP/1.1 and Docker stream parsing for the Docker transport: the request head, the
  * response head, body framing (Content-Length, chunked, until EOF) and the multiplexed frames of
- * a non-TTY attach. No I/O here, so all of it is unit-tested with plain bytes.
+ * a non-TTY attach. No I/O here (the attach output reads through a function it is given), so
+ * all of it is unit-tested with plain bytes.
  *
  * @module
  */
 
+import type { OutputChunk } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 
 /** The status line and headers of an HTTP/1.1 response. */
 export type ResponseHead = { status: number; statusText: string; headers: Headers };
 
 /** One frame of a multiplexed attach stream: 0 stdin, 1 stdout, 2 stderr, 3 daemon error. */
-export type Frame = { stream: 0 | 1 | 2 | 3; data: Uint8Array };
 
 /** How the body of a response is delimited, decided from its method, status and headers. */
 export type BodyFraming =
@@ -60,6 +61,11 @@ export function badResponse(detail: string, cause?: unknown): DbgError {
     hint: "Check that -H/--host points at a Docker or Podman API socket, and run with --debug",
     cause,
   });
+}
+
+/** "the Docker daemon" → "The Docker daemon", to start a sentence. */
+export function capitalized(s: string): string {
+  return s[0].toUpperCase() + s.slice(1);
 }
 
 /** Joins byte arrays into one. */
@@ -332,62 +338,106 @@ export function apiError(head: ResponseHead, body: unknown): DockerApiError {
   return new DockerApiError(head.status, message);
 }
 
+/** Where an attach stream's bytes come from: fills `buf`, or null at EOF. */
+export type ReadInto = (buf: Uint8Array) => Promise<number | null>;
+
+/** The most one read of an attach stream takes. */
+const OUTPUT_READ_BYTES = 256 * 1024;
+
 /**
- * Splits Docker's multiplexed attach/logs stream (non-TTY containers) into frames. Each frame is
- * an 8-byte header (byte 0 the stream id, bytes 1-3 zero, bytes 4-7 the big-endian payload
- * length) and the payload. Frames may be split across reads, and one read may hold several.
- * Empty frames are dropped. A stream that ends inside a frame is an error, which names `engine`.
+ * A container's output, read from its attach connection straight into one buffer that is
+ * reused: each chunk is a view of it, valid until the consumer reads the next chunk (the stream
+ * pulls only then: no queue). Without a TTY, Docker multiplexes the stream: each frame is an
+ * 8-byte header (byte 0 the stream id, bytes 1-3 zero, bytes 4-7 the big-endian payload length)
+ * and the payload; frames may be split across reads, and one read may hold several. Payloads
+ * go out as they arrive (a frame may become several chunks). Stream 3 is the daemon's error,
+ * thrown. A stream that ends inside a frame is an error, which names `engine`.
  * See https://docs.docker.com/reference/api/engine/version/v1.47/#tag/Container/operation/ContainerAttach
- *
- * @example
- * ```ts
- * for await (const { stream, data } of attach.readable.pipeThrough(demuxFrames())) {
- *   await (stream === 2 ? Deno.stderr : Deno.stdout).write(data);
- * }
- * ```
  */
-export function demuxFrames(engine?: EngineNames): TransformStream<Uint8Array, Frame> {
+export function attachOutput(
+  read: ReadInto,
+  opts: { tty: boolean; engine?: EngineNames; onCancel?: () => void },
+): ReadableStream<OutputChunk> {
+  const buf = new Uint8Array(OUTPUT_READ_BYTES);
   const header = new Uint8Array(8);
   let have = 0; // header bytes gathered
-  let stream: Frame["stream"] = 1;
+  let stream = 1;
   let left = 0; // payload bytes still to come
-  let parts: Uint8Array[] = [];
-  return new TransformStream({
-    transform(chunk, ctl) {
-      let i = 0;
-      while (i < chunk.length) {
-        if (have < 8) {
-          const n = Math.min(8 - have, chunk.length - i);
-          header.set(chunk.subarray(i, i + n), have);
-          have += n;
-          i += n;
-          if (have < 8) break;
-          if (header[0] > 3 || header[1] || header[2] || header[3]) {
-            throw badResponse(
-              `bad multiplexed frame header [${header.join(" ")}] (is the container a TTY?)`,
-            );
+  const error: Uint8Array[] = []; // stream 3's payload
+  /**
+   * Cuts the read's `n` bytes into chunks; whether any went out. Successive payloads of one
+   * stream are moved together over the headers between them (within the buffer), so that a
+   * read makes one chunk a stream: one write each.
+   */
+  const frames = (n: number, ctl: ReadableStreamDefaultController<OutputChunk>) => {
+    let i = 0;
+    let out = false;
+    let from = -1; // the chunk being gathered: buf[from, to) of stream `of`
+    let to = 0;
+    let of: 1 | 2 = 1;
+    const flush = () => {
+      if (from < 0) return;
+      ctl.enqueue({ stream: of, data: buf.subarray(from, to) });
+      from = -1;
+      out = true;
+    };
+    while (i < n) {
+      if (left === 0) {
+        const k = Math.min(8 - have, n - i);
+        header.set(buf.subarray(i, i + k), have);
+        have += k;
+        i += k;
+        if (have < 8) break;
+        if (header[0] > 3 || header[1] || header[2] || header[3]) {
+          throw badResponse(
+            `bad multiplexed frame header [${header.join(" ")}] (is the container a TTY?)`,
+          );
+        }
+        stream = header[0];
+        left = new DataView(header.buffer).getUint32(4);
+        have = 0;
+        continue;
+      }
+      const k = Math.min(left, n - i);
+      left -= k;
+      if (stream !== 3) {
+        const s = stream === 2 ? 2 : 1;
+        if (from >= 0 && s === of) buf.copyWithin(to, i, i + k);
+        else {
+          flush();
+          from = to = i;
+          of = s;
+        }
+        to += k;
+        i += k;
+        continue;
+      }
+      error.push(buf.slice(i, i + k));
+      i += k;
+      if (left > 0) continue;
+      const what = new TextDecoder().decode(concatBytes(error)).trim();
+      const service = capitalized(opts.engine?.service ?? "the Docker daemon");
+      throw new DbgError(`${service} reported an error on the stream: ${what}`);
+    }
+    flush();
+    return out;
+  };
+  return new ReadableStream<OutputChunk>({
+    async pull(ctl) {
+      for (;;) {
+        const n = await read(buf);
+        if (n === null) {
+          if (have > 0 || left > 0) {
+            const detail = "the attach stream ended in the middle of a frame";
+            throw lostConnection(detail, undefined, opts.engine);
           }
-          stream = header[0] as Frame["stream"];
-          left = new DataView(header.buffer).getUint32(4);
-          parts = [];
+          return ctl.close();
         }
-        const n = Math.min(left, chunk.length - i);
-        // Views of the read, not copies: a read is never written to again.
-        if (n > 0) parts.push(chunk.subarray(i, i + n));
-        i += n;
-        left -= n;
-        if (left === 0) {
-          const data = parts.length === 1 ? parts[0] : concatBytes(parts);
-          if (parts.length) ctl.enqueue({ stream, data });
-          parts = [];
-          have = 0;
-        }
+        if (!opts.tty) {
+          if (frames(n, ctl)) return;
+        } else if (n > 0) return ctl.enqueue({ stream: 1, data: buf.subarray(0, n) });
       }
     },
-    flush() {
-      if (have > 0) {
-        throw lostConnection("the attach stream ended in the middle of a frame", undefined, engine);
-      }
-    },
-  });
+    cancel: opts.onCancel,
+  }, { highWaterMark: 0 });
 }

@@ -2,15 +2,14 @@ import assert from "node:assert/strict";
 import { DbgError } from "../../lib/errors.ts";
 import {
   apiError,
+  attachOutput,
   bodyDecoder,
   bodyFraming,
   ChunkedDecoder,
   concatBytes,
   decodeBody,
-  demuxFrames,
   encodeRequestHead,
   findHeadEnd,
-  type Frame,
   jsonLines,
   parseResponseHead,
   pickApiVersion,
@@ -30,11 +29,6 @@ function frame(stream: number, payload: string): Uint8Array {
 }
 
 /** Feeds `chunks` through a TransformStream and collects the output (or the error). */
-async function run<O>(ts: TransformStream<Uint8Array, O>, chunks: Uint8Array[]): Promise<O[]> {
-  const src = ReadableStream.from(chunks).pipeThrough(ts);
-  return await Array.fromAsync(src);
-}
-
 function head(status: number, headers: Record<string, string> = {}): ResponseHead {
   return { status, statusText: "", headers: new Headers(headers) };
 }
@@ -133,51 +127,78 @@ Deno.test("ChunkedDecoder rejects a bad chunk size and data longer than its size
   assert.throws(() => new ChunkedDecoder().push(enc("2\r\nabc\r\n")), /longer than its size/);
 });
 
-Deno.test("demuxFrames() handles several frames in one read", async () => {
-  const frames = await run(demuxFrames(), [
-    concatBytes([frame(1, "out\n"), frame(2, "err\n"), frame(1, "got hi\n")]),
-  ]);
-  assert.deepEqual(frames.map((f) => [f.stream, dec(f.data)]), [
-    [1, "out\n"],
-    [2, "err\n"],
-    [1, "got hi\n"],
-  ]);
+/**
+ * attachOutput() over `chunks` as successive reads (each cut to the buffer's size): what came
+ * out, as [stream, text], with successive chunks of one stream joined (a frame may come out in
+ * pieces). Chunks are copied as they come: each is a view of a buffer that is read into again.
+ */
+async function output(chunks: Uint8Array[], tty = false): Promise<[number, string][]> {
+  const left = [...chunks];
+  const read = (buf: Uint8Array) => {
+    const next = left.shift();
+    if (!next) return Promise.resolve(null);
+    if (next.length > buf.length) left.unshift(next.subarray(buf.length));
+    buf.set(next.subarray(0, buf.length));
+    return Promise.resolve(Math.min(next.length, buf.length));
+  };
+  const out: [number, string][] = [];
+  for await (const c of attachOutput(read, { tty })) {
+    const last = out.at(-1);
+    if (last && last[0] === c.stream) last[1] += dec(c.data);
+    else out.push([c.stream, dec(c.data)]);
+  }
+  return out;
+}
+
+Deno.test("attachOutput() handles several frames in one read", async () => {
+  const wire = concatBytes([frame(1, "out\n"), frame(2, "err\n"), frame(1, "got hi\n")]);
+  assert.deepEqual(await output([wire]), [[1, "out\n"], [2, "err\n"], [1, "got hi\n"]]);
 });
 
-Deno.test("demuxFrames() handles a frame split across reads", async () => {
+Deno.test("attachOutput() handles a frame split across reads", async () => {
   const wire = concatBytes([frame(2, "hello world"), frame(1, "x")]);
   for (const cut of [1, 4, 8, 9, 15, wire.length - 1]) {
-    const frames: Frame[] = await run(demuxFrames(), [wire.slice(0, cut), wire.slice(cut)]);
-    assert.deepEqual(frames.map((f) => [f.stream, dec(f.data)]), [[2, "hello world"], [1, "x"]]);
+    const got = await output([wire.slice(0, cut), wire.slice(cut)]);
+    assert.deepEqual(got, [[2, "hello world"], [1, "x"]]);
   }
   const bytewise = Array.from(wire, (b) => Uint8Array.of(b));
-  const frames = await run(demuxFrames(), bytewise);
-  assert.deepEqual(frames.map((f) => dec(f.data)), ["hello world", "x"]);
+  assert.deepEqual(await output(bytewise), [[2, "hello world"], [1, "x"]]);
 });
 
-Deno.test("demuxFrames() reads big-endian lengths above 64 KiB", async () => {
-  const big = "a".repeat(70_000);
-  const [f] = await run(demuxFrames(), [frame(1, big)]);
-  assert.equal(f.data.length, 70_000);
+Deno.test("attachOutput() reads frames longer than its buffer, and big-endian lengths", async () => {
+  const big = "a".repeat(70_000) + "b".repeat(70_000);
+  assert.deepEqual(await output([concatBytes([frame(1, big), frame(2, "e")])]), [
+    [1, big],
+    [2, "e"],
+  ]);
 });
 
-Deno.test("demuxFrames() drops empty frames and keeps stream 3", async () => {
-  const frames = await run(demuxFrames(), [concatBytes([frame(1, ""), frame(3, "boom")])]);
-  assert.deepEqual(frames.map((f) => [f.stream, dec(f.data)]), [[3, "boom"]]);
+Deno.test("attachOutput() drops empty frames and throws the daemon's error (stream 3)", async () => {
+  assert.deepEqual(await output([frame(1, ""), frame(1, "a")]), [[1, "a"]]);
+  const wire = concatBytes([frame(1, "a"), frame(3, "boom")]);
+  await assert.rejects(
+    output([wire.slice(0, 12), wire.slice(12)]),
+    (err: unknown) =>
+      err instanceof DbgError &&
+      err.message === "The Docker daemon reported an error on the stream: boom",
+  );
 });
 
-Deno.test("demuxFrames() errors on a frame truncated at EOF", async () => {
+Deno.test("attachOutput() errors on a frame truncated at EOF", async () => {
   const wire = frame(1, "hello");
   for (const cut of [3, 10]) {
     await assert.rejects(
-      run(demuxFrames(), [wire.slice(0, cut)]),
+      output([wire.slice(0, cut)]),
       (err: unknown) => err instanceof DbgError && /middle of a frame/.test(err.message),
     );
   }
 });
 
-Deno.test("demuxFrames() rejects raw TTY bytes as a bad header", async () => {
-  await assert.rejects(run(demuxFrames(), [enc("root@abc:/# ls\r\n")]), /bad multiplexed frame/);
+Deno.test("attachOutput() rejects raw TTY bytes as a bad header, and passes them with a TTY", async () => {
+  await assert.rejects(output([enc("root@abc:/# ls\r\n")]), /bad multiplexed frame/);
+  assert.deepEqual(await output([enc("root@abc:/# "), enc("ls\r\n")], true), [
+    [1, "root@abc:/# ls\r\n"],
+  ]);
 });
 
 Deno.test("decodeBody() parses JSON, keeps text and maps empty to undefined", () => {

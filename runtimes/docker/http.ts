@@ -32,10 +32,9 @@ import { DOCKER, type Engine } from "./engine.ts";
 const READ_BYTES = 64 * 1024;
 
 export {
+  attachOutput,
   compareVersions,
-  demuxFrames,
   DockerApiError,
-  type Frame,
   jsonLines,
   MAX_API_VERSION,
   MIN_API_VERSION,
@@ -73,6 +72,8 @@ export interface HijackedConn {
   readonly headers: Headers;
   /** The daemon's bytes, starting with any read past the response head. Closes at EOF. */
   readonly readable: ReadableStream<Uint8Array>;
+  /** The same bytes read into the caller's buffer instead (not both): a count, or null at EOF. */
+  read(buf: Uint8Array): Promise<number | null>;
   /** Writes all of `data` (loops on short writes). */
   write(data: Uint8Array): Promise<void>;
   /** Half-closes: the container's stdin sees EOF (with `StdinOnce`), output keeps flowing. */
@@ -299,20 +300,31 @@ class Exchange {
       this.#pending = undefined;
       return p;
     }
+    // (A view, not a copy: each read has a buffer of its own.)
+    const buf = new Uint8Array(READ_BYTES);
+    const n = await this.readInto(buf);
+    return n === null ? null : buf.subarray(0, n);
+  }
+
+  /** The next bytes into `buf`: how many, or null at EOF (or after a local close). */
+  async readInto(buf: Uint8Array): Promise<number | null> {
+    if (this.#pending) {
+      const p = this.#pending;
+      const n = Math.min(p.length, buf.length);
+      buf.set(p.subarray(0, n));
+      this.#pending = n < p.length ? p.subarray(n) : undefined;
+      return n;
+    }
     if (this.#closed) {
       if (this.#signal?.aborted) throw this.#signal.reason;
       return null;
     }
-    const buf = new Uint8Array(READ_BYTES);
-    let n: number | null;
     try {
-      n = await this.#conn.read(buf);
+      return await this.#conn.read(buf);
     } catch (err) {
       if (this.#closed && !this.#signal?.aborted) return null;
       throw this.#lost(err instanceof Error ? err.message : String(err), err);
     }
-    // (A view, not a copy: each read has a buffer of its own.)
-    return n === null ? null : buf.subarray(0, n);
   }
 
   async readHead(): Promise<ResponseHead> {
@@ -381,7 +393,8 @@ class Exchange {
           else ctl.enqueue(chunk);
         },
         cancel: () => this.close(),
-      }),
+      }, { highWaterMark: 0 }), // (reads only when asked: `read` may be the reader instead)
+      read: (buf) => this.readInto(buf),
       write: (data) => this.write(data),
       closeWrite: async () => {
         if (this.#closed) return;

@@ -5,11 +5,11 @@
  * @module
  */
 
-import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
+import type { Attachment, Lifeline, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
-import { demuxFrames, type Frame } from "./_wire.ts";
+import { attachOutput, capitalized } from "./_wire.ts";
 import { DockerApiError, type DockerClient } from "./http.ts";
 
 /**
@@ -42,29 +42,16 @@ export class DockerSidecar implements Sidecar {
 
   async attach(): Promise<Attachment> {
     const s = this.#plan.sidecar;
-    const service = capitalized(this.#client.engine.service);
     const conn = await this.#client.hijack(`/containers/${this.id}/attach`, {
       query: { stream: 1, stdin: s.stdin ? 1 : 0, stdout: 1, stderr: 1, detachKeys: DETACH_KEYS },
     });
     // Decide the framing from the container's Tty setting, not from the response header: API
     // 1.41 says raw-stream for multiplexed streams too (protocols.md §1.8).
-    const output: ReadableStream<OutputChunk> = s.tty
-      ? conn.readable.pipeThrough(
-        new TransformStream<Uint8Array, OutputChunk>({
-          transform: (data, ctl) => ctl.enqueue({ stream: 1, data }),
-        }),
-      )
-      : conn.readable.pipeThrough(demuxFrames(this.#client.engine)).pipeThrough(
-        new TransformStream<Frame, OutputChunk>({
-          transform(frame, ctl) {
-            if (frame.stream === 3) {
-              const msg = new TextDecoder().decode(frame.data).trim();
-              throw new DbgError(`${service} reported an error on the stream: ${msg}`);
-            }
-            ctl.enqueue({ stream: frame.stream === 2 ? 2 : 1, data: frame.data });
-          },
-        }),
-      );
+    const output = attachOutput(conn.read, {
+      tty: s.tty,
+      engine: this.#client.engine,
+      onCancel: () => conn.close(),
+    });
     return {
       output,
       write: (data) => conn.write(data),
@@ -185,9 +172,4 @@ function startError(e: unknown, plan: DebugPlan, cli: string): unknown {
     hint: "Run with --debug for details",
     cause: e,
   });
-}
-
-/** "the Docker daemon" → "The Docker daemon", to start a sentence. */
-function capitalized(s: string): string {
-  return s[0].toUpperCase() + s.slice(1);
 }
