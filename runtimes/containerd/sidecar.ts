@@ -178,12 +178,8 @@ class ContainerdSidecar implements Sidecar {
     this.#created.resolve();
     const [stdin, stdout, stderr] = await opening;
     this.#files = [stdin, stdout, ...(stderr ? [stderr] : [])];
-    const tag = (stream: 1 | 2) =>
-      new TransformStream<Uint8Array, OutputChunk>({
-        transform: (data, ctl) => ctl.enqueue({ stream, data }),
-      });
-    const outs = [stdout.readable.pipeThrough(tag(1))];
-    if (stderr) outs.push(stderr.readable.pipeThrough(tag(2)));
+    const outs = [reads(stdout, 1)];
+    if (stderr) outs.push(reads(stderr, 2));
     return {
       output: merge(outs),
       // FsFile.writable does not flush to a FIFO until close (protocols.md §2.10): write().
@@ -319,19 +315,37 @@ class ContainerdSidecar implements Sidecar {
   }
 }
 
+/** How much one read of an output FIFO takes: a pipe holds 64 KiB. */
+const FIFO_READ_BYTES = 64 * 1024;
+
 /**
- * Interleave several chunk streams into one, ending when all have ended. A source is read
- * only while the merged stream wants more, so a slow reader holds the sidecar back instead of
- * piling its output up here.
+ * A FIFO's bytes as chunks of `stream`, each read into the same buffer: a chunk is valid until
+ * the next is asked for (lib/adapter.ts OutputChunk).
  */
-function merge(streams: ReadableStream<OutputChunk>[]): ReadableStream<OutputChunk> {
+async function* reads(file: Deno.FsFile, stream: 1 | 2): AsyncGenerator<OutputChunk> {
+  const buf = new Uint8Array(FIFO_READ_BYTES);
+  for (;;) {
+    const n = await file.read(buf);
+    if (n === null) return;
+    yield { stream, data: buf.subarray(0, n) };
+  }
+}
+
+/**
+ * Interleave several chunk sources into one stream, ending when all have ended. After each
+ * chunk a source waits for the next pull, which comes when the stream holds nothing and is
+ * asked for more: the consumer is done with the chunk (whose buffer the source reuses). So a
+ * slow reader holds the sidecar back instead of piling its output up here.
+ */
+function merge(sources: AsyncIterable<OutputChunk>[]): ReadableStream<OutputChunk> {
   let wanted: PromiseWithResolvers<void> | undefined;
   return new ReadableStream<OutputChunk>({
     start(ctl) {
-      Promise.all(streams.map(async (s) => {
+      Promise.all(sources.map(async (s) => {
         for await (const chunk of s) {
+          const taken = (wanted ??= Promise.withResolvers()).promise;
           ctl.enqueue(chunk);
-          while ((ctl.desiredSize ?? 1) <= 0) await (wanted ??= Promise.withResolvers()).promise;
+          await taken;
         }
       })).then(() => ctl.close(), (e) => ctl.error(e)).catch(() => {}); // (a reader that left)
     },
@@ -339,5 +353,5 @@ function merge(streams: ReadableStream<OutputChunk>[]): ReadableStream<OutputChu
       wanted?.resolve();
       wanted = undefined;
     },
-  });
+  }, { highWaterMark: 0 });
 }
