@@ -138,6 +138,18 @@ export async function resolveTarget(
   ref: string,
   opts: { namespace?: string; podNamespace?: string } = {},
 ): Promise<{ container: ContainerRecord; facts: TargetFacts; hostPid: number; upper?: string }> {
+  // With -n, the task of a container whose id is `ref` is asked beside the list (ctr's ids are
+  // names): most runs then wait for one round trip, not two.
+  const taskOf = (id: string, namespace: string) =>
+    client.call(TASKS, "Get", { container_id: id }, { namespace }).then(
+      (r) => r.process as Message | undefined,
+      (e) => {
+        if (e instanceof ContainerdError && e.code === Code.NOT_FOUND) return undefined;
+        throw e;
+      },
+    );
+  const early = opts.namespace ? taskOf(ref, opts.namespace) : undefined;
+  early?.catch(() => {}); // (awaited below only when its container is the one)
   const all = await listContainers(client, opts.namespace);
   const found = matchContainers(all, ref, opts);
   const nsHint = opts.namespace ? ` -n ${opts.namespace}` : "";
@@ -152,13 +164,10 @@ export async function resolveTarget(
     });
   }
   const c = found[0];
-  let task: Message | undefined;
-  try {
-    task = (await client.call(TASKS, "Get", { container_id: c.id }, { namespace: c.namespace }))
-      .process as Message;
-  } catch (e) {
-    if (!(e instanceof ContainerdError && e.code === Code.NOT_FOUND)) throw e;
-  }
+  const task =
+    await (early && c.id === ref && c.namespace === opts.namespace
+      ? early
+      : taskOf(c.id, c.namespace));
   if (task?.status === "PAUSED" || task?.status === "PAUSING") {
     const how = `ctr -n ${c.namespace} task resume ${c.id}`;
     throw targetNotRunning(displayName(c), String(task.status).toLowerCase(), how);

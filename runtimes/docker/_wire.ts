@@ -366,8 +366,8 @@ export function attachOutput(
   const error: Uint8Array[] = []; // stream 3's payload
   /**
    * Cuts the read's `n` bytes into chunks; whether any went out. Successive payloads of one
-   * stream are moved together over the headers between them (within the buffer), so that a
-   * read makes one chunk a stream: one write each.
+   * stream are moved together over the headers between them (within the buffer): one chunk,
+   * so one write, for each run of a stream's frames in a read.
    */
   const frames = (n: number, ctl: ReadableStreamDefaultController<OutputChunk>) => {
     let i = 0;

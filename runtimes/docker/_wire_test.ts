@@ -155,6 +155,19 @@ Deno.test("attachOutput() handles several frames in one read", async () => {
   assert.deepEqual(await output([wire]), [[1, "out\n"], [2, "err\n"], [1, "got hi\n"]]);
 });
 
+Deno.test("attachOutput() makes one chunk of a stream's successive frames in a read", async () => {
+  const wire = concatBytes([frame(1, "a"), frame(1, "bc"), frame(2, "e"), frame(1, "d")]);
+  let reads = 0;
+  const read = (buf: Uint8Array) => {
+    if (reads++) return Promise.resolve(null);
+    buf.set(wire);
+    return Promise.resolve(wire.length);
+  };
+  const chunks = [];
+  for await (const c of attachOutput(read, { tty: false })) chunks.push([c.stream, dec(c.data)]);
+  assert.deepEqual(chunks, [[1, "abc"], [2, "e"], [1, "d"]]);
+});
+
 Deno.test("attachOutput() handles a frame split across reads", async () => {
   const wire = concatBytes([frame(2, "hello world"), frame(1, "x")]);
   for (const cut of [1, 4, 8, 9, 15, wire.length - 1]) {
