@@ -32,7 +32,6 @@ import { DOCKER, type Engine } from "./engine.ts";
 const READ_BYTES = 64 * 1024;
 
 export {
-  attachOutput,
   compareVersions,
   DockerApiError,
   jsonLines,
