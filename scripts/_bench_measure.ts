@@ -235,6 +235,8 @@ export interface Cost {
   rssMiB: number;
   cpuS: number;
   wallS: number;
+  /** MiB of output that reached the file (kubectl debug loses what is in flight at the end). */
+  mib: number;
 }
 
 /** The streams' size, and how many times each streaming command runs. */
@@ -251,10 +253,25 @@ export function streamCommand(): string[] {
 /** GNU time, which reports a child's peak RSS and CPU. */
 export const GNU_TIME = "/usr/bin/time";
 
-/** Runs `cmd` once under GNU time, its output thrown away, and returns what it cost. */
+/**
+ * Where the streams go: a file in memory (tmpfs), so that what arrived can be counted, and the
+ * writes cost the same for every peer (a regular file takes them at once, as /dev/null would).
+ */
+const STREAM_OUT = "/dev/shm/dbg-bench-stream";
+
+/** Runs `cmd` once under GNU time, its output into a file, and returns what it cost. */
 export async function costOnce(cmd: Cmd): Promise<Cost> {
   const out = await runQuiet(
-    [GNU_TIME, "-f", "dbg-bench %M %U %S %e", ...cmd.argv],
+    [
+      GNU_TIME,
+      "-f",
+      "dbg-bench %M %U %S %e",
+      "sh",
+      "-c",
+      'exec "$@" >"$0"',
+      STREAM_OUT,
+      ...cmd.argv,
+    ],
     cmd.env,
     120_000,
   );
@@ -262,12 +279,20 @@ export async function costOnce(cmd: Cmd): Promise<Cost> {
   const err = new TextDecoder().decode(out.stderr);
   const m = /dbg-bench (\d+) ([\d.]+) ([\d.]+) ([\d.]+)/.exec(err);
   if (!out.success || !m) throw new Error(`${cmd.label} failed: ${cmd.argv.join(" ")}\n${err}`);
-  return { rssMiB: Number(m[1]) / 1024, cpuS: Number(m[2]) + Number(m[3]), wallS: Number(m[4]) };
+  const mib = Deno.statSync(STREAM_OUT).size / (1 << 20);
+  Deno.removeSync(STREAM_OUT);
+  return {
+    rssMiB: Number(m[1]) / 1024,
+    cpuS: Number(m[2]) + Number(m[3]),
+    wallS: Number(m[4]),
+    mib,
+  };
 }
 
 /**
  * Runs each streaming command {@link STREAM_ROUNDS} times, alternately, and prints and returns
- * the median cost of each (throughput is {@link STREAM_MIB} / wall).
+ * the median cost of each. A command that delivered less than the stream has its CPU and wall
+ * time scaled up to the whole stream (throughput is {@link STREAM_MIB} / wall), and is named.
  */
 export async function measureCost(
   cmds: Cmd[],
@@ -285,17 +310,28 @@ export async function measureCost(
   const out = new Map<Cmd, Cost>();
   const w = Math.max(...cmds.map((c) => c.label.length));
   console.log(`${"".padEnd(w)}  peak RSS   CPU (user+sys)   MiB/s  (medians of ${STREAM_ROUNDS})`);
+  const short: string[] = [];
   for (const [cmd, xs] of costs) {
+    const whole = (x: Cost) => STREAM_MIB / Math.max(x.mib, 1);
     const c = {
       rssMiB: med(xs.map((x) => x.rssMiB)),
-      cpuS: med(xs.map((x) => x.cpuS)),
-      wallS: med(xs.map((x) => x.wallS)),
+      cpuS: med(xs.map((x) => x.cpuS * whole(x))),
+      wallS: med(xs.map((x) => x.wallS * whole(x))),
+      mib: med(xs.map((x) => x.mib)),
     };
     out.set(cmd, c);
+    if (xs.some((x) => x.mib < STREAM_MIB)) {
+      short.push(`${cmd.label}: ${xs.map((x) => x.mib.toFixed(0)).join(", ")} MiB`);
+    }
     console.log(
       `${cmd.label.padEnd(w)}  ${c.rssMiB.toFixed(0).padStart(5)} MiB  ${
         c.cpuS.toFixed(2).padStart(9)
       } s   ${(STREAM_MIB / c.wallS).toFixed(0).padStart(7)}`,
+    );
+  }
+  if (short.length) {
+    console.log(
+      `delivered less than ${STREAM_MIB} MiB (CPU and time scaled to it): ${short.join("; ")}`,
     );
   }
   return out;

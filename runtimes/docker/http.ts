@@ -13,17 +13,19 @@ import {
   type BodyDecoder,
   bodyDecoder,
   bodyFraming,
-  concatBytes,
   decodeBody,
-  encodeRequestHead,
-  findHeadEnd,
   isOk,
   lostConnection,
   MAX_HEAD_BYTES,
-  parseResponseHead,
   pickApiVersion,
-  type ResponseHead,
 } from "./_wire.ts";
+import {
+  concatBytes,
+  encodeRequestHead,
+  findHeadEnd,
+  parseResponseHead,
+  type ResponseHead,
+} from "../../lib/http1.ts";
 
 import { cannotConnect, describe, type DockerEndpoint } from "./endpoint.ts";
 import { DOCKER, type Engine } from "./engine.ts";
@@ -335,7 +337,7 @@ class Exchange {
       const end = findHeadEnd(acc);
       if (end >= 0) {
         if (end < acc.length) this.#pending = acc.slice(end);
-        return parseResponseHead(acc.subarray(0, end - 4));
+        return parseResponseHead(acc.subarray(0, end - 4), badResponse);
       }
       if (acc.length > MAX_HEAD_BYTES) throw badResponse("response head too long");
     }

@@ -9,9 +9,10 @@
 
 import type * as k8s from "@kubernetes/client-node";
 import { DbgError } from "../../lib/errors.ts";
-import { type SocketTarget, unreachableNode } from "./channel.ts";
+import { unreachableNode } from "./channel.ts";
 import { type KubeSettings, loadKubeconfig } from "./kubeconfig.ts";
 import { ApiError, AppsV1, type Auth, CoreV1, Rest, tlsClient } from "./rest.ts";
+import type { SocketTarget } from "./websocket.ts";
 
 /** Options for {@link Kube.load}. */
 export interface KubeOptions {
@@ -120,10 +121,10 @@ export class Kube {
     sub: string,
     query: URLSearchParams,
   ): Promise<SocketTarget> {
-    const { headers, client } = await this.#rest.auth();
+    const { headers, tls } = await this.#rest.auth();
     const base = this.server.replace(/^http/, "ws").replace(/\/$/, "");
     const path = `/api/v1/namespaces/${enc(namespace)}/pods/${enc(pod)}/${sub}`;
-    return { url: `${base}${path}?${query}`, headers: { ...headers }, client };
+    return { url: `${base}${path}?${query}`, headers: { ...headers }, tls };
   }
 
   /**
@@ -222,7 +223,7 @@ function staticAuth(s: KubeSettings): Auth {
     });
   }
   if (groups.length) headers["Impersonate-Group"] = groups[0];
-  return { headers, client: tlsClient(ca, cert, key) };
+  return { headers, client: tlsClient(ca, cert, key), tls: { ca, cert, key } };
 }
 
 function enc(s: string): string {

@@ -34,6 +34,6 @@ export function pluginAuth(s: KubeSettings): () => Promise<Auth> {
     // One TLS client while the plugin's certificate stays the same.
     const id = `${ca}\n${cert}\n${key}`;
     if (client?.id !== id) client = { id, client: tlsClient(ca, cert, key) };
-    return { headers: { ...(opts.headers ?? {}) }, client: client.client };
+    return { headers: { ...(opts.headers ?? {}) }, client: client.client, tls: { ca, cert, key } };
   };
 }

@@ -8,6 +8,9 @@
  */
 
 import type { OutputChunk } from "../../lib/adapter.ts";
+import { concatBytes } from "../../lib/http1.ts";
+import type { ChunkSink, OutputFilter } from "./trailer.ts";
+import { ChannelConn, type SocketTarget, UpgradeRefused } from "./websocket.ts";
 
 /** Sub-protocols offered, newest first. */
 export const CHANNEL_PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
@@ -29,29 +32,9 @@ export const STATUS = 3;
 export const RESIZE = 4;
 export const CLOSE = 255;
 
-/** One message: its channel byte and payload. */
-export function encodeFrame(channel: number, payload: Uint8Array): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(payload.length + 1);
-  out[0] = channel;
-  out.set(payload, 1);
-  return out;
-}
-
-/** Split a message into channel and payload (null for an empty message). */
-export function decodeFrame(
-  data: ArrayBuffer | Uint8Array,
-): { channel: number; payload: Uint8Array } | null {
-  const bytes = data instanceof Uint8Array ? data : new Uint8Array(data);
-  if (bytes.length === 0) return null;
-  return { channel: bytes[0], payload: bytes.subarray(1) };
-}
-
-/** The resize message body: Go decodes the keys case-insensitively. */
-export function resizeFrame(rows: number, cols: number): Uint8Array<ArrayBuffer> {
-  return encodeFrame(
-    RESIZE,
-    new TextEncoder().encode(JSON.stringify({ Width: cols, Height: rows })),
-  );
+/** The resize message's payload: Go decodes the keys case-insensitively. */
+export function resizePayload(rows: number, cols: number): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify({ Width: cols, Height: rows }));
 }
 
 /** The end of a stream as the status channel reports it. */
@@ -85,81 +68,80 @@ export function parseStatus(payload: Uint8Array): StreamStatus {
   }
 }
 
-/** How to open a streaming WebSocket. */
-export interface SocketTarget {
-  /** `wss://…/attach?…` or `/exec?…`. */
-  url: string;
-  headers: Record<string, string>;
-  client?: Deno.HttpClient;
-}
-
-/** An open channel stream: output chunks, stdin, resize, and how it ended. */
+/**
+ * An open channel stream: output chunks, stdin, resize, and how it ended. The output is read
+ * from the connection only when it is wanted (websocket.ts): a slow reader holds the API server
+ * back, and a chunk is valid until the next read. A filter sees every chunk as it is read, with
+ * or without a reader (the entry script's marks: trailer.ts). Once the output is cancelled, the
+ * rest is read and dropped until the socket closes.
+ */
 export class ChannelSocket {
   readonly output: ReadableStream<OutputChunk>;
   /** Resolves when the socket closed, with the status channel's report if one came. */
   readonly closed: Promise<StreamStatus | undefined>;
   readonly protocol: string;
-  #ws: WebSocket;
-  #status?: StreamStatus;
+  #conn: ChannelConn;
   #received = 0;
+  /** Stops passing output on (the output was cancelled, or the socket closed). */
+  #drop: () => void;
 
-  private constructor(ws: WebSocket) {
-    this.#ws = ws;
-    this.protocol = ws.protocol;
-    const done = Promise.withResolvers<StreamStatus | undefined>();
-    this.closed = done.promise;
-    let ctl!: ReadableStreamDefaultController<OutputChunk>;
+  private constructor(conn: ChannelConn, filter?: OutputFilter) {
+    this.#conn = conn;
+    this.protocol = conn.protocol;
     let open = true;
+    let wanted: PromiseWithResolvers<void> | undefined;
+    const taken = () => {
+      wanted?.resolve();
+      wanted = undefined;
+    };
+    let ctl!: ReadableStreamDefaultController<OutputChunk>;
+    this.#drop = () => {
+      open = false;
+      taken();
+    };
     this.output = new ReadableStream<OutputChunk>({
       start: (c) => void (ctl = c),
-      cancel: () => void (open = false), // nobody reads any more: drop what comes
-    });
-    let finished = false;
-    const end = () => {
-      if (finished) return;
-      finished = true;
-      if (open) {
-        open = false;
-        try {
-          ctl.close();
-        } catch { /* cancelled by the reader */ }
-      }
-      done.resolve(this.#status);
-    };
-    ws.onmessage = (ev) => {
-      if (!(ev.data instanceof ArrayBuffer)) return;
-      const f = decodeFrame(ev.data);
-      if (!f || f.payload.length === 0) return; // the ready signal, or a keep-alive
-      if (f.channel === STDOUT || f.channel === STDERR) {
-        this.#received += f.payload.length;
+      pull: taken,
+      cancel: this.#drop, // nobody reads any more: drop what comes
+    }, { highWaterMark: 0 });
+    let passed = false;
+    const out: ChunkSink = {
+      enqueue: (chunk) => {
         if (!open) return;
-        try {
-          // (A view: each message has a buffer of its own.)
-          ctl.enqueue({ stream: f.channel, data: f.payload });
-        } catch {
-          open = false; // cancelled meanwhile
-        }
-      } else if (f.channel === STATUS) {
-        this.#status = parseStatus(f.payload);
-      }
+        passed = true;
+        ctl.enqueue(chunk);
+      },
     };
-    ws.onclose = end;
-    ws.onerror = end;
+    this.closed = (async () => {
+      const status: Uint8Array[] = [];
+      try {
+        for (let p; (p = await conn.next());) {
+          if (p.channel === STATUS) status.push(p.data.slice());
+          if (p.channel !== STDOUT && p.channel !== STDERR) continue;
+          this.#received += p.data.length;
+          const chunk = { stream: p.channel, data: p.data } as const;
+          const next = (wanted ??= Promise.withResolvers()).promise;
+          passed = false;
+          if (filter) filter.transform(chunk, out);
+          else out.enqueue(chunk);
+          if (passed) await next; // the reader is done with it: the buffer may be reused
+        }
+      } catch {
+        // a broken connection ends the stream as a close does
+      }
+      filter?.flush(out);
+      if (open) ctl.close();
+      open = false;
+      return status.length ? parseStatus(concatBytes(status)) : undefined;
+    })();
   }
 
-  /** Open the socket; rejects with the browser-level reason when the upgrade fails. */
-  static open(target: SocketTarget): Promise<ChannelSocket> {
-    const ws = new WebSocket(target.url, {
-      protocols: offeredProtocols(),
-      headers: target.headers,
-      client: target.client,
-    });
-    ws.binaryType = "arraybuffer";
-    return new Promise((resolve, reject) => {
-      ws.onopen = () => resolve(new ChannelSocket(ws));
-      ws.onerror = (ev) => reject(new Error((ev as ErrorEvent).message || "WebSocket error"));
-      ws.onclose = (ev) => reject(new Error(`WebSocket closed (${ev.code}) ${ev.reason}`));
-    });
+  /**
+   * Open the socket. Fails with {@link UpgradeRefused} when the API server answers with an
+   * error (see {@link refusal}), and with the connection's error when there is none.
+   */
+  static async open(target: SocketTarget, filter?: OutputFilter): Promise<ChannelSocket> {
+    return new ChannelSocket(await ChannelConn.open(target, offeredProtocols()), filter);
   }
 
   /** Bytes of output received so far. */
@@ -173,21 +155,19 @@ export class ChannelSocket {
   }
 
   send(channel: number, data: Uint8Array): void {
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(encodeFrame(channel, data));
+    this.#conn.send(channel, data);
   }
 
   /**
    * Resolves once at most `limit` bytes wait to be sent (or the socket closed): stdin from a
    * big file then flows at the connection's pace instead of piling up in memory.
    */
-  async drained(limit = 4 << 20): Promise<void> {
-    while (this.#ws.readyState === WebSocket.OPEN && this.#ws.bufferedAmount > limit) {
-      await new Promise((r) => setTimeout(r, 10));
-    }
+  drained(limit = 4 << 20): Promise<void> {
+    return this.#conn.drained(limit);
   }
 
   resize(rows: number, cols: number): void {
-    if (this.#ws.readyState === WebSocket.OPEN) this.#ws.send(resizeFrame(rows, cols));
+    this.#conn.send(RESIZE, resizePayload(rows, cols));
   }
 
   /** End stdin (v5 CLOSE). Before v5 the only way is to close the socket, which we do not. */
@@ -195,10 +175,10 @@ export class ChannelSocket {
     if (this.canCloseStdin) this.send(CLOSE, new Uint8Array([STDIN]));
   }
 
+  /** Close the socket; the output ends, and what it held back is dropped. */
   close(): void {
-    try {
-      this.#ws.close();
-    } catch { /* already closed */ }
+    this.#drop();
+    this.#conn.close();
   }
 }
 
@@ -212,25 +192,16 @@ export function unreachableNode(message: string | undefined): boolean {
 }
 
 /**
- * Why a WebSocket upgrade failed: the same URL as a plain HTTPS GET answers with the API
- * server's status (403 with the RBAC message, say). Undefined when that says nothing more.
+ * Why a WebSocket could not be opened: the API server's refusal (403 with the RBAC message, say),
+ * or the connection's error.
  */
-export async function upgradeRefusal(
-  url: string,
-  headers: Record<string, string>,
-  client?: Deno.HttpClient,
-): Promise<string | undefined> {
-  try {
-    const res = await fetch(url.replace(/^ws/, "http"), { headers, client });
-    const text = await res.text();
-    if (res.status === 403) return `forbidden (${statusMessage(text)})`;
-    if (res.status === 401) return "the API server refused the credentials";
-    if (res.status === 404) return "not found";
-    if (res.status >= 500) return statusMessage(text);
-  } catch {
-    // nothing more to say
-  }
-  return undefined;
+export function refusal(e: unknown): string {
+  if (!(e instanceof UpgradeRefused)) return e instanceof Error ? e.message : String(e);
+  const why = e.body ? statusMessage(e.body) : `HTTP ${e.status}`;
+  if (e.status === 403) return `forbidden (${why})`;
+  if (e.status === 401) return "the API server refused the credentials";
+  if (e.status === 404) return "not found";
+  return why;
 }
 
 function statusMessage(text: string): string {

@@ -8,7 +8,7 @@
 import type { Lifeline } from "../../lib/adapter.ts";
 import { lifelineArgv } from "../../lib/kill.ts";
 import type { Kube } from "./api.ts";
-import { ChannelSocket, STDIN, upgradeRefusal } from "./channel.ts";
+import { ChannelSocket, refusal, STDIN } from "./channel.ts";
 
 /** Where the container is. */
 export interface ExecPlace {
@@ -52,9 +52,6 @@ async function openExec(
   try {
     return await ChannelSocket.open(target);
   } catch (e) {
-    const why = await upgradeRefusal(target.url, target.headers, target.client);
-    throw new Error(`exec into ${container}: ${why ?? (e instanceof Error ? e.message : e)}`, {
-      cause: e,
-    });
+    throw new Error(`exec into ${container}: ${refusal(e)}`, { cause: e });
   }
 }

@@ -7,7 +7,7 @@ import { validateOptions } from "../../lib/options.ts";
 import { makePlan } from "../../lib/plan.ts";
 import { adapter } from "../k8s.ts";
 import { entryMarks } from "./trailer.ts";
-import { decodeFrame, encodeFrame, parseStatus, resizeFrame } from "./channel.ts";
+import type { OutputChunk } from "../../lib/adapter.ts";
 import { ephemeralContainer, literal, securityContext, sessionRows } from "./spec.ts";
 import { factsOf, labelSelector, parseTarget, pickContainer, pickPod } from "./target.ts";
 
@@ -29,6 +29,10 @@ const pod = (extra: Partial<k8s.V1Pod> = {}): k8s.V1Pod => ({
   },
   ...extra,
 });
+
+/** entryMarks() as a TransformStream. */
+const marks = (...a: Parameters<typeof entryMarks>) =>
+  new TransformStream<OutputChunk, OutputChunk>(entryMarks(...a));
 
 const opts = (raw = {}, command: string[] = []) =>
   validateOptions({ runtime: "k8s", target: "web", command }, raw, {
@@ -153,23 +157,6 @@ Deno.test("ephemeralContainer() keeps $ literal, waits for dbg, and skips subPat
   assert.equal(literal("a$b"), "a$$b");
 });
 
-Deno.test("channel frames: channel byte first, resize JSON, exit codes from the status", () => {
-  const f = encodeFrame(0, new Uint8Array([104, 105]));
-  assert.deepEqual([...f], [0, 104, 105]);
-  assert.deepEqual(decodeFrame(f.buffer), { channel: 0, payload: new Uint8Array([104, 105]) });
-  assert.equal(decodeFrame(new ArrayBuffer(0)), null);
-  const r = resizeFrame(24, 80);
-  assert.equal(r[0], 4);
-  assert.deepEqual(JSON.parse(new TextDecoder().decode(r.subarray(1))), { Width: 80, Height: 24 });
-  const status = new TextEncoder().encode(JSON.stringify({
-    status: "Failure",
-    reason: "NonZeroExitCode",
-    details: { causes: [{ reason: "ExitCode", message: "3" }] },
-  }));
-  assert.equal(parseStatus(status).exitCode, 3);
-  assert.equal(parseStatus(new TextEncoder().encode("oops")).status, "Failure");
-});
-
 Deno.test("sessionRows() lists only dbg's ephemeral containers with their state", () => {
   const p = pod({
     spec: {
@@ -202,7 +189,7 @@ Deno.test("entryMarks() strips the entry script's exit code and passes the rest"
   await ReadableStream.from([
     { stream: 1 as const, data: enc.encode("hello\n") },
     { stream: 2 as const, data: enc.encode("oops\n\x1b]5379;dbg-exit=3\x07") },
-  ]).pipeThrough(entryMarks({ exit: (n) => (code = n), ready: () => {} })).pipeTo(
+  ]).pipeThrough(marks({ exit: (n) => (code = n), ready: () => {} })).pipeTo(
     new WritableStream({
       write: (c) => void out.push(`${c.stream}:${new TextDecoder().decode(c.data)}`),
     }),
@@ -221,7 +208,7 @@ Deno.test("entryMarks() finds a trailer cut at any byte between two chunks", asy
       { stream: 2 as const, data: enc.encode(whole.slice(0, cut)) },
       { stream: 1 as const, data: enc.encode("x") },
       { stream: 2 as const, data: enc.encode(whole.slice(cut)) },
-    ]).pipeThrough(entryMarks({ exit: (n) => (code = n), ready: () => {} })).pipeTo(
+    ]).pipeThrough(marks({ exit: (n) => (code = n), ready: () => {} })).pipeTo(
       new WritableStream({
         write: (c) => void (out += c.stream === 2 ? new TextDecoder().decode(c.data) : ""),
       }),
@@ -231,10 +218,29 @@ Deno.test("entryMarks() finds a trailer cut at any byte between two chunks", asy
   }
 });
 
+Deno.test("entryMarks() looks for marks at a big chunk's edges only", async () => {
+  const enc = new TextEncoder();
+  const ready = "\x1b]5379;dbg-ready\x07";
+  const body = "x".repeat(1000);
+  let seen = 0;
+  let code: number | undefined;
+  const out: string[] = [];
+  await ReadableStream.from([
+    { stream: 2 as const, data: enc.encode(`${ready}${body}`) },
+    { stream: 2 as const, data: enc.encode(`${body}${ready}${body}`) },
+    { stream: 2 as const, data: enc.encode(`${body}\x1b]5379;dbg-exit=4\x07`) },
+  ]).pipeThrough(marks({ exit: (n) => (code = n), ready: () => seen++ })).pipeTo(
+    new WritableStream({ write: (c) => void out.push(new TextDecoder().decode(c.data)) }),
+  );
+  assert.deepEqual(out, [body, `${body}${ready}${body}`, body]);
+  assert.equal(seen, 1);
+  assert.equal(code, 4);
+});
+
 Deno.test("entryMarks() holds back a lone escape only briefly, and passes other OSCs", async () => {
   const enc = new TextEncoder();
   const got: string[] = [];
-  const { readable, writable } = entryMarks({ exit: () => {}, ready: () => {} }, 20);
+  const { readable, writable } = marks({ exit: () => {}, ready: () => {} }, 20);
   const w = writable.getWriter();
   const reading = readable.pipeTo(
     new WritableStream({ write: (c) => void got.push(new TextDecoder().decode(c.data)) }),
@@ -304,7 +310,7 @@ Deno.test("entryMarks() strips every ready mark, reports each, and keeps any byt
   const chunks: Uint8Array[] = [];
   await ReadableStream.from([
     { stream: 2 as const, data: new Uint8Array([...mark, ...bytes, ...mark]) },
-  ]).pipeThrough(entryMarks({ exit: () => {}, ready: () => ready++ })).pipeTo(
+  ]).pipeThrough(marks({ exit: () => {}, ready: () => ready++ })).pipeTo(
     new WritableStream({ write: (c) => void chunks.push(c.data) }),
   );
   assert.equal(ready, 2);

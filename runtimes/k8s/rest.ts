@@ -8,11 +8,16 @@
  */
 
 import type * as k8s from "@kubernetes/client-node";
+import type { TlsPems } from "./websocket.ts";
 
-/** What every request carries: headers (credentials) and the TLS client (CA, client cert). */
+/**
+ * What every request carries: headers (credentials) and the TLS client (CA, client cert) made
+ * from the PEMs, which the WebSocket (websocket.ts) takes as they are.
+ */
 export interface Auth {
   headers: Record<string, string>;
   client?: Deno.HttpClient;
+  tls: TlsPems;
 }
 
 /** The TLS client for a CA and a client certificate, where either is given. */

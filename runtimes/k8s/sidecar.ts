@@ -21,16 +21,10 @@ import type { DebugPlan } from "../../lib/plan.ts";
 import { delay } from "../../lib/signals.ts";
 import { hangupScript, killScript, LIFELINE_QUIT } from "../../lib/kill.ts";
 import { canI, type Kube } from "./api.ts";
-import {
-  ChannelSocket,
-  STDIN,
-  type StreamStatus,
-  unreachableNode,
-  upgradeRefusal,
-} from "./channel.ts";
+import { ChannelSocket, refusal, STDIN, type StreamStatus, unreachableNode } from "./channel.ts";
 import { openLifeline, runScript } from "./exec.ts";
 import { GO_TIMEOUT_S } from "./spec.ts";
-import { entryMarks } from "./trailer.ts";
+import { entryMarks, type OutputFilter } from "./trailer.ts";
 import { containerState, errText, stateWithin, waitForContainer } from "./wait.ts";
 import { consoleSize } from "../../lib/resize.ts";
 
@@ -67,7 +61,8 @@ export class K8sSidecar implements Sidecar {
   #plan: DebugPlan;
   #socket?: ChannelSocket;
   #bound = Promise.withResolvers<ChannelSocket | null>();
-  #out = new TransformStream<OutputChunk, OutputChunk>();
+  /** Where the output comes from: the attach, or the log of a container that had ended. */
+  #source = Promise.withResolvers<ReadableStream<OutputChunk> | null>();
   #exit = Promise.withResolvers<number>();
   #closed = false;
   #rv?: string;
@@ -90,8 +85,19 @@ export class K8sSidecar implements Sidecar {
 
   attach(): Promise<Attachment> {
     const bound = this.#bound.promise;
+    // Each read of the session's is one read of the source: a chunk is valid until the next.
+    let reader: ReadableStreamDefaultReader<OutputChunk> | undefined;
+    const output = new ReadableStream<OutputChunk>({
+      pull: async (ctl) => {
+        reader ??= (await this.#source.promise)?.getReader();
+        const r = await reader?.read();
+        if (!r || r.done) ctl.close();
+        else ctl.enqueue(r.value);
+      },
+      cancel: (why) => reader?.cancel(why),
+    }, { highWaterMark: 0 });
     return Promise.resolve({
-      output: this.#out.readable,
+      output,
       write: async (data: Uint8Array) => {
         const socket = await bound;
         socket?.send(STDIN, data);
@@ -103,6 +109,7 @@ export class K8sSidecar implements Sidecar {
       close: () => {
         this.#closed = true;
         this.#bound.resolve(null);
+        this.#source.resolve(null);
         this.#socket?.close();
         // A lifeline the session never took (it ended first) is let go without a hangup.
         if (!this.#lifelineTaken) {
@@ -171,10 +178,16 @@ export class K8sSidecar implements Sidecar {
       this.#lifeline = openLifeline(this.#o, this.name);
       this.#lifeline.catch((e) => this.#o.debug(`lifeline: ${e}`));
     }
-    const socket = await this.#openAttach();
+    // The entry script's marks are taken out as the socket is read, whether or not the session
+    // reads the output yet: the ready mark comes before it does.
+    let code: number | undefined;
+    const ready = Promise.withResolvers<void>();
+    const marks = entryMarks({ exit: (n) => (code = n), ready: () => ready.resolve() });
+    const socket = await this.#openAttach(marks);
     await this.#lifeline?.catch(() => {});
     if (this.#closed) return socket.close();
     this.#socket = socket;
+    this.#source.resolve(socket.output);
     this.#o.debug(`attached to ${this.name} (${socket.protocol})`);
     const tty = this.#plan.sidecar.tty;
     if (tty) {
@@ -191,10 +204,6 @@ export class K8sSidecar implements Sidecar {
       }, 30_000);
       socket.closed.finally(() => clearInterval(keep));
     }
-    let code: number | undefined;
-    const ready = Promise.withResolvers<void>();
-    const marks = entryMarks({ exit: (n) => (code = n), ready: () => ready.resolve() });
-    const piped = socket.output.pipeThrough(marks).pipeTo(this.#out.writable).catch(() => {});
     // Before v5 stdin cannot be half-closed: then a command without input gets /dev/null.
     const noInput = !this.#plan.sidecar.stdin && !socket.canCloseStdin;
     if (this.#o.container) {
@@ -219,8 +228,7 @@ export class K8sSidecar implements Sidecar {
     }
     this.#bound.resolve(socket);
     socket.closed.then(async (st) => {
-      // The trailer, if any, has been seen once the output has been passed on.
-      await Promise.race([piped, delay(2000)]);
+      // (The socket has been read to its end: the trailer, if any, has been seen.)
       if (code !== undefined) return this.#exit.resolve(code);
       // Nothing came: the API server may not have reached the kubelet. It says so in the
       // status, which is lost when it closes on our first frames (a TCP reset); then a log
@@ -297,7 +305,7 @@ export class K8sSidecar implements Sidecar {
     }
   }
 
-  async #openAttach(): Promise<ChannelSocket> {
+  async #openAttach(marks: OutputFilter): Promise<ChannelSocket> {
     const { kube, namespace, pod } = this.#o;
     const tty = this.#plan.sidecar.tty;
     const q = new URLSearchParams({
@@ -309,12 +317,12 @@ export class K8sSidecar implements Sidecar {
     });
     const target = await kube.socket(namespace, pod, "attach", q);
     try {
-      return await ChannelSocket.open(target);
+      return await ChannelSocket.open(target, marks);
     } catch (e) {
-      const why = await upgradeRefusal(target.url, target.headers, target.client);
-      if (unreachableNode(why)) throw this.#kubeletOutOfReach(why!);
-      throw new DbgError(`Cannot attach to ${this.name} in pod ${pod}: ${why ?? errText(e)}`, {
-        hint: why?.startsWith("forbidden")
+      const why = refusal(e);
+      if (unreachableNode(why)) throw this.#kubeletOutOfReach(why);
+      throw new DbgError(`Cannot attach to ${this.name} in pod ${pod}: ${why}`, {
+        hint: why.startsWith("forbidden")
           ? `Ask for "get" and "create" on "pods/attach" (check: ` +
             `${canI({ verb: "create", resource: "pods/attach", namespace })}); ` +
             `${this.name} ends by itself within ${GO_TIMEOUT_S} s`
@@ -392,9 +400,8 @@ export class K8sSidecar implements Sidecar {
       { verb: "get", resource: "pods/log", name: pod, namespace },
       () => kube.core.readNamespacedPodLog({ name: pod, namespace, container: this.name }),
     );
-    const w = this.#out.writable.getWriter();
-    if (text) await w.write({ stream: 1, data: new TextEncoder().encode(text) });
-    await w.close();
+    const data = new TextEncoder().encode(text ?? "");
+    this.#source.resolve(ReadableStream.from(data.length ? [{ stream: 1 as const, data }] : []));
     return text ?? "";
   }
 

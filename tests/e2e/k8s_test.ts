@@ -391,6 +391,34 @@ Deno.test({
         },
       );
 
+      await t.step("a client certificate signs in for the API calls and the attach", async () => {
+        // (The API server's kubelet client certificate: group system:masters, from the cluster's CA.)
+        const dir = await Deno.makeTempDir({ prefix: "dbg-cert-" });
+        try {
+          const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
+          config.users[0].user = {
+            "client-certificate": `${c.dir}/apiserver-kubelet-client.crt`,
+            "client-key": `${c.dir}/apiserver-kubelet-client.key`,
+          };
+          await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
+          const r = await runDbg([
+            "k8s",
+            "--kubeconfig",
+            `${dir}/config`,
+            "-q",
+            "web",
+            "--",
+            "sh",
+            "-c",
+            "echo in; exit 4",
+          ]);
+          assert.equal(r.code, 4, r.stderr);
+          assert.equal(r.stdout, "in\n");
+        } finally {
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+
       await t.step(
         "errors: RBAC, unknown container, missing pod, image pull, timeout",
         async () => {
