@@ -36,5 +36,15 @@
 
 import script from "./entry.sh" with { type: "text" };
 
-/** The entry script. Kept in one place so every runtime runs the same code. */
-export const ENTRY_SCRIPT: string = script;
+/**
+ * The entry script, without its comment lines, blank lines and indentation (entry.sh has no
+ * string or here-document that holds such a line): 13 KB instead of 22. It rides in every
+ * sidecar's environment, and on Kubernetes in the pod's spec once per ephemeral container, so in
+ * every answer and watch event about the pod; and the shell parses it at every start. Kept in
+ * one place so every runtime runs the same code.
+ */
+export const ENTRY_SCRIPT: string = script
+  .split("\n")
+  .map((line) => line.trimStart())
+  .filter((line) => line && !line.startsWith("#"))
+  .join("\n") + "\n";
