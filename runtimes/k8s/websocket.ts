@@ -22,6 +22,7 @@ import {
   parseResponseHead,
   type ResponseHead,
 } from "../../lib/http1.ts";
+import { writeAll } from "../../lib/streams.ts";
 
 /** The PEMs of a TLS connection: the CA to trust, and a client certificate with its key. */
 export interface TlsPems {
@@ -122,6 +123,8 @@ export class ChannelConn {
   /** The current message's channel; -1 before its first byte. */
   #channel = -1;
   #ended = false;
+  /** A close frame has been sent (ours, or the echo of the server's). */
+  #closing = false;
   /** The piece being gathered: `buf[from, to)` of one channel. */
   #piece?: { channel: number; from: number; to: number };
   #writing: Promise<unknown> = Promise.resolve();
@@ -267,6 +270,8 @@ export class ChannelConn {
   /** Close: a close frame (code 1000, or the one echoed), then the connection. */
   close(code: Uint8Array = new Uint8Array([0x03, 0xe8])): void {
     this.#ended = true;
+    if (this.#closing) return;
+    this.#closing = true;
     this.#write(frame(OP_CLOSE, code)).finally(() => {
       try {
         this.#in.conn.close();
@@ -340,10 +345,6 @@ export function frame(opcode: number, ...parts: Uint8Array[]): Uint8Array {
   for (let i = 0; i < words.length; i++) words[i] ^= k;
   for (let i = n & ~3; i < n; i++) f[head + i] ^= key[i & 3];
   return f;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  for (let at = 0; at < data.length;) at += await conn.write(data.subarray(at));
 }
 
 /** Connect to the URL's host, through the environment's proxy if one applies. */
