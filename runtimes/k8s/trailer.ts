@@ -8,6 +8,7 @@
  */
 
 import type { OutputChunk } from "../../lib/adapter.ts";
+import { concatBytes } from "../../lib/http1.ts";
 
 /** Where a filter's output goes (a stream's controller). */
 export interface ChunkSink {
@@ -78,7 +79,7 @@ export function entryMarks(
       if (before) {
         clearTimeout(before.timer);
         held.delete(chunk.stream);
-        data = new Uint8Array([...before.data, ...data]);
+        data = concatBytes([before.data, data]);
       }
       // Most chunks have no escape where a mark can be: they pass as they are, without a copy.
       const edges = data.length > 2 * EDGE
@@ -97,15 +98,7 @@ export function entryMarks(
         parts.push(data.subarray(from, m.index));
         from = m.index + m[0].length;
       }
-      if (from > 0) {
-        parts.push(data.subarray(from));
-        data = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-        let at = 0;
-        for (const p of parts) {
-          data.set(p, at);
-          at += p.length;
-        }
-      }
+      if (from > 0) data = concatBytes([...parts, data.subarray(from)]);
       const keep = markStart(dec.decode(data.subarray(-32)));
       const pass = data.subarray(0, data.length - keep);
       if (pass.length > 0) ctl.enqueue({ stream: chunk.stream, data: pass });
