@@ -1,10 +1,16 @@
 /**
- * HTTP/1.1 heads for the clients that dbg speaks over sockets of its own: the Docker API
- * (runtimes/docker) and the WebSocket upgrade of Kubernetes streams (runtimes/k8s/websocket.ts).
- * Pure: no I/O.
+ * HTTP/1.1 for the clients that dbg speaks over sockets of its own: the Docker API
+ * (runtimes/docker) and the Kubernetes API (runtimes/k8s/https.ts, and the WebSocket upgrade of
+ * its streams): request and response heads, and body framing (Content-Length, chunked, until
+ * EOF). Pure: no I/O.
  *
  * @module
  */
+
+/** Makes the error for a response that is not valid HTTP. */
+export type Bad = (detail: string, cause?: unknown) => Error;
+
+const badHttp: Bad = (d, cause) => new Error(`Bad HTTP response: ${d}`, { cause });
 
 /** The status line and headers of an HTTP/1.1 response. */
 export type ResponseHead = { status: number; statusText: string; headers: Headers };
@@ -51,8 +57,7 @@ export function encodeRequestHead(
  */
 export function parseResponseHead(
   head: Uint8Array,
-  bad: (detail: string, cause?: unknown) => Error = (d, cause) =>
-    new Error(`Bad HTTP response: ${d}`, { cause }),
+  bad: Bad = badHttp,
 ): ResponseHead {
   // Header bytes are Latin-1; decode byte by byte so `Headers` never sees characters above 0xFF.
   let text = "";
@@ -76,4 +81,127 @@ export function parseResponseHead(
     }
   }
   return { status: Number(m[1]), statusText: m[2] ?? "", headers };
+}
+
+/** How the body of a response is delimited, decided from its method, status and headers. */
+export type BodyFraming =
+  | { kind: "none" }
+  | { kind: "length"; length: number }
+  | { kind: "chunked" }
+  | { kind: "eof" };
+
+/** A stateful body decoder: feed it bytes as they arrive, read `done`, and call `end()` at EOF. */
+export interface BodyDecoder {
+  /** Takes the next bytes; returns the body bytes they contain (bytes past the end are ignored). */
+  push(chunk: Uint8Array): Uint8Array[];
+  /** True once the whole body has been seen. */
+  readonly done: boolean;
+  /** Call at EOF; returns false when the body was cut short. */
+  end(): boolean;
+}
+
+/** Decides how the body is delimited (RFC 9112 §6.3); no body for HEAD, 1xx, 204 and 304. */
+export function bodyFraming(method: string, head: ResponseHead, bad: Bad = badHttp): BodyFraming {
+  const s = head.status;
+  if (method === "HEAD" || (s >= 100 && s < 200) || s === 204 || s === 304) return { kind: "none" };
+  const te = head.headers.get("transfer-encoding");
+  if (te && /(^|,)\s*chunked\s*$/i.test(te)) return { kind: "chunked" };
+  const cl = head.headers.get("content-length");
+  if (cl !== null) {
+    if (!/^\d+$/.test(cl.trim())) throw bad(`bad Content-Length: ${JSON.stringify(cl)}`);
+    return { kind: "length", length: Number(cl.trim()) };
+  }
+  return { kind: "eof" };
+}
+
+/** Creates the decoder for a framing. */
+export function bodyDecoder(framing: BodyFraming, bad: Bad = badHttp): BodyDecoder {
+  switch (framing.kind) {
+    case "none":
+      return { push: () => [], done: true, end: () => true };
+    case "eof":
+      return { push: (c) => (c.length ? [c] : []), done: false, end: () => true };
+    case "length":
+      return new LengthDecoder(framing.length);
+    case "chunked":
+      return new ChunkedDecoder(bad);
+  }
+}
+
+/** Passes exactly `length` bytes. */
+export class LengthDecoder implements BodyDecoder {
+  #left: number;
+  constructor(length: number) {
+    this.#left = length;
+  }
+  get done(): boolean {
+    return this.#left === 0;
+  }
+  push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#left === 0 || chunk.length === 0) return [];
+    const part = chunk.subarray(0, Math.min(this.#left, chunk.length));
+    this.#left -= part.length;
+    return [part];
+  }
+  end(): boolean {
+    return this.#left === 0;
+  }
+}
+
+/** Decodes `Transfer-Encoding: chunked` across arbitrary read boundaries (RFC 9112 §7.1). */
+export class ChunkedDecoder implements BodyDecoder {
+  #state: "size" | "data" | "dataEnd" | "trailer" | "done" = "size";
+  #left = 0;
+  #line = "";
+  constructor(readonly bad: Bad = badHttp) {}
+
+  get done(): boolean {
+    return this.#state === "done";
+  }
+
+  push(chunk: Uint8Array): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    let i = 0;
+    while (i < chunk.length && this.#state !== "done") {
+      if (this.#state === "data") {
+        const n = Math.min(this.#left, chunk.length - i);
+        out.push(chunk.subarray(i, i + n));
+        i += n;
+        this.#left -= n;
+        if (this.#left === 0) this.#state = "dataEnd";
+        continue;
+      }
+      const lf = chunk.indexOf(10, i);
+      const stop = lf === -1 ? chunk.length : lf;
+      this.#line += String.fromCharCode(...chunk.subarray(i, stop));
+      if (this.#line.length > 4096) throw this.bad("chunk header line too long");
+      i = stop;
+      if (lf === -1) break;
+      i++; // past the LF
+      const line = this.#line.endsWith("\r") ? this.#line.slice(0, -1) : this.#line;
+      this.#line = "";
+      this.#onLine(line);
+    }
+    return out;
+  }
+
+  #onLine(line: string): void {
+    if (this.#state === "size") {
+      const hex = line.split(";")[0].trim();
+      if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
+        throw this.bad(`bad chunk size: ${JSON.stringify(line.slice(0, 40))}`);
+      }
+      this.#left = parseInt(hex, 16);
+      this.#state = this.#left === 0 ? "trailer" : "data";
+    } else if (this.#state === "dataEnd") {
+      if (line !== "") throw this.bad("chunk data longer than its size");
+      this.#state = "size";
+    } else if (this.#state === "trailer" && line === "") {
+      this.#state = "done";
+    }
+  }
+
+  end(): boolean {
+    return this.#state === "done";
+  }
 }

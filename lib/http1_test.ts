@@ -1,5 +1,14 @@
 import assert from "node:assert/strict";
-import { encodeRequestHead, findHeadEnd, parseResponseHead } from "./http1.ts";
+import {
+  bodyDecoder,
+  bodyFraming,
+  ChunkedDecoder,
+  concatBytes,
+  encodeRequestHead,
+  findHeadEnd,
+  parseResponseHead,
+  type ResponseHead,
+} from "./http1.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -48,4 +57,60 @@ Deno.test("parseResponseHead() rejects what is not HTTP", () => {
   );
   const bad = (d: string) => new RangeError(d);
   assert.throws(() => parseResponseHead(enc("HTTP/1.1 200 OK\r\nnocolon"), bad), RangeError);
+});
+
+function head(status: number, headers: Record<string, string> = {}): ResponseHead {
+  return { status, statusText: "", headers: new Headers(headers) };
+}
+
+Deno.test("bodyFraming() has no body for HEAD, 1xx, 204 and 304", () => {
+  for (const s of [101, 204, 304]) assert.deepEqual(bodyFraming("GET", head(s)), { kind: "none" });
+  assert.deepEqual(bodyFraming("HEAD", head(200, { "content-length": "2" })), { kind: "none" });
+});
+
+Deno.test("bodyFraming() prefers chunked over Content-Length, else reads to EOF", () => {
+  assert.deepEqual(
+    bodyFraming("POST", head(200, { "transfer-encoding": "chunked", "content-length": "3" })),
+    { kind: "chunked" },
+  );
+  assert.deepEqual(bodyFraming("GET", head(200, { "content-length": "12" })), {
+    kind: "length",
+    length: 12,
+  });
+  assert.deepEqual(bodyFraming("POST", head(404)), { kind: "eof" });
+  assert.throws(
+    () => bodyFraming("GET", head(200, { "content-length": "x" })),
+    /Bad HTTP response: bad Content-Length/,
+  );
+});
+
+Deno.test("bodyDecoder() stops at Content-Length and reports a short body", () => {
+  const d = bodyDecoder({ kind: "length", length: 5 });
+  assert.deepEqual(d.push(enc("abc")).map(dec), ["abc"]);
+  assert.equal(d.done, false);
+  assert.equal(d.end(), false);
+  assert.deepEqual(d.push(enc("defgh")).map(dec), ["de"]);
+  assert.equal(d.done, true);
+  assert.equal(d.end(), true);
+});
+
+Deno.test("ChunkedDecoder decodes chunks split at every byte", () => {
+  const wire = enc("5\r\nhello\r\n7;ext=1\r\n, world\r\n0\r\nX-Trailer: 1\r\n\r\nextra");
+  const d = new ChunkedDecoder();
+  const out: Uint8Array[] = [];
+  for (let i = 0; i < wire.length; i++) out.push(...d.push(wire.subarray(i, i + 1)));
+  assert.equal(dec(concatBytes(out)), "hello, world");
+  assert.equal(d.done, true);
+});
+
+Deno.test("ChunkedDecoder decodes several chunks in one read", () => {
+  const d = new ChunkedDecoder();
+  const out = d.push(enc('1d\r\n{"Error":null,"StatusCode":7}\r\n0\r\n\r\n'));
+  assert.equal(dec(concatBytes(out)), '{"Error":null,"StatusCode":7}');
+  assert.equal(d.end(), true);
+});
+
+Deno.test("ChunkedDecoder rejects a bad chunk size and data longer than its size", () => {
+  assert.throws(() => new ChunkedDecoder().push(enc("zz\r\n")), /bad chunk size/);
+  assert.throws(() => new ChunkedDecoder().push(enc("2\r\nabc\r\n")), /longer than its size/);
 });

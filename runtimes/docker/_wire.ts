@@ -1,7 +1,6 @@
 /**
- * Pure HTTP/1.1 and Docker stream parsing for the Docker transport: the request head, the
- * response head, body framing (Content-Length, chunked, until EOF) and the multiplexed frames of
- * a non-TTY attach. No I/O here (the attach output reads through a function it is given), so
+ * Pure Docker wire parsing for the Docker transport (HTTP/1.1 itself is lib/http1.ts): errors,
+ * API versions, bodies, and the multiplexed frames of a non-TTY attach. No I/O here (the attach output reads through a function it is given), so
  * all of it is unit-tested with plain bytes.
  *
  * @module
@@ -10,25 +9,6 @@
 import type { OutputChunk } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import { concatBytes, type ResponseHead } from "../../lib/http1.ts";
-
-/** One frame of a multiplexed attach stream: 0 stdin, 1 stdout, 2 stderr, 3 daemon error. */
-
-/** How the body of a response is delimited, decided from its method, status and headers. */
-export type BodyFraming =
-  | { kind: "none" }
-  | { kind: "length"; length: number }
-  | { kind: "chunked" }
-  | { kind: "eof" };
-
-/** A stateful body decoder: feed it bytes as they arrive, read `done`, and call `end()` at EOF. */
-export interface BodyDecoder {
-  /** Takes the next bytes; returns the body bytes they contain (bytes past the end are ignored). */
-  push(chunk: Uint8Array): Uint8Array[];
-  /** True once the whole body has been seen. */
-  readonly done: boolean;
-  /** Call at EOF; returns false when the body was cut short. */
-  end(): boolean;
-}
 
 /** The longest response head we accept; Docker's are well under 1 KiB. */
 export const MAX_HEAD_BYTES = 64 * 1024;
@@ -64,111 +44,6 @@ export function badResponse(detail: string, cause?: unknown): DbgError {
 /** "the Docker daemon" → "The Docker daemon", to start a sentence. */
 export function capitalized(s: string): string {
   return s[0].toUpperCase() + s.slice(1);
-}
-
-/** Decides how the body is delimited (RFC 9112 §6.3); no body for HEAD, 1xx, 204 and 304. */
-export function bodyFraming(method: string, head: ResponseHead): BodyFraming {
-  const s = head.status;
-  if (method === "HEAD" || (s >= 100 && s < 200) || s === 204 || s === 304) return { kind: "none" };
-  const te = head.headers.get("transfer-encoding");
-  if (te && /(^|,)\s*chunked\s*$/i.test(te)) return { kind: "chunked" };
-  const cl = head.headers.get("content-length");
-  if (cl !== null) {
-    if (!/^\d+$/.test(cl.trim())) throw badResponse(`bad Content-Length: ${JSON.stringify(cl)}`);
-    return { kind: "length", length: Number(cl.trim()) };
-  }
-  return { kind: "eof" };
-}
-
-/** Creates the decoder for a framing. */
-export function bodyDecoder(framing: BodyFraming): BodyDecoder {
-  switch (framing.kind) {
-    case "none":
-      return { push: () => [], done: true, end: () => true };
-    case "eof":
-      return { push: (c) => (c.length ? [c] : []), done: false, end: () => true };
-    case "length":
-      return new LengthDecoder(framing.length);
-    case "chunked":
-      return new ChunkedDecoder();
-  }
-}
-
-/** Passes exactly `length` bytes. */
-export class LengthDecoder implements BodyDecoder {
-  #left: number;
-  constructor(length: number) {
-    this.#left = length;
-  }
-  get done(): boolean {
-    return this.#left === 0;
-  }
-  push(chunk: Uint8Array): Uint8Array[] {
-    if (this.#left === 0 || chunk.length === 0) return [];
-    const part = chunk.subarray(0, Math.min(this.#left, chunk.length));
-    this.#left -= part.length;
-    return [part];
-  }
-  end(): boolean {
-    return this.#left === 0;
-  }
-}
-
-/** Decodes `Transfer-Encoding: chunked` across arbitrary read boundaries (RFC 9112 §7.1). */
-export class ChunkedDecoder implements BodyDecoder {
-  #state: "size" | "data" | "dataEnd" | "trailer" | "done" = "size";
-  #left = 0;
-  #line = "";
-
-  get done(): boolean {
-    return this.#state === "done";
-  }
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const out: Uint8Array[] = [];
-    let i = 0;
-    while (i < chunk.length && this.#state !== "done") {
-      if (this.#state === "data") {
-        const n = Math.min(this.#left, chunk.length - i);
-        out.push(chunk.subarray(i, i + n));
-        i += n;
-        this.#left -= n;
-        if (this.#left === 0) this.#state = "dataEnd";
-        continue;
-      }
-      const lf = chunk.indexOf(10, i);
-      const stop = lf === -1 ? chunk.length : lf;
-      this.#line += String.fromCharCode(...chunk.subarray(i, stop));
-      if (this.#line.length > 4096) throw badResponse("chunk header line too long");
-      i = stop;
-      if (lf === -1) break;
-      i++; // past the LF
-      const line = this.#line.endsWith("\r") ? this.#line.slice(0, -1) : this.#line;
-      this.#line = "";
-      this.#onLine(line);
-    }
-    return out;
-  }
-
-  #onLine(line: string): void {
-    if (this.#state === "size") {
-      const hex = line.split(";")[0].trim();
-      if (!/^[0-9a-fA-F]{1,12}$/.test(hex)) {
-        throw badResponse(`bad chunk size: ${JSON.stringify(line.slice(0, 40))}`);
-      }
-      this.#left = parseInt(hex, 16);
-      this.#state = this.#left === 0 ? "trailer" : "data";
-    } else if (this.#state === "dataEnd") {
-      if (line !== "") throw badResponse("chunk data longer than its size");
-      this.#state = "size";
-    } else if (this.#state === "trailer" && line === "") {
-      this.#state = "done";
-    }
-  }
-
-  end(): boolean {
-    return this.#state === "done";
-  }
 }
 
 /** A non-2xx answer from the daemon. `message` is the daemon's own text. */

@@ -10,9 +10,6 @@
 import {
   apiError,
   badResponse,
-  type BodyDecoder,
-  bodyDecoder,
-  bodyFraming,
   decodeBody,
   isOk,
   lostConnection,
@@ -20,6 +17,9 @@ import {
   pickApiVersion,
 } from "./_wire.ts";
 import {
+  type BodyDecoder,
+  bodyDecoder,
+  bodyFraming,
   concatBytes,
   encodeRequestHead,
   findHeadEnd,
@@ -223,7 +223,11 @@ export class DockerClient {
       await ex.write(body ? concatBytes([head, body]) : head);
       const res = await ex.readHead();
       this.#debug?.(`docker: ← ${res.status} ${res.statusText} (${label})`);
-      return { ex, head: res, dec: bodyDecoder(bodyFraming(method, res)) };
+      return {
+        ex,
+        head: res,
+        dec: bodyDecoder(bodyFraming(method, res, badResponse), badResponse),
+      };
     } catch (err) {
       ex.close();
       throw err;

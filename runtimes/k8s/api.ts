@@ -1,5 +1,5 @@
 /**
- * The Kubernetes API as dbg uses it: the kubeconfig (kubeconfig.ts), REST with `fetch`
+ * The Kubernetes API as dbg uses it: the kubeconfig (kubeconfig.ts), REST over HTTP/1.1
  * (rest.ts), credentials (static ones here; an exec plugin or auth provider through
  * `@kubernetes/client-node`, loaded only then: auth_plugin.ts), the WebSocket target for attach
  * and exec, and one translation of API failures into one-line errors with a fix.
@@ -11,7 +11,7 @@ import type * as k8s from "@kubernetes/client-node";
 import { DbgError } from "../../lib/errors.ts";
 import { unreachableNode } from "./channel.ts";
 import { type KubeSettings, loadKubeconfig } from "./kubeconfig.ts";
-import { ApiError, AppsV1, type Auth, CoreV1, Rest, tlsClient } from "./rest.ts";
+import { ApiError, AppsV1, type Auth, CoreV1, Rest } from "./rest.ts";
 import type { SocketTarget } from "./websocket.ts";
 
 /** Options for {@link Kube.load}. */
@@ -217,13 +217,13 @@ function staticAuth(s: KubeSettings): Auth {
   if (u["as-uid"]) headers["Impersonate-Uid"] = u["as-uid"];
   const groups = u["as-groups"] ?? [];
   if (groups.length > 1) {
-    // (fetch joins repeated headers into one, which the API server takes as one group.)
+    // (Requests carry one header of a name: rest.ts sends a record.)
     throw new DbgError(`dbg cannot impersonate more than one group (as-groups of ${s.context})`, {
       hint: "Impersonate one group, or none",
     });
   }
   if (groups.length) headers["Impersonate-Group"] = groups[0];
-  return { headers, client: tlsClient(ca, cert, key), tls: { ca, cert, key } };
+  return { headers, tls: { ca, cert, key } };
 }
 
 function enc(s: string): string {
@@ -268,7 +268,7 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
     const msg = e instanceof Error ? e.message : String(e);
     const detail = `${msg} ${(e as { cause?: unknown })?.cause ?? ""}`;
     if (
-      !/fetch failed|ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|socket|connect|TLS|certificate/i
+      !/os error|lookup address|ECONN|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|EHOSTUNREACH|socket|connect|TLS|certificate/i
         .test(detail)
     ) {
       return new DbgError(`The Kubernetes request for ${ctx.resource} failed: ${firstLine(msg)}`, {

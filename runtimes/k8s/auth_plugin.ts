@@ -8,11 +8,11 @@
 
 import * as k8s from "@kubernetes/client-node";
 import type { KubeSettings } from "./kubeconfig.ts";
-import { type Auth, tlsClient } from "./rest.ts";
+import type { Auth } from "./rest.ts";
 
 /**
  * The context that kubeconfig.ts chose (its cluster and user, paths already absolute) as
- * client-node's config; then, for each request, its headers and TLS client.
+ * client-node's config; then, for each request, its headers and TLS PEMs.
  */
 export function pluginAuth(s: KubeSettings): () => Promise<Auth> {
   const kc = new k8s.KubeConfig();
@@ -24,16 +24,12 @@ export function pluginAuth(s: KubeSettings): () => Promise<Auth> {
     contexts: [{ name: s.context, context: { cluster: s.clusterName, user: "user" } }],
     "current-context": s.context,
   }));
-  let client: { id: string; client?: Deno.HttpClient } | undefined;
   return async () => {
     const opts: { headers?: Record<string, string>; ca?: unknown; cert?: unknown; key?: unknown } =
       {};
     await kc.applyToHTTPSOptions(opts as never);
     const pem = (v: unknown) => v === undefined ? undefined : String(v);
-    const [ca, cert, key] = [pem(opts.ca), pem(opts.cert), pem(opts.key)];
-    // One TLS client while the plugin's certificate stays the same.
-    const id = `${ca}\n${cert}\n${key}`;
-    if (client?.id !== id) client = { id, client: tlsClient(ca, cert, key) };
-    return { headers: { ...(opts.headers ?? {}) }, client: client.client, tls: { ca, cert, key } };
+    const tls = { ca: pem(opts.ca), cert: pem(opts.cert), key: pem(opts.key) };
+    return { headers: { ...(opts.headers ?? {}) }, tls };
   };
 }

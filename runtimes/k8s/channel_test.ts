@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ChannelSocket, parseStatus, refusal, resizePayload } from "./channel.ts";
-import { ChannelConn, frame, proxyFor, type SocketTarget } from "./websocket.ts";
+import { ChannelConn, frame, type SocketTarget } from "./websocket.ts";
 
 const PROTOCOLS = ["v5.channel.k8s.io", "v4.channel.k8s.io"];
 const te = new TextEncoder();
@@ -172,22 +172,6 @@ Deno.test("frame() masks the payload with the key it carries", () => {
     const body = f.subarray(head + 4).map((b, i) => b ^ key[i & 3]);
     assert.deepEqual(body, data);
   }
-});
-
-Deno.test("proxyFor() takes HTTPS_PROXY unless NO_PROXY names the host", () => {
-  const env = (e: Record<string, string>) => (k: string) => e[k];
-  const api = new URL("wss://api.example.com:6443/x");
-  assert.equal(proxyFor(api, env({})), undefined);
-  assert.equal(proxyFor(api, env({ https_proxy: "proxy:3128" }))?.href, "http://proxy:3128/");
-  assert.equal(proxyFor(api, env({ HTTP_PROXY: "http://p:1" })), undefined);
-  for (
-    const no of ["*", "example.com", ".example.com", "api.example.com:6443", "x,api.example.com"]
-  ) {
-    assert.equal(proxyFor(api, env({ HTTPS_PROXY: "http://p:1", NO_PROXY: no })), undefined, no);
-  }
-  assert.ok(proxyFor(api, env({ HTTPS_PROXY: "http://p:1", NO_PROXY: "ample.com" })));
-  const ip = new URL("wss://[::1]:6443/x");
-  assert.equal(proxyFor(ip, env({ HTTPS_PROXY: "http://p:1", NO_PROXY: "::1" })), undefined);
 });
 
 Deno.test("ChannelSocket goes through an HTTP proxy with CONNECT", async () => {

@@ -1,32 +1,27 @@
 /**
- * The few Kubernetes API calls dbg makes, as plain HTTPS requests with `fetch`: the same
- * method names and arguments as `@kubernetes/client-node`'s CoreV1Api and AppsV1Api, whose
- * loading costs more than all of dbg's own start-up. Objects come back as the API server sends
- * them (timestamps stay strings). A failed call throws {@link ApiError}.
+ * The few Kubernetes API calls dbg makes, as plain HTTP/1.1 requests on the connections of
+ * dial.ts (not `fetch`, which cannot turn Nagle's algorithm off: see there): the same method
+ * names and arguments as `@kubernetes/client-node`'s CoreV1Api and AppsV1Api, whose loading
+ * costs more than all of dbg's own start-up. Objects come back as the API server sends them
+ * (timestamps stay strings). A failed call throws {@link ApiError}.
  *
  * @module
  */
 
 import type * as k8s from "@kubernetes/client-node";
-import type { TlsPems } from "./websocket.ts";
+import {
+  type BodyDecoder,
+  bodyDecoder,
+  bodyFraming,
+  concatBytes,
+  encodeRequestHead,
+} from "../../lib/http1.ts";
+import { exchange, hangUp, keep, type Link, type TlsPems } from "./dial.ts";
 
-/**
- * What every request carries: headers (credentials) and the TLS client (CA, client cert) made
- * from the PEMs, which the WebSocket (websocket.ts) takes as they are.
- */
+/** What every request carries: headers (credentials) and the PEMs of its TLS connection. */
 export interface Auth {
   headers: Record<string, string>;
-  client?: Deno.HttpClient;
   tls: TlsPems;
-}
-
-/** The TLS client for a CA and a client certificate, where either is given. */
-export function tlsClient(ca?: string, cert?: string, key?: string): Deno.HttpClient | undefined {
-  if (!ca && !(cert && key)) return undefined;
-  return Deno.createHttpClient({
-    ...(ca ? { caCerts: [ca] } : {}),
-    ...(cert && key ? { cert, key } : {}),
-  });
 }
 
 /** An API server's answer other than 2xx: its status code and body (a `Status`, mostly). */
@@ -50,39 +45,51 @@ interface CallOptions {
 export class Rest {
   constructor(readonly server: string, readonly auth: () => Promise<Auth>) {}
 
-  async #fetch(
+  /** Send a request; the answer's head, and its body still to read. Not 2xx throws. */
+  async #send(
     method: string,
     path: string,
-    o: CallOptions & { signal?: AbortSignal } = {},
-  ): Promise<Response> {
-    const { headers, client } = await this.auth();
+    o: CallOptions = {},
+  ): Promise<{ link: Link; body: BodyDecoder }> {
+    const { headers, tls } = await this.auth();
     const url = new URL(this.server.replace(/\/$/, "") + path);
     for (const [k, v] of Object.entries(o.query ?? {})) {
       if (v !== undefined) url.searchParams.set(k, String(v));
     }
-    const res = await fetch(url, {
-      method,
-      client,
-      signal: o.signal,
-      headers: {
-        Accept: "application/json",
-        ...headers,
-        ...(o.body === undefined ? {} : { "Content-Type": o.contentType ?? "application/json" }),
-      },
-      body: o.body === undefined ? undefined : JSON.stringify(o.body),
+    const body = o.body === undefined
+      ? undefined
+      : new TextEncoder().encode(JSON.stringify(o.body));
+    const head = encodeRequestHead(method, `${url.pathname}${url.search}`, {
+      Host: url.host,
+      "User-Agent": "dbg",
+      Accept: "application/json",
+      ...headers,
+      ...(body
+        ? {
+          "Content-Type": o.contentType ?? "application/json",
+          "Content-Length": String(body.length),
+        }
+        : {}),
     });
-    if (!res.ok) throw new ApiError(res.status, await res.text());
-    return res;
+    const { link, head: res } = await exchange(url, body ? concatBytes([head, body]) : head, tls);
+    const dec = bodyDecoder(bodyFraming(method, res));
+    if (res.headers.get("connection")?.toLowerCase() === "close") link.last = true;
+    if (res.status < 200 || res.status > 299) {
+      throw new ApiError(res.status, await readText(link, dec));
+    }
+    return { link, body: dec };
   }
 
   /** One call; the answer as JSON. */
   async json<T>(method: string, path: string, o: CallOptions = {}): Promise<T> {
-    return await (await this.#fetch(method, path, o)).json() as T;
+    const { link, body } = await this.#send(method, path, o);
+    return JSON.parse(await readText(link, body)) as T;
   }
 
   /** One call; the answer as text (logs). */
   async text(method: string, path: string, o: CallOptions = {}): Promise<string> {
-    return await (await this.#fetch(method, path, o)).text();
+    const { link, body } = await this.#send(method, path, o);
+    return await readText(link, body);
   }
 
   /**
@@ -95,15 +102,13 @@ export class Rest {
     onObject: (type: string, obj: unknown) => void,
     onEnd: (err: unknown) => void,
   ): Promise<() => void> {
-    const stop = new AbortController();
-    const res = await this.#fetch("GET", path, {
-      query: { ...query, watch: true },
-      signal: stop.signal,
-    });
+    const { link, body } = await this.#send("GET", path, { query: { ...query, watch: true } });
+    let stopped = false;
     (async () => {
+      const text = new TextDecoder();
       let rest = "";
-      for await (const text of res.body!.pipeThrough(new TextDecoderStream())) {
-        rest += text;
+      for await (const part of bodyOf(link, body)) {
+        rest += text.decode(part, { stream: true });
         let nl;
         while ((nl = rest.indexOf("\n")) >= 0) {
           const line = rest.slice(0, nl).trim();
@@ -113,9 +118,45 @@ export class Rest {
           onObject(ev.type, ev.object);
         }
       }
-    })().then(() => onEnd(null), (e) => onEnd(stop.signal.aborted ? null : e));
-    return () => stop.abort();
+    })().then(() => onEnd(null), (e) => onEnd(stopped ? null : e));
+    return () => {
+      stopped = true;
+      hangUp(link.inbox);
+    };
   }
+}
+
+/**
+ * A body's bytes as they arrive (views of the connection's buffer, valid until the next); the
+ * connection is kept for another request once the body ended, and closed otherwise.
+ */
+async function* bodyOf(link: Link, dec: BodyDecoder): AsyncGenerator<Uint8Array> {
+  const { inbox } = link;
+  let ended = false;
+  try {
+    for (;;) {
+      if (inbox.start < inbox.end) {
+        const parts = dec.push(inbox.buf.subarray(inbox.start, inbox.end));
+        inbox.start = inbox.end;
+        yield* parts;
+      }
+      if (dec.done) return void (ended = true);
+      if (!(await inbox.fill())) {
+        if (!dec.end()) throw new Error("the API server closed the connection within an answer");
+        return;
+      }
+    }
+  } finally {
+    if (ended) keep(link);
+    else hangUp(inbox);
+  }
+}
+
+/** A whole body as text. */
+async function readText(link: Link, dec: BodyDecoder): Promise<string> {
+  const parts: Uint8Array[] = [];
+  for await (const part of bodyOf(link, dec)) parts.push(part.slice());
+  return new TextDecoder().decode(concatBytes(parts.length ? parts : [new Uint8Array(0)]));
 }
 
 const e = encodeURIComponent;

@@ -1,6 +1,6 @@
 /**
  * A WebSocket client of dbg's own (RFC 6455) for the attach and exec streams, whose messages
- * each start with a channel byte (channel.ts), over `Deno.connect` or `Deno.connectTls`.
+ * each start with a channel byte (channel.ts).
  *
  * Deno's `WebSocket` hands every message over as an event with a buffer of its own, whether
  * anyone wants it yet or not: output that comes faster than the terminal takes it piles up in
@@ -10,26 +10,14 @@
  * until the next read (as `OutputChunk` allows); and the successive messages of one channel that
  * the buffer holds are joined into one piece.
  *
- * An HTTP proxy in HTTPS_PROXY (or HTTP_PROXY for `ws:`), unless NO_PROXY names the host, is
- * gone through with CONNECT, as kubectl does.
+ * The connection comes from dial.ts: a kept one, or a new one (through the proxy, if any).
  *
  * @module
  */
 
-import {
-  encodeRequestHead,
-  findHeadEnd,
-  parseResponseHead,
-  type ResponseHead,
-} from "../../lib/http1.ts";
+import { encodeRequestHead } from "../../lib/http1.ts";
 import { writeAll } from "../../lib/streams.ts";
-
-/** The PEMs of a TLS connection: the CA to trust, and a client certificate with its key. */
-export interface TlsPems {
-  ca?: string;
-  cert?: string;
-  key?: string;
-}
+import { exchange, hangUp, type Inbox, MIN_READ, type TlsPems } from "./dial.ts";
 
 /** How to open a WebSocket. */
 export interface SocketTarget {
@@ -55,64 +43,10 @@ export interface ChannelPiece {
 }
 
 const ACCEPT_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-/** The read buffer's size, and the room below which what is left moves to its start. */
-const BUFFER = 256 << 10;
-const MIN_READ = 32 << 10;
-const MAX_HEAD = 64 << 10;
 const OP_CLOSE = 8;
 const OP_PING = 9;
 const OP_PONG = 10;
 const OP_BINARY = 2;
-
-/**
- * What has been read from a connection and not used yet: `buf[start, end)`. When less than
- * {@link MIN_READ} is free, that moves to the buffer's start (a frame head cut off, or an HTTP
- * head of at most {@link MAX_HEAD}: a read comes once all before it was used).
- */
-class Inbox {
-  buf = new Uint8Array(BUFFER);
-  start = 0;
-  end = 0;
-  constructor(readonly conn: Deno.Conn) {}
-
-  /** Read more; false at the end of the connection. */
-  async fill(): Promise<boolean> {
-    if (this.buf.length - this.end < MIN_READ) {
-      this.buf.copyWithin(0, this.start, this.end);
-      this.end -= this.start;
-      this.start = 0;
-    }
-    const n = await this.conn.read(this.buf.subarray(this.end));
-    if (n === null) return false;
-    this.end += n;
-    return true;
-  }
-
-  /** An HTTP response's status line and headers. */
-  async head(): Promise<ResponseHead> {
-    let end: number;
-    while ((end = findHeadEnd(this.buf.subarray(this.start, this.end))) < 0) {
-      if (this.end - this.start > MAX_HEAD) throw new Error("HTTP response head too long");
-      if (!(await this.fill())) throw new Error("connection closed before an HTTP response");
-    }
-    const head = parseResponseHead(this.buf.subarray(this.start, this.start + end - 4));
-    this.start += end;
-    return head;
-  }
-
-  /**
-   * A refusal's body, when the server says how long it is (the API server does for its small
-   * `Status` answers); empty otherwise, as reading to the end could wait for the server's idle
-   * timeout.
-   */
-  async body(headers: Headers): Promise<string> {
-    const n = Math.min(Number(headers.get("content-length") ?? 0) || 0, MAX_HEAD);
-    while (this.end - this.start < n && await this.fill());
-    const got = this.buf.subarray(this.start, Math.min(this.end, this.start + n));
-    this.start += got.length;
-    return new TextDecoder().decode(got);
-  }
-}
 
 /** A WebSocket whose messages each start with a channel byte. */
 export class ChannelConn {
@@ -141,23 +75,21 @@ export class ChannelConn {
    */
   static async open(target: SocketTarget, protocols: string[]): Promise<ChannelConn> {
     const url = new URL(target.url);
-    const conn = await dial(url, target.tls);
+    const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
+    const { link: { inbox }, head } = await exchange(
+      url,
+      encodeRequestHead("GET", `${url.pathname}${url.search}`, {
+        Host: url.host,
+        Upgrade: "websocket",
+        Connection: "Upgrade",
+        "Sec-WebSocket-Key": key,
+        "Sec-WebSocket-Version": "13",
+        "Sec-WebSocket-Protocol": protocols.join(", "),
+        ...target.headers,
+      }),
+      target.tls,
+    );
     try {
-      const inbox = new Inbox(conn);
-      const key = btoa(String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))));
-      await writeAll(
-        conn,
-        encodeRequestHead("GET", `${url.pathname}${url.search}`, {
-          Host: url.host,
-          Upgrade: "websocket",
-          Connection: "Upgrade",
-          "Sec-WebSocket-Key": key,
-          "Sec-WebSocket-Version": "13",
-          "Sec-WebSocket-Protocol": protocols.join(", "),
-          ...target.headers,
-        }),
-      );
-      const head = await inbox.head();
       if (head.status !== 101) {
         throw new UpgradeRefused(head.status, await inbox.body(head.headers));
       }
@@ -177,7 +109,7 @@ export class ChannelConn {
       }
       return new ChannelConn(inbox, protocol);
     } catch (e) {
-      conn.close();
+      hangUp(inbox);
       throw e;
     }
   }
@@ -345,77 +277,4 @@ export function frame(opcode: number, ...parts: Uint8Array[]): Uint8Array {
   for (let i = 0; i < words.length; i++) words[i] ^= k;
   for (let i = n & ~3; i < n; i++) f[head + i] ^= key[i & 3];
   return f;
-}
-
-/** Connect to the URL's host, through the environment's proxy if one applies. */
-async function dial(url: URL, tls: TlsPems): Promise<Deno.Conn> {
-  const secure = url.protocol === "wss:";
-  const hostname = bare(url.hostname);
-  const port = Number(url.port || (secure ? 443 : 80));
-  const caCerts = tls.ca ? [tls.ca] : undefined;
-  const proxy = proxyFor(url, (k) => Deno.env.get(k));
-  if (!proxy) {
-    if (!secure) return await Deno.connect({ hostname, port });
-    const pair = tls.cert && tls.key ? { cert: tls.cert, key: tls.key } : {};
-    return await Deno.connectTls({ hostname, port, caCerts, alpnProtocols: ["http/1.1"], ...pair });
-  }
-  if (proxy.protocol !== "http:") {
-    throw new Error(`dbg goes through HTTP proxies only, not ${proxy.protocol}// ones`);
-  }
-  if (secure && tls.cert) throw new Error("dbg cannot use a client certificate through a proxy");
-  const tcp = await Deno.connect({
-    hostname: bare(proxy.hostname),
-    port: Number(proxy.port || 80),
-  });
-  try {
-    const headers: Record<string, string> = { Host: `${url.hostname}:${port}` };
-    if (proxy.username) {
-      const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
-      headers["Proxy-Authorization"] = `Basic ${btoa(user)}`;
-    }
-    await writeAll(tcp, encodeRequestHead("CONNECT", `${url.hostname}:${port}`, headers));
-    const inbox = new Inbox(tcp);
-    const head = await inbox.head();
-    if (head.status < 200 || head.status > 299) {
-      throw new Error(
-        `the proxy ${proxy.host} refused to connect: ${head.status} ${head.statusText}`,
-      );
-    }
-    if (!secure) return tcp;
-    return await Deno.startTls(tcp, { hostname, caCerts, alpnProtocols: ["http/1.1"] });
-  } catch (e) {
-    tcp.close();
-    throw e;
-  }
-}
-
-/** A URL's hostname without the brackets of an IPv6 address. */
-function bare(hostname: string): string {
-  return hostname.replace(/^\[(.*)\]$/, "$1");
-}
-
-/**
- * The proxy for `url` as curl and Go read the environment: HTTPS_PROXY for `wss:` (HTTP_PROXY
- * for `ws:`), upper or lower case, unless NO_PROXY is `*` or lists the host, a domain of it
- * (`example.com`, `.example.com`) or its IP address.
- */
-export function proxyFor(url: URL, env: (k: string) => string | undefined): URL | undefined {
-  const names = url.protocol === "wss:"
-    ? ["HTTPS_PROXY", "https_proxy"]
-    : ["HTTP_PROXY", "http_proxy"];
-  const value = names.map(env).find(Boolean);
-  if (!value) return undefined;
-  const host = bare(url.hostname).toLowerCase();
-  const skip = (env("NO_PROXY") ?? env("no_proxy") ?? "").split(",").map((s) =>
-    s.trim().toLowerCase()
-  );
-  for (const s of skip) {
-    if (s === "*") return undefined;
-    // (A port is left out; an IPv6 address may stand in brackets to have one.)
-    const ipv6 = /^\[(.*)\](?::\d+)?$/.exec(s)?.[1];
-    const hostPart = ipv6 ?? (s.indexOf(":") === s.lastIndexOf(":") ? s.replace(/:\d+$/, "") : s);
-    const name = hostPart.replace(/^\*?\./, "");
-    if (name && (host === name || host.endsWith(`.${name}`))) return undefined;
-  }
-  return new URL(value.includes("://") ? value : `http://${value}`);
 }

@@ -1,0 +1,242 @@
+/**
+ * Connections to the Kubernetes API server, for its REST calls (rest.ts) and its streams
+ * (websocket.ts): TCP without Nagle's algorithm, TLS with the kubeconfig's PEMs, an HTTP proxy
+ * in HTTPS_PROXY (or HTTP_PROXY for `http:`) gone through with CONNECT unless NO_PROXY names
+ * the host, as kubectl does; the reads of one connection into a buffer of its own (Inbox); and
+ * the connections kept open between requests.
+ *
+ * Deno's sockets start with Nagle's algorithm on, and neither `fetch` nor `Deno.connectTls` can
+ * turn it off. A TLS handshake then waits for the server's delayed ACK, some 40 ms (43 ms
+ * against 3 ms on the tests' API server), and so does a request whose body leaves in a second
+ * segment (a 14 KB PATCH over fetch's HTTP/2: 48 ms against 5). So dbg connects with
+ * `Deno.connect`, sets TCP_NODELAY, and starts TLS on that. `Deno.startTls` takes no client
+ * certificate: a user with one gets `Deno.connectTls` and its wait at each new connection, which
+ * the kept connections spare the requests after the first.
+ *
+ * @module
+ */
+
+import {
+  encodeRequestHead,
+  findHeadEnd,
+  parseResponseHead,
+  type ResponseHead,
+} from "../../lib/http1.ts";
+import { writeAll } from "../../lib/streams.ts";
+
+/** The PEMs of a TLS connection: the CA to trust, and a client certificate with its key. */
+export interface TlsPems {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/**
+ * The first TLS connection of a process waits for the crypto library's one-time setup, ~24 ms of
+ * CPU. An elliptic-curve key made on a worker thread as this module loads does that setup while
+ * dbg reads its kubeconfig (the first handshake then takes ~2 ms instead of ~26).
+ */
+crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])
+  .catch(() => {});
+
+/** The read buffer's size, and the room below which what is left moves to its start. */
+const BUFFER = 256 << 10;
+export const MIN_READ = 32 << 10;
+const MAX_HEAD = 64 << 10;
+const ALPN = ["http/1.1"];
+
+/**
+ * What has been read from a connection and not used yet: `buf[start, end)`. When less than
+ * {@link MIN_READ} is free, that moves to the buffer's start (a frame head cut off, or an HTTP
+ * head of at most {@link MAX_HEAD}: a read comes once all before it was used).
+ */
+export class Inbox {
+  buf = new Uint8Array(BUFFER);
+  start = 0;
+  end = 0;
+  constructor(readonly conn: Deno.Conn) {}
+
+  /** Read more; false at the end of the connection. */
+  async fill(): Promise<boolean> {
+    if (this.buf.length - this.end < MIN_READ) {
+      this.buf.copyWithin(0, this.start, this.end);
+      this.end -= this.start;
+      this.start = 0;
+    }
+    const n = await this.conn.read(this.buf.subarray(this.end));
+    if (n === null) return false;
+    this.end += n;
+    return true;
+  }
+
+  /** An HTTP response's status line and headers. */
+  async head(): Promise<ResponseHead> {
+    let end: number;
+    while ((end = findHeadEnd(this.buf.subarray(this.start, this.end))) < 0) {
+      if (this.end - this.start > MAX_HEAD) throw new Error("HTTP response head too long");
+      if (!(await this.fill())) throw new Error("connection closed before an HTTP response");
+    }
+    const head = parseResponseHead(this.buf.subarray(this.start, this.start + end - 4));
+    this.start += end;
+    return head;
+  }
+
+  /**
+   * A refusal's body, when the server says how long it is (the API server does for its small
+   * `Status` answers); empty otherwise, as reading to the end could wait for the server's idle
+   * timeout.
+   */
+  async body(headers: Headers): Promise<string> {
+    const n = Math.min(Number(headers.get("content-length") ?? 0) || 0, MAX_HEAD);
+    while (this.end - this.start < n && await this.fill());
+    const got = this.buf.subarray(this.start, Math.min(this.end, this.start + n));
+    this.start += got.length;
+    return new TextDecoder().decode(got);
+  }
+}
+
+/** A connection to the API server and what has been read from it. */
+export interface Link {
+  readonly inbox: Inbox;
+  /** The server and credentials it was made for (see {@link exchange}). */
+  readonly key: string;
+  /** The server closes it after this answer (`Connection: close`). */
+  last?: boolean;
+}
+
+/** Connections whose last answer was read to its end, by {@link Link.key}. */
+const kept = new Map<string, Inbox[]>();
+
+/**
+ * Send a request (head and body in one write) on a kept connection to the URL's server, or a
+ * new one, and read the answer's head. A kept connection that the server has closed meanwhile
+ * is replaced once, as long as nothing came back on it.
+ */
+export async function exchange(
+  url: URL,
+  request: Uint8Array,
+  tls: TlsPems,
+): Promise<{ link: Link; head: ResponseHead }> {
+  const key = [isSecure(url), url.host, tls.ca, tls.cert, tls.key].join("\n");
+  for (;;) {
+    const old = kept.get(key)?.pop();
+    const inbox = old ?? new Inbox(await dial(url, tls));
+    try {
+      await writeAll(inbox.conn, request);
+      return { link: { inbox, key }, head: await inbox.head() };
+    } catch (e) {
+      hangUp(inbox);
+      if (!old || inbox.end > inbox.start) throw e;
+    }
+  }
+}
+
+/** Keep a connection whose answer was read to its end, for the next request. */
+export function keep(link: Link): void {
+  const { inbox } = link;
+  if (link.last || inbox.start !== inbox.end) return hangUp(inbox);
+  inbox.start = inbox.end = 0;
+  kept.set(link.key, [...kept.get(link.key) ?? [], inbox]);
+}
+
+/** Close a connection. */
+export function hangUp(inbox: Inbox): void {
+  try {
+    inbox.conn.close();
+  } catch { /* closed already */ }
+}
+
+/**
+ * Connect to the URL's host, through the environment's proxy if one applies (see the module's
+ * comment for TCP_NODELAY).
+ */
+async function dial(url: URL, tls: TlsPems): Promise<Deno.Conn> {
+  const secure = isSecure(url);
+  const hostname = bare(url.hostname);
+  const port = Number(url.port || (secure ? 443 : 80));
+  const caCerts = tls.ca ? [tls.ca] : undefined;
+  const proxy = proxyFor(url, (k) => Deno.env.get(k));
+  if (!proxy && secure && tls.cert && tls.key) {
+    const { cert, key } = tls;
+    return await Deno.connectTls({ hostname, port, caCerts, alpnProtocols: ALPN, cert, key });
+  }
+  if (!proxy) {
+    const tcp = await Deno.connect({ hostname, port });
+    tcp.setNoDelay(true);
+    if (!secure) return tcp;
+    return await startTls(tcp, { hostname, caCerts, alpnProtocols: ALPN });
+  }
+  if (proxy.protocol !== "http:") {
+    throw new Error(`dbg goes through HTTP proxies only, not ${proxy.protocol}// ones`);
+  }
+  if (secure && tls.cert) throw new Error("dbg cannot use a client certificate through a proxy");
+  const tcp = await Deno.connect({
+    hostname: bare(proxy.hostname),
+    port: Number(proxy.port || 80),
+  });
+  tcp.setNoDelay(true);
+  try {
+    const headers: Record<string, string> = { Host: `${url.hostname}:${port}` };
+    if (proxy.username) {
+      const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+      headers["Proxy-Authorization"] = `Basic ${btoa(user)}`;
+    }
+    await writeAll(tcp, encodeRequestHead("CONNECT", `${url.hostname}:${port}`, headers));
+    const inbox = new Inbox(tcp);
+    const head = await inbox.head();
+    if (head.status < 200 || head.status > 299) {
+      throw new Error(
+        `the proxy ${proxy.host} refused to connect: ${head.status} ${head.statusText}`,
+      );
+    }
+    if (!secure) return tcp;
+    return await startTls(tcp, { hostname, caCerts, alpnProtocols: ALPN });
+  } catch (e) {
+    tcp.close();
+    throw e;
+  }
+}
+
+/** TLS on a connection, closed when it cannot start. */
+async function startTls(tcp: Deno.TcpConn, o: Deno.StartTlsOptions): Promise<Deno.Conn> {
+  try {
+    return await Deno.startTls(tcp, o);
+  } catch (e) {
+    tcp.close();
+    throw e;
+  }
+}
+
+/** `https:` and `wss:`. */
+function isSecure(url: URL): boolean {
+  return url.protocol === "https:" || url.protocol === "wss:";
+}
+
+/** A URL's hostname without the brackets of an IPv6 address. */
+function bare(hostname: string): string {
+  return hostname.replace(/^\[(.*)\]$/, "$1");
+}
+
+/**
+ * The proxy for `url` as curl and Go read the environment: HTTPS_PROXY for `https:` and `wss:`
+ * (HTTP_PROXY for `http:` and `ws:`), upper or lower case, unless NO_PROXY is `*` or lists the host, a domain of it
+ * (`example.com`, `.example.com`) or its IP address.
+ */
+export function proxyFor(url: URL, env: (k: string) => string | undefined): URL | undefined {
+  const names = isSecure(url) ? ["HTTPS_PROXY", "https_proxy"] : ["HTTP_PROXY", "http_proxy"];
+  const value = names.map(env).find(Boolean);
+  if (!value) return undefined;
+  const host = bare(url.hostname).toLowerCase();
+  const skip = (env("NO_PROXY") ?? env("no_proxy") ?? "").split(",").map((s) =>
+    s.trim().toLowerCase()
+  );
+  for (const s of skip) {
+    if (s === "*") return undefined;
+    // (A port is left out; an IPv6 address may stand in brackets to have one.)
+    const ipv6 = /^\[(.*)\](?::\d+)?$/.exec(s)?.[1];
+    const hostPart = ipv6 ?? (s.indexOf(":") === s.lastIndexOf(":") ? s.replace(/:\d+$/, "") : s);
+    const name = hostPart.replace(/^\*?\./, "");
+    if (name && (host === name || host.endsWith(`.${name}`))) return undefined;
+  }
+  return new URL(value.includes("://") ? value : `http://${value}`);
+}
