@@ -67,8 +67,9 @@ export async function benchK8s(
     `kubectl / server: ${ver.clientVersion?.gitVersion} / ${ver.serverVersion?.gitVersion}`,
   );
 
-  // Fresh pods: made before the clock starts, one per command and round.
-  const rounds = Math.min(runs, 6) + WARMUPS;
+  // Fresh pods: made before the clock starts, one per command and round. (More rounds than
+  // elsewhere: the phase of the kubelet's relist spreads each side's times over a second.)
+  const rounds = Math.min(runs * 2, 16) + WARMUPS;
   console.log(`bench: starting ${2 * rounds} fresh target pods`);
   for (let i = 0; i < rounds; i++) {
     await Promise.all([c.applyPod(target(`fresh-a${i}`)), c.applyPod(target(`fresh-b${i}`))]);
@@ -81,12 +82,17 @@ export async function benchK8s(
   };
   console.log(`A: ${FA.argv.join(" ")}\nB: ${FB.argv.join(" ")}`);
   const used = { a: 0, b: 0 };
-  const fresh = (cmd: Cmd): Cmd =>
-    cmd === FA
+  // The kubelet reports a container's state at its relist, once a second. Rounds that take about
+  // a whole number of seconds would meet it at the same phase every time, in favour of one side:
+  // an untimed pause of up to a second before each command spreads the phases out.
+  const fresh = async (cmd: Cmd): Promise<Cmd> => {
+    await new Promise((r) => setTimeout(r, Math.random() * 1000));
+    return cmd === FA
       ? { ...FA, argv: dbg(`fresh-a${used.a++}`, ["true"]) }
       : cmd === FB
       ? { ...FB, argv: kubectl(`fresh-b${used.b++}`, ["true"]) }
       : cmd;
+  };
   let m = await measure({ A: FA, B: FB, N, V }, rounds - WARMUPS, performance.now(), fresh);
   summary.push({
     work: "k8s -- true vs kubectl debug, fresh pod",

@@ -145,15 +145,15 @@ export interface Section {
 /**
  * Times the section's commands alternately (order flipped every round so drift cancels out):
  * {@link WARMUPS} untimed rounds, then up to `runs` measured ones, stopping at {@link BUDGET_MS}
- * after `t0`. `fresh` is called before each command, so commands that need a new argv every
- * time (e.g. a unique container id) can get one. Prints the table and both ratios, and returns
+ * after `t0`. `fresh` is called (and awaited, untimed) before each command, so commands that
+ * need a new argv every time (e.g. a unique container id) can get one. Prints the table and both ratios, and returns
  * each command's median (ms).
  */
 export async function measure(
   s: Section,
   runs: number,
   t0: number,
-  fresh: (cmd: Cmd) => Cmd = (cmd) => cmd,
+  fresh: (cmd: Cmd) => Cmd | Promise<Cmd> = (cmd) => cmd,
 ): Promise<(cmd: Cmd) => number> {
   const { A, B, N, V } = s;
   const cmds = [A, B, ...(s.more ?? []), N, V];
@@ -165,7 +165,7 @@ export async function measure(
       break;
     }
     for (const cmd of i % 2 ? [...cmds].reverse() : cmds) {
-      const ms = await timeOnce(fresh(cmd));
+      const ms = await timeOnce(await fresh(cmd));
       if (i >= WARMUPS) samples.get(cmd)!.push(ms);
     }
     if (i >= WARMUPS) done++;

@@ -110,7 +110,7 @@ const kept = new Map<string, Inbox[]>();
 /**
  * Send a request (head and body in one write) on a kept connection to the URL's server, or a
  * new one, and read the answer's head. A kept connection that the server has closed meanwhile
- * is replaced once, as long as nothing came back on it.
+ * (nothing came back on it) is dropped for the next, down to a new one.
  */
 export async function exchange(
   url: URL,
