@@ -12,6 +12,7 @@ import { DbgError } from "../../lib/errors.ts";
 import { unreachableNode } from "./channel.ts";
 import { type KubeSettings, loadKubeconfig } from "./kubeconfig.ts";
 import { ApiError, AppsV1, type Auth, CoreV1, Rest } from "./rest.ts";
+import { prepare } from "./dial.ts";
 import type { SocketTarget } from "./websocket.ts";
 
 /** Options for {@link Kube.load}. */
@@ -112,6 +113,11 @@ export class Kube {
       if (unreachableNode(message)) return message;
     }
     return undefined;
+  }
+
+  /** Open `n` connections to the API server ahead of the requests (streams) that will want them. */
+  async prepareConnections(n: number): Promise<void> {
+    prepare(new URL(this.server), (await this.#rest.auth()).tls, n);
   }
 
   /** The WebSocket target for a pod subresource such as `attach` or `exec`. */

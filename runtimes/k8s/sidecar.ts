@@ -144,6 +144,8 @@ export class K8sSidecar implements Sidecar {
   async start(stop?: AbortSignal): Promise<void> {
     const rv = this.#rv;
     const { kube, namespace, pod, timeoutMs, debug, notice } = this.#o;
+    // The attach and the lifeline get connections made while the container starts.
+    kube.prepareConnections(this.#o.container ? 2 : 1).catch(() => {});
     const state = await waitForContainer(kube, {
       namespace,
       pod,
