@@ -11,7 +11,8 @@
  * segment (a 14 KB PATCH over fetch's HTTP/2: 48 ms against 5). So dbg connects with
  * `Deno.connect`, sets TCP_NODELAY, and starts TLS on that. `Deno.startTls` takes no client
  * certificate: a user with one gets `Deno.connectTls` and its wait at each new connection, which
- * the kept connections spare the requests after the first.
+ * the kept connections spare the requests after the first, and which {@link prepare} moves to a
+ * moment when dbg waits anyway.
  *
  * @module
  */
@@ -155,7 +156,9 @@ export function keep(link: Link): void {
   const { inbox } = link;
   if (link.last || inbox.start !== inbox.end) return hangUp(inbox);
   inbox.start = inbox.end = 0;
-  kept.set(link.key, [...kept.get(link.key) ?? [], inbox]);
+  const list = kept.get(link.key) ?? [];
+  list.push(inbox);
+  kept.set(link.key, list);
 }
 
 /** Close a connection. */
