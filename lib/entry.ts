@@ -23,9 +23,10 @@
  *   go to the target's PID 1, which rarely reaps, and stay as zombies in its namespace.
  * - On a TTY the command is a foreground job (job control), so Ctrl-C and Ctrl-Z work as at a
  *   prompt; dbg ends such a session with SIGHUP to every process of the sidecar, as a closed
- *   terminal would (the entry shell cannot run traps while the job runs). Without a TTY the command runs in the background, so that `wait` can be interrupted by
- *   a trap that forwards the signals dbg relays (background jobs ignore SIGINT, so SIGTERM ends
- *   them, and the exit code reports the signal dbg got).
+ *   terminal would (the entry shell cannot run traps while the job runs). Without a TTY the
+ *   command runs in the background, so that `wait` can be interrupted by a trap that forwards
+ *   the signals dbg relays (background jobs ignore SIGINT, so SIGTERM ends them, and the exit
+ *   code reports the signal dbg got).
  * - Mount mode enters a private copy of the target's mount namespace (nsenter, then unshare).
  * - nix images: a temporary `/nix` link to the image's store, removed before exit.
  *

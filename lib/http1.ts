@@ -205,3 +205,31 @@ export class ChunkedDecoder implements BodyDecoder {
     return this.#state === "done";
   }
 }
+
+/**
+ * Yields one parsed JSON value per line of a newline-delimited JSON body (Docker's pull progress,
+ * a Kubernetes watch). Chunks may be views of a reused buffer: each is decoded as it comes.
+ * Blank lines are skipped; a line that is not JSON is an error made by `bad`.
+ */
+export async function* jsonLines<T = unknown>(
+  body: AsyncIterable<Uint8Array>,
+  bad: Bad = badHttp,
+): AsyncGenerator<T, void, undefined> {
+  const text = new TextDecoder();
+  let rest = "";
+  const parse = (line: string): T => {
+    try {
+      return JSON.parse(line) as T;
+    } catch (err) {
+      throw bad(`not a JSON line: ${JSON.stringify(line.slice(0, 80))}`, err);
+    }
+  };
+  for await (const chunk of body) {
+    rest += text.decode(chunk, { stream: true });
+    const lines = rest.split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) if (line.trim()) yield parse(line.trim());
+  }
+  rest += text.decode();
+  if (rest.trim()) yield parse(rest.trim());
+}

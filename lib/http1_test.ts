@@ -6,6 +6,7 @@ import {
   concatBytes,
   encodeRequestHead,
   findHeadEnd,
+  jsonLines,
   parseResponseHead,
   type ResponseHead,
 } from "./http1.ts";
@@ -113,4 +114,23 @@ Deno.test("ChunkedDecoder decodes several chunks in one read", () => {
 Deno.test("ChunkedDecoder rejects a bad chunk size and data longer than its size", () => {
   assert.throws(() => new ChunkedDecoder().push(enc("zz\r\n")), /bad chunk size/);
   assert.throws(() => new ChunkedDecoder().push(enc("2\r\nabc\r\n")), /longer than its size/);
+});
+
+Deno.test("jsonLines() yields one object per line across chunk boundaries", async () => {
+  const body = ReadableStream.from([
+    enc('{"status":"Pulling fs layer","id":"a"}\r\n{"sta'),
+    enc('tus":"Done"}\r\n\r\n{"errorDetail":{"message":"denied"}}'),
+  ]);
+  assert.deepEqual(await Array.fromAsync(jsonLines(body)), [
+    { status: "Pulling fs layer", id: "a" },
+    { status: "Done" },
+    { errorDetail: { message: "denied" } },
+  ]);
+});
+
+Deno.test("jsonLines() rejects a line that is not JSON", async () => {
+  await assert.rejects(
+    Array.fromAsync(jsonLines(ReadableStream.from([enc("oops\n")]))),
+    /not a JSON line/,
+  );
 });

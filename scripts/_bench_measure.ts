@@ -146,8 +146,8 @@ export interface Section {
  * Times the section's commands alternately (order flipped every round so drift cancels out):
  * {@link WARMUPS} untimed rounds, then up to `runs` measured ones, stopping at {@link BUDGET_MS}
  * after `t0`. `fresh` is called (and awaited, untimed) before each command, so commands that
- * need a new argv every time (e.g. a unique container id) can get one. Prints the table and both ratios, and returns
- * each command's median (ms).
+ * need a new argv every time (e.g. a unique container id) can get one. Prints the table and both
+ * ratios, and returns each command's median (ms).
  */
 export async function measure(
   s: Section,

@@ -1,7 +1,7 @@
 /**
  * Pure Docker wire parsing for the Docker transport (HTTP/1.1 itself is lib/http1.ts): errors,
- * API versions, bodies, and the multiplexed frames of a non-TTY attach. No I/O here (the attach output reads through a function it is given), so
- * all of it is unit-tested with plain bytes.
+ * API versions, bodies, and the multiplexed frames of a non-TTY attach. No I/O here (the attach
+ * output reads through a function it is given), so all of it is unit-tested with plain bytes.
  *
  * @module
  */
@@ -56,30 +56,6 @@ export class DockerApiError extends DbgError {
     this.name = "DockerApiError";
     this.status = status;
   }
-}
-
-/**
- * Yields one parsed JSON value per line of a newline-delimited JSON body (pull progress,
- * events). Blank lines are skipped; a line that is not JSON is an error.
- */
-export async function* jsonLines<T = unknown>(
-  body: ReadableStream<Uint8Array>,
-): AsyncGenerator<T, void, undefined> {
-  let rest = "";
-  const parse = (line: string): T => {
-    try {
-      return JSON.parse(line) as T;
-    } catch (err) {
-      throw badResponse(`not a JSON line: ${JSON.stringify(line.slice(0, 80))}`, err);
-    }
-  };
-  for await (const text of body.pipeThrough(new TextDecoderStream())) {
-    rest += text;
-    const lines = rest.split("\n");
-    rest = lines.pop()!;
-    for (const line of lines) if (line.trim()) yield parse(line.trim());
-  }
-  if (rest.trim()) yield parse(rest.trim());
 }
 
 /** The oldest API dbg speaks: Docker 19.03 (the daemon's own default minimum). */

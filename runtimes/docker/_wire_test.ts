@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { DbgError } from "../../lib/errors.ts";
-import { apiError, attachOutput, decodeBody, jsonLines, pickApiVersion } from "./_wire.ts";
+import { apiError, attachOutput, decodeBody, pickApiVersion } from "./_wire.ts";
 import { concatBytes, type ResponseHead } from "../../lib/http1.ts";
 
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -143,24 +143,5 @@ Deno.test("pickApiVersion() takes min(daemon, 1.47) and refuses below 1.40", () 
   assert.throws(
     () => pickApiVersion(head(404), "tcp://x:1"),
     /does not answer like a Docker daemon/,
-  );
-});
-
-Deno.test("jsonLines() yields one object per line across chunk boundaries", async () => {
-  const body = ReadableStream.from([
-    enc('{"status":"Pulling fs layer","id":"a"}\r\n{"sta'),
-    enc('tus":"Done"}\r\n\r\n{"errorDetail":{"message":"denied"}}'),
-  ]);
-  assert.deepEqual(await Array.fromAsync(jsonLines(body)), [
-    { status: "Pulling fs layer", id: "a" },
-    { status: "Done" },
-    { errorDetail: { message: "denied" } },
-  ]);
-});
-
-Deno.test("jsonLines() rejects a line that is not JSON", async () => {
-  await assert.rejects(
-    Array.fromAsync(jsonLines(ReadableStream.from([enc("oops\n")]))),
-    /not a JSON line/,
   );
 });

@@ -33,13 +33,7 @@ import { DOCKER, type Engine } from "./engine.ts";
 /** The most one read takes from the socket: a stream moves in few, large chunks. */
 const READ_BYTES = 64 * 1024;
 
-export {
-  compareVersions,
-  DockerApiError,
-  jsonLines,
-  MAX_API_VERSION,
-  MIN_API_VERSION,
-} from "./_wire.ts";
+export { compareVersions, DockerApiError, MAX_API_VERSION, MIN_API_VERSION } from "./_wire.ts";
 export { describe, type DockerEndpoint } from "./endpoint.ts";
 
 /** Query parameters; `undefined` values are left out, the rest are stringified. */

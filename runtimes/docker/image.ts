@@ -9,7 +9,9 @@ import type { PullProgress } from "../../lib/adapter.ts";
 import { DbgError, imageNotFound, pullRefused } from "../../lib/errors.ts";
 import { parseImageRef } from "../../images/ref.ts";
 import { registryAuthHeader } from "../registry/auth.ts";
-import { type DockerClient, jsonLines } from "./http.ts";
+import { jsonLines } from "../../lib/http1.ts";
+import { badResponse } from "./_wire.ts";
+import type { DockerClient } from "./http.ts";
 
 /** One line of the pull progress stream. */
 interface PullEvent {
@@ -71,7 +73,7 @@ async function pull(
     throw e;
   }
   // A pull can fail with status 200: every line may carry an error.
-  for await (const ev of jsonLines<PullEvent>(stream.body)) {
+  for await (const ev of jsonLines<PullEvent>(stream.body, badResponse)) {
     const err = ev.errorDetail?.message ?? ev.error;
     if (err) throw pullError(ref, err, client.engine.cli);
     opts.progress?.({

@@ -182,50 +182,38 @@ async function dial(url: URL, tls: TlsPems): Promise<Deno.Conn> {
     const { cert, key } = tls;
     return await Deno.connectTls({ hostname, port, caCerts, alpnProtocols: ALPN, cert, key });
   }
-  if (!proxy) {
-    const tcp = await Deno.connect({ hostname, port });
-    tcp.setNoDelay(true);
-    if (!secure) return tcp;
-    return await startTls(tcp, { hostname, caCerts, alpnProtocols: ALPN });
-  }
-  if (proxy.protocol !== "http:") {
+  if (proxy && proxy.protocol !== "http:") {
     throw new Error(`dbg goes through HTTP proxies only, not ${proxy.protocol}// ones`);
   }
-  if (secure && tls.cert) throw new Error("dbg cannot use a client certificate through a proxy");
-  const tcp = await Deno.connect({
-    hostname: bare(proxy.hostname),
-    port: Number(proxy.port || 80),
-  });
+  if (proxy && secure && tls.cert) {
+    throw new Error("dbg cannot use a client certificate through a proxy");
+  }
+  const tcp = await Deno.connect(
+    proxy ? { hostname: bare(proxy.hostname), port: Number(proxy.port || 80) } : { hostname, port },
+  );
   tcp.setNoDelay(true);
   try {
-    const headers: Record<string, string> = { Host: `${url.hostname}:${port}` };
-    if (proxy.username) {
-      const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
-      headers["Proxy-Authorization"] = `Basic ${btoa(user)}`;
-    }
-    await writeAll(tcp, encodeRequestHead("CONNECT", `${url.hostname}:${port}`, headers));
-    const inbox = new Inbox(tcp);
-    const head = await inbox.head();
-    if (head.status < 200 || head.status > 299) {
-      throw new Error(
-        `the proxy ${proxy.host} refused to connect: ${head.status} ${head.statusText}`,
-      );
-    }
-    if (!secure) return tcp;
-    return await startTls(tcp, { hostname, caCerts, alpnProtocols: ALPN });
+    if (proxy) await connectThrough(tcp, proxy, `${url.hostname}:${port}`);
+    return secure ? await Deno.startTls(tcp, { hostname, caCerts, alpnProtocols: ALPN }) : tcp;
   } catch (e) {
     tcp.close();
     throw e;
   }
 }
 
-/** TLS on a connection, closed when it cannot start. */
-async function startTls(tcp: Deno.TcpConn, o: Deno.StartTlsOptions): Promise<Deno.Conn> {
-  try {
-    return await Deno.startTls(tcp, o);
-  } catch (e) {
-    tcp.close();
-    throw e;
+/** Ask an HTTP proxy, on `tcp`, for a tunnel to `hostPort` (CONNECT). */
+async function connectThrough(tcp: Deno.Conn, proxy: URL, hostPort: string): Promise<void> {
+  const headers: Record<string, string> = { Host: hostPort };
+  if (proxy.username) {
+    const user = `${decodeURIComponent(proxy.username)}:${decodeURIComponent(proxy.password)}`;
+    headers["Proxy-Authorization"] = `Basic ${btoa(user)}`;
+  }
+  await writeAll(tcp, encodeRequestHead("CONNECT", hostPort, headers));
+  const head = await new Inbox(tcp).head();
+  if (head.status < 200 || head.status > 299) {
+    throw new Error(
+      `the proxy ${proxy.host} refused to connect: ${head.status} ${head.statusText}`,
+    );
   }
 }
 
@@ -241,8 +229,8 @@ function bare(hostname: string): string {
 
 /**
  * The proxy for `url` as curl and Go read the environment: HTTPS_PROXY for `https:` and `wss:`
- * (HTTP_PROXY for `http:` and `ws:`), upper or lower case, unless NO_PROXY is `*` or lists the host, a domain of it
- * (`example.com`, `.example.com`) or its IP address.
+ * (HTTP_PROXY for `http:` and `ws:`), upper or lower case, unless NO_PROXY is `*` or lists the
+ * host, a domain of it (`example.com`, `.example.com`) or its IP address.
  */
 export function proxyFor(url: URL, env: (k: string) => string | undefined): URL | undefined {
   const names = isSecure(url) ? ["HTTPS_PROXY", "https_proxy"] : ["HTTP_PROXY", "http_proxy"];

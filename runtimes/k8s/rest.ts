@@ -15,6 +15,7 @@ import {
   bodyFraming,
   concatBytes,
   encodeRequestHead,
+  jsonLines,
 } from "../../lib/http1.ts";
 import { exchange, hangUp, keep, type Link, type TlsPems } from "./dial.ts";
 
@@ -105,18 +106,8 @@ export class Rest {
     const { link, body } = await this.#send("GET", path, { query: { ...query, watch: true } });
     let stopped = false;
     (async () => {
-      const text = new TextDecoder();
-      let rest = "";
-      for await (const part of bodyOf(link, body)) {
-        rest += text.decode(part, { stream: true });
-        let nl;
-        while ((nl = rest.indexOf("\n")) >= 0) {
-          const line = rest.slice(0, nl).trim();
-          rest = rest.slice(nl + 1);
-          if (!line) continue;
-          const ev = JSON.parse(line) as { type: string; object: unknown };
-          onObject(ev.type, ev.object);
-        }
+      for await (const ev of jsonLines<{ type: string; object: unknown }>(bodyOf(link, body))) {
+        onObject(ev.type, ev.object);
       }
     })().then(() => onEnd(null), (e) => onEnd(stopped ? null : e));
     return () => {
@@ -154,9 +145,10 @@ async function* bodyOf(link: Link, dec: BodyDecoder): AsyncGenerator<Uint8Array>
 
 /** A whole body as text. */
 async function readText(link: Link, dec: BodyDecoder): Promise<string> {
-  const parts: Uint8Array[] = [];
-  for await (const part of bodyOf(link, dec)) parts.push(part.slice());
-  return new TextDecoder().decode(concatBytes(parts.length ? parts : [new Uint8Array(0)]));
+  const text = new TextDecoder();
+  let out = "";
+  for await (const part of bodyOf(link, dec)) out += text.decode(part, { stream: true });
+  return out + text.decode();
 }
 
 const e = encodeURIComponent;

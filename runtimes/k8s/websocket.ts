@@ -204,11 +204,7 @@ export class ChannelConn {
     this.#ended = true;
     if (this.#closing) return;
     this.#closing = true;
-    this.#write(frame(OP_CLOSE, code)).finally(() => {
-      try {
-        this.#in.conn.close();
-      } catch { /* closed already */ }
-    });
+    this.#write(frame(OP_CLOSE, code)).finally(() => hangUp(this.#in));
   }
 
   #write(data: Uint8Array): Promise<unknown> {
