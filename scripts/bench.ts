@@ -54,7 +54,7 @@ import {
 import { benchContainerd } from "./_bench_containerd.ts";
 import { benchK8s } from "./_bench_k8s.ts";
 import { startCluster } from "../tests/helpers/cluster.ts";
-import { compileArgs } from "./compile.ts";
+import { compileArgs, V8_FLAGS } from "./compile.ts";
 
 const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -70,8 +70,8 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
   const noopFile = `${tmp}/noop.ts`;
   await Deno.writeTextFile(noopFile, "// no-op: measures Deno's own start-up\n");
   const viaRun = {
-    dbg: [deno, "run", "-A", "--cached-only", MAIN],
-    noop: [deno, "run", "-A", "--cached-only", noopFile],
+    dbg: [deno, "run", "-A", "--cached-only", V8_FLAGS, MAIN],
+    noop: [deno, "run", "-A", "--cached-only", V8_FLAGS, noopFile],
   };
   const info = JSON.parse((await sh([deno, "info", "--json"])).stdout) as { denoDir: string };
   const zip = `${info.denoDir}/dl/release/v${Deno.version.deno}/denort-${Deno.build.target}.zip`;
@@ -81,7 +81,7 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
       "is not cached, DENORT_BIN is unset)";
     return {
       ...viaRun,
-      how: `${why}\n  dbg runs as: deno run -A --cached-only main.ts (warm cache)`,
+      how: `${why}\n  dbg runs as: deno run -A --cached-only ${V8_FLAGS} main.ts (warm cache)`,
     };
   }
   const compile = async (args: string[]) => {
@@ -92,7 +92,7 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
     const dbg = `${tmp}/dbg`;
     const noop = `${tmp}/noop`;
     await compile(compileArgs(undefined, dbg, offline));
-    await compile(["compile", ...offline, "-o", noop, noopFile]);
+    await compile(["compile", ...offline, V8_FLAGS, "-o", noop, noopFile]);
     return { dbg: [dbg], noop: [noop], how: `deno compile works (denort: ${denort})` };
   } catch (e) {
     const lines = (e instanceof Error ? e.message : String(e)).split("\n");

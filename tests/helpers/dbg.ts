@@ -5,13 +5,14 @@
  */
 
 import { cleanEnv, sh, type ShResult } from "./dockerd.ts";
+import { V8_FLAGS } from "../../scripts/compile.ts";
 
 /** main.ts, for tests that start dbg themselves. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
 
 /** The argv that runs `dbg <args>` from this checkout, the way a user does. */
 export function dbgArgv(args: string[]): string[] {
-  return [Deno.execPath(), "run", "--allow-all", "--cached-only", MAIN, ...args];
+  return [Deno.execPath(), "run", "--allow-all", "--cached-only", V8_FLAGS, MAIN, ...args];
 }
 
 /** Options for {@link runDbg}. */
@@ -91,7 +92,9 @@ export async function dbgAs(who: RunAs, env: Record<string, string> = {}): Promi
     ? ["setpriv", `--reuid=${who.uid}`, `--regid=${who.uid}`, "--clear-groups"]
     : ["setpriv", `--reuid=${who.user}`, `--regid=${who.user}`, "--init-groups"];
   const base = { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1", PATH: "/usr/bin:/bin", ...env };
-  const argv = (args: string[]) => [...as, deno, "run", "-A", "--cached-only", MAIN, ...args];
+  const argv = (
+    args: string[],
+  ) => [...as, deno, "run", "-A", "--cached-only", V8_FLAGS, MAIN, ...args];
   return {
     run: (args, opts = {}) =>
       sh(argv(args), { env: { ...base, ...opts.env }, stdin: opts.stdin, check: false, cwd: "/" }),
