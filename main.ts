@@ -23,7 +23,9 @@ import { pullProgress } from "./lib/progress.ts";
 import { runSession } from "./lib/session.ts";
 import { localWriter } from "./lib/streams.ts";
 import type { Holding } from "./runtimes/local.ts";
-import { DETECTED_SUPPORTS, loadAdapter } from "./runtimes/mod.ts";
+import { DETECTED_SUPPORTS, loadAdapter, runtimeModule } from "./runtimes/mod.ts";
+
+type Local = typeof import("./runtimes/local.ts");
 
 const enc = new TextEncoder();
 /** Settles when stderr is gone: a session then ends as on SIGPIPE (lib/session.ts). */
@@ -85,7 +87,7 @@ async function run(argv: string[], setDebug: (d: boolean) => void): Promise<numb
       ? await inspectImage(adapter, opts.fromImage, opts)
       : await adapter.inspectTarget(opts.target);
   } else {
-    const { detectTarget } = await import("./runtimes/local.ts");
+    const { detectTarget } = await runtimeModule<Local>("local");
     ({ adapter, facts } = await detectTarget(opts.target, Deno.args, connect));
   }
   debug(`target facts: ${JSON.stringify(facts)}`);
@@ -132,7 +134,7 @@ async function attach(
   req: { runtime?: string; name: string; raw: RawOptions },
   debug: (m: string) => void,
 ): Promise<number> {
-  const { findSession } = await import("./runtimes/local.ts");
+  const { findSession } = await runtimeModule<Local>("local");
   const { adapter, part, place } = await findSession(req.name, { debug }, req.runtime);
   if (!adapter.supports.attach) {
     throw new DbgError(
@@ -157,7 +159,7 @@ async function sessionsOrGc(
   raw: { json?: boolean; dryRun?: boolean },
   debug: (m: string) => void,
 ): Promise<number> {
-  const { listParts } = await import("./runtimes/local.ts");
+  const { listParts } = await runtimeModule<Local>("local");
   const { held, failed } = await listParts({ debug });
   const down = failed.filter((f) => !(f.error instanceof EngineUnreachable && f.error.absent));
   if (!held.length) throw noEngine("to ask", failed);

@@ -128,7 +128,7 @@ export class DockerAdapter implements RuntimeAdapter {
       ? "shared"
       : "private";
     const ipcMode = c.HostConfig.IpcMode ?? "";
-    const live = await hostProcessUser(c.State.Pid, c.Id);
+    const live = hostProcessUser(c.State.Pid, c.Id);
     return {
       id: c.Id,
       name,

@@ -15,6 +15,7 @@
 import type { ConnectOptions, RuntimeAdapter, SessionPart, TargetFacts } from "../lib/adapter.ts";
 import { type Answer, decide, type Place } from "../lib/detect.ts";
 import { DbgError, EngineUnreachable } from "../lib/errors.ts";
+import { runtimeModule } from "./mod.ts";
 import { DEFAULT_ADDRESSES, presentAddresses } from "./containerd/address.ts";
 import {
   DOCKER,
@@ -144,7 +145,7 @@ async function askAll<T>(
 
 /** Docker's endpoint, and Podman's sockets unless Docker's is one of them. */
 async function engineProbes(env: EndpointEnv, connect: ConnectOptions): Promise<Probe[]> {
-  const { DockerAdapter } = await import("./docker.ts");
+  const { DockerAdapter } = await runtimeModule<typeof import("./docker.ts")>("docker");
   const probe = (engine: Engine, where: string, host?: string, flags: string[] = []): Probe => ({
     runtime: engine.name,
     where,
@@ -180,7 +181,9 @@ async function containerdProbes(connect: ConnectOptions): Promise<Probe[]> {
     const none = new EngineUnreachable(`containerd: ${where}`, "", { hint: "", absent: true });
     return [{ runtime: "containerd", where, flags: [], open: () => Promise.reject(none) }];
   }
-  const { ContainerdAdapter } = await import("./containerd.ts");
+  const { ContainerdAdapter } = await runtimeModule<typeof import("./containerd.ts")>(
+    "containerd",
+  );
   return addresses.map((address, i) => ({
     runtime: "containerd",
     where: address,

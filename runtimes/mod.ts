@@ -2,8 +2,10 @@
  * The runtime loader: maps a runtime name to its adapter module, loaded with a dynamic
  * `import()` so that `dbg docker` never loads another runtime's client.
  *
- * The specifiers are string literals on purpose: `deno compile` includes them (with
- * `--include`), so the dynamic imports resolve inside the binary.
+ * The specifiers are computed on purpose: `deno run` builds the module graph of every literal
+ * `import()` before dbg starts, so each run would read every runtime's modules and resolve their
+ * npm packages (~2 ms and 2 MiB for `dbg docker`). `deno compile` takes them by `--include`
+ * (scripts/compile.ts, whose check proves that every one is there).
  *
  * @module
  */
@@ -11,12 +13,20 @@
 import type { AdapterSupports, RuntimeAdapter } from "../lib/adapter.ts";
 import { usageError } from "../lib/errors.ts";
 
-const LOADERS: Record<string, () => Promise<{ adapter: RuntimeAdapter }>> = {
-  docker: () => import("./docker.ts"),
-  podman: () => import("./podman.ts"),
-  containerd: () => import("./containerd.ts"),
-  k8s: () => import("./k8s.ts"),
+/** The runtimes' modules, and runtimes/local.ts, which looks a target up on each engine. */
+const MODULES = {
+  docker: "./docker.ts",
+  podman: "./podman.ts",
+  containerd: "./containerd.ts",
+  k8s: "./k8s.ts",
+  local: "./local.ts",
 };
+const RUNTIMES = ["docker", "podman", "containerd", "k8s"] as const;
+
+/** One of {@link MODULES} (T: its type, as `typeof import("./docker.ts")`). */
+export function runtimeModule<T>(name: keyof typeof MODULES): Promise<T> {
+  return import(MODULES[name]);
+}
 
 /** What every runtime that `dbg TARGET` finds supports (runtimes/local.ts): no images. */
 export const DETECTED_SUPPORTS: AdapterSupports = {
@@ -30,9 +40,7 @@ export const DETECTED_SUPPORTS: AdapterSupports = {
 
 /** Load the adapter for `name`. */
 export async function loadAdapter(name: string): Promise<RuntimeAdapter> {
-  const load = LOADERS[name];
-  if (!load) {
-    throw usageError(`Unknown runtime "${name}"`, `Runtimes: ${Object.keys(LOADERS).join(", ")}`);
-  }
-  return (await load()).adapter;
+  const known = RUNTIMES.find((r) => r === name);
+  if (!known) throw usageError(`Unknown runtime "${name}"`, `Runtimes: ${RUNTIMES.join(", ")}`);
+  return (await runtimeModule<{ adapter: RuntimeAdapter }>(known)).adapter;
 }

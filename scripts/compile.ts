@@ -33,9 +33,8 @@ export const V8_FLAGS = "--v8-flags=--no-opt,--no-maglev,--max-semi-space-size=1
 /** The files that run dbg from a checkout, which must pass {@link V8_FLAGS} too. */
 const LAUNCHERS = ["dbg", "deno.json"];
 /**
- * The runtime modules, loaded with `import()` (runtimes/mod.ts, and runtimes/local.ts from
- * main.ts). Their specifiers are literals, which `deno compile` follows; listing them here
- * keeps them in the binary even if one became computed.
+ * The runtime modules, loaded with `import()` by computed specifiers (runtimes/mod.ts says
+ * why), which `deno compile` cannot follow: it takes them from here. The tests cache them too.
  */
 export const INCLUDES = [
   "runtimes/docker.ts",

@@ -179,7 +179,7 @@ export async function resolveTarget(
   const hostPid = Number(task.pid);
   const facts = factsOf(c, hostPid);
   // containerd runs on this host: the live user beats the spec's (a target that dropped root).
-  const live = await hostProcessUser(hostPid, c.id);
+  const live = hostProcessUser(hostPid, c.id);
   if (live) {
     facts.user = live.user;
     if (live.userNamespace) facts.userNamespace = live.userNamespace;

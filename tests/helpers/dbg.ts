@@ -5,7 +5,7 @@
  */
 
 import { cleanEnv, sh, type ShResult } from "./dockerd.ts";
-import { V8_FLAGS } from "../../scripts/compile.ts";
+import { INCLUDES, V8_FLAGS } from "../../scripts/compile.ts";
 
 /** main.ts, for tests that start dbg themselves. */
 export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
@@ -64,9 +64,9 @@ function sharedDeno(): Promise<{ deno: string; denoDir: string }> {
     globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     const deno = `${dir}/deno`, denoDir = `${dir}/cache`;
     await Deno.copyFile(Deno.execPath(), deno);
-    await sh([deno, "cache", MAIN, new URL("../../runtimes/mod.ts", import.meta.url).pathname], {
-      env: cleanEnv({ DENO_DIR: denoDir }),
-    });
+    // The runtimes are imported by computed specifiers (runtimes/mod.ts): each is cached too.
+    const runtimes = INCLUDES.map((f) => new URL(`../../${f}`, import.meta.url).pathname);
+    await sh([deno, "cache", MAIN, ...runtimes], { env: cleanEnv({ DENO_DIR: denoDir }) });
     await sh(["chmod", "-R", "a+rwX", dir]);
     return { deno, denoDir };
   })();
