@@ -12,6 +12,7 @@
 
 import type { AdapterSupports, RuntimeAdapter } from "../lib/adapter.ts";
 import { usageError } from "../lib/errors.ts";
+import { warmTls } from "./k8s/warm.ts";
 
 /** The runtimes' modules, and runtimes/local.ts, which looks a target up on each engine. */
 const MODULES = {
@@ -22,6 +23,8 @@ const MODULES = {
   local: "./local.ts",
 };
 const RUNTIMES = ["docker", "podman", "containerd", "k8s"] as const;
+/** What a runtime begins before its modules load, beside that load. */
+const EARLY: Partial<Record<typeof RUNTIMES[number], () => void>> = { k8s: warmTls };
 
 /** One of {@link MODULES} (T: its type, as `typeof import("./docker.ts")`). */
 export function runtimeModule<T>(name: keyof typeof MODULES): Promise<T> {
@@ -42,5 +45,6 @@ export const DETECTED_SUPPORTS: AdapterSupports = {
 export async function loadAdapter(name: string): Promise<RuntimeAdapter> {
   const known = RUNTIMES.find((r) => r === name);
   if (!known) throw usageError(`Unknown runtime "${name}"`, `Runtimes: ${RUNTIMES.join(", ")}`);
+  EARLY[known]?.();
   return (await runtimeModule<{ adapter: RuntimeAdapter }>(known)).adapter;
 }

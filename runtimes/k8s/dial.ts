@@ -24,6 +24,7 @@ import {
   type ResponseHead,
 } from "../../lib/http1.ts";
 import { writeAll } from "../../lib/streams.ts";
+import { warmTls } from "./warm.ts";
 
 /** The PEMs of a TLS connection: the CA to trust, and a client certificate with its key. */
 export interface TlsPems {
@@ -32,13 +33,7 @@ export interface TlsPems {
   key?: string;
 }
 
-/**
- * The first TLS connection of a process waits for the crypto library's one-time setup, ~24 ms of
- * CPU. An elliptic-curve key made on a worker thread as this module loads does that setup while
- * dbg reads its kubeconfig (the first handshake then takes ~2 ms instead of ~26).
- */
-crypto.subtle.generateKey({ name: "ECDH", namedCurve: "P-256" }, false, ["deriveBits"])
-  .catch(() => {});
+warmTls();
 
 /** The read buffer's size, and the room below which what is left moves to its start. */
 const BUFFER = 256 << 10;
