@@ -180,8 +180,13 @@ class ContainerdSidecar implements Sidecar {
     this.#files = [stdin, stdout, ...(stderr ? [stderr] : [])];
     const outs = [reads(stdout, 1)];
     if (stderr) outs.push(reads(stderr, 2));
+    // The stream is made when the session first reads it, after the start: a process's first
+    // web stream costs ~2 ms of setup. Until then the output waits in the FIFOs.
+    let output: ReadableStream<OutputChunk> | undefined;
     return {
-      output: merge(outs),
+      get output() {
+        return output ??= merge(outs);
+      },
       // FsFile.writable does not flush to a FIFO until close (protocols.md §2.10): write().
       write: async (data) => {
         let off = 0;

@@ -61,11 +61,17 @@ export type DockerResponse<T> = { status: number; headers: Headers; body: T | st
 /** A response whose body is still arriving (de-chunked). Cancel the body to drop the connection. */
 export type DockerStream = { status: number; headers: Headers; body: ReadableStream<Uint8Array> };
 
+/** A response whose body is read to its end in the background (de-chunked). */
+export type DockerLater = { status: number; headers: Headers; body: Promise<Uint8Array> };
+
 /** The raw two-way byte stream left after a hijacked `POST …/attach`. */
 export interface HijackedConn {
   readonly status: number;
   readonly headers: Headers;
-  /** The daemon's bytes, starting with any read past the response head. Closes at EOF. */
+  /**
+   * The daemon's bytes, starting with any read past the response head. Closes at EOF. Made on
+   * first use (see {@link DockerClient.later}).
+   */
   readonly readable: ReadableStream<Uint8Array>;
   /** The same bytes read into the caller's buffer instead (not both): a count, or null at EOF. */
   read(buf: Uint8Array): Promise<number | null>;
@@ -154,12 +160,23 @@ export class DockerClient {
 
   /**
    * Sends a request and returns as soon as the response head arrives; the body streams in.
-   * For `/containers/{id}/wait` (head at once, body at exit) and `/images/create` (progress).
+   * For `/images/create` (progress).
    */
   async stream(method: string, path: string, opts: RequestOptions = {}): Promise<DockerStream> {
     const { ex, head, dec } = await this.#open(method, path, opts);
     if (!isOk(head.status, opts.okStatuses)) await reject(ex, head, dec);
     return { status: head.status, headers: head.headers, body: ex.body(dec) };
+  }
+  /**
+   * Sends a request and returns as soon as the response head arrives, with the whole body to
+   * come: for `/containers/{id}/wait` (head at once, body at the exit). No web stream: the first
+   * stream or Response of a process costs ~2-4 ms of setup, which would delay the start.
+   */
+  async later(method: string, path: string, opts: RequestOptions = {}): Promise<DockerLater> {
+    const { ex, head, dec } = await this.#open(method, path, opts);
+    if (!isOk(head.status, opts.okStatuses)) await reject(ex, head, dec);
+    const body = ex.readAll(dec).finally(() => ex.close());
+    return { status: head.status, headers: head.headers, body };
   }
 
   /**
@@ -382,17 +399,21 @@ class Exchange {
   }
 
   hijacked(head: ResponseHead): HijackedConn {
+    let readable: ReadableStream<Uint8Array> | undefined;
+    const read = () => this.read(), close = () => this.close();
     return {
       status: head.status,
       headers: head.headers,
-      readable: new ReadableStream<Uint8Array>({
-        pull: async (ctl) => {
-          const chunk = await this.read();
-          if (chunk === null) ctl.close();
-          else ctl.enqueue(chunk);
-        },
-        cancel: () => this.close(),
-      }, { highWaterMark: 0 }), // (reads only when asked: `read` may be the reader instead)
+      get readable() {
+        return readable ??= new ReadableStream<Uint8Array>({
+          pull: async (ctl) => {
+            const chunk = await read();
+            if (chunk === null) ctl.close();
+            else ctl.enqueue(chunk);
+          },
+          cancel: close,
+        }, { highWaterMark: 0 }); // (reads only when asked: `read` may be the reader instead)
+      },
       read: (buf) => this.readInto(buf),
       write: (data) => this.write(data),
       closeWrite: async () => {
@@ -403,7 +424,7 @@ class Exchange {
           if (!this.#closed) throw this.#lost("half-close failed", err);
         }
       },
-      close: () => this.close(),
+      close,
     };
   }
 

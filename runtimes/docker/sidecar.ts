@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Attachment, Lifeline, Sidecar } from "../../lib/adapter.ts";
+import type { Attachment, Lifeline, OutputChunk, Sidecar } from "../../lib/adapter.ts";
 import { DbgError } from "../../lib/errors.ts";
 import type { DebugPlan } from "../../lib/plan.ts";
 import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
@@ -46,14 +46,15 @@ export class DockerSidecar implements Sidecar {
       query: { stream: 1, stdin: s.stdin ? 1 : 0, stdout: 1, stderr: 1, detachKeys: DETACH_KEYS },
     });
     // Decide the framing from the container's Tty setting, not from the response header: API
-    // 1.41 says raw-stream for multiplexed streams too (protocols.md §1.8).
-    const output = attachOutput(conn.read, {
-      tty: s.tty,
-      engine: this.#client.engine,
-      onCancel: () => conn.close(),
-    });
+    // 1.41 says raw-stream for multiplexed streams too (protocols.md §1.8). The stream is made
+    // when the session first reads it, after the start (see DockerClient.later); until then
+    // the output waits in the connection.
+    let output: ReadableStream<OutputChunk> | undefined;
+    const tty = s.tty, engine = this.#client.engine;
     return {
-      output,
+      get output() {
+        return output ??= attachOutput(conn.read, { tty, engine, onCancel: () => conn.close() });
+      },
       write: (data) => conn.write(data),
       closeWrite: () => conn.closeWrite(),
       close: () => conn.close(),
@@ -62,11 +63,11 @@ export class DockerSidecar implements Sidecar {
 
   async beginWait(): Promise<{ exit: Promise<number> }> {
     // `next-exit`: a freshly created container already counts as not running.
-    const res = await this.#client.stream("POST", `/containers/${this.id}/wait`, {
+    const res = await this.#client.later("POST", `/containers/${this.id}/wait`, {
       query: { condition: "next-exit" },
     });
     const exit = (async () => {
-      const text = await new Response(res.body).text();
+      const text = new TextDecoder().decode(await res.body);
       this.#debug(`sidecar ${this.name} exited: ${text.trim()}`);
       let body: { StatusCode?: number; Error?: { Message?: string } | null };
       try {
