@@ -26,8 +26,8 @@ const ENTRY = "main.ts";
  * dbg's V8 flags, wherever it runs: in the binary, from `./dbg` and from `deno task dbg`. dbg
  * relays bytes, and V8's optimizing compilers (Maglev, TurboFan) add only memory to that: about
  * 8 MiB of peak RSS on a 256 MiB stream (the pages of the deno binary they run in, and their
- * zones), for CPU that the bench does not tell apart. Young-generation semi-spaces of 1 MiB save
- * about 1.5 MiB more.
+ * zones), against at most ~5% of the stream's CPU (the output loop waits on I/O, not on
+ * JavaScript). Young-generation semi-spaces of 1 MiB save about 1.5 MiB more.
  */
 export const V8_FLAGS = "--v8-flags=--no-opt,--no-maglev,--max-semi-space-size=1";
 /** The files that run dbg from a checkout, which must pass {@link V8_FLAGS} too. */

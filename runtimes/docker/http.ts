@@ -167,6 +167,7 @@ export class DockerClient {
     if (!isOk(head.status, opts.okStatuses)) await reject(ex, head, dec);
     return { status: head.status, headers: head.headers, body: ex.body(dec) };
   }
+
   /**
    * Sends a request and returns as soon as the response head arrives, with the whole body to
    * come: for `/containers/{id}/wait` (head at once, body at the exit). No web stream: the first
