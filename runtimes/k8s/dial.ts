@@ -33,6 +33,7 @@ export interface TlsPems {
   key?: string;
 }
 
+// TLS's one-time setup, on another thread (a no-op when runtimes/mod.ts began it: see warm.ts).
 warmTls();
 
 /** The read buffer's size, and the room below which what is left moves to its start. */
