@@ -1,6 +1,6 @@
 /**
  * HTTP/1.1 for the clients that dbg speaks over sockets of its own: the Docker API
- * (runtimes/docker) and the Kubernetes API (runtimes/k8s/https.ts, and the WebSocket upgrade of
+ * (runtimes/docker) and the Kubernetes API (runtimes/k8s/rest.ts, and the WebSocket upgrade of
  * its streams): request and response heads, and body framing (Content-Length, chunked, until
  * EOF). Pure: no I/O.
  *

@@ -14,8 +14,11 @@ import type { AdapterSupports, RuntimeAdapter } from "../lib/adapter.ts";
 import { usageError } from "../lib/errors.ts";
 import { warmTls } from "./k8s/warm.ts";
 
-/** The runtimes' modules, and runtimes/local.ts, which looks a target up on each engine. */
-const MODULES = {
+/**
+ * The runtimes' modules, and runtimes/local.ts, which looks a target up on each engine (also
+ * what scripts/compile.ts includes in the binary).
+ */
+export const MODULES = {
   docker: "./docker.ts",
   podman: "./podman.ts",
   containerd: "./containerd.ts",

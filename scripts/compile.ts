@@ -11,6 +11,8 @@
  * @module
  */
 
+import { MODULES } from "../runtimes/mod.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 
 /** What a release ships: Linux for nodes, macOS for Kubernetes clients. */
@@ -36,13 +38,7 @@ const LAUNCHERS = ["dbg", "deno.json"];
  * The runtime modules, loaded with `import()` by computed specifiers (runtimes/mod.ts says
  * why), which `deno compile` cannot follow: it takes them from here. The tests cache them too.
  */
-export const INCLUDES = [
-  "runtimes/docker.ts",
-  "runtimes/podman.ts",
-  "runtimes/containerd.ts",
-  "runtimes/k8s.ts",
-  "runtimes/local.ts",
-];
+export const INCLUDES = Object.values(MODULES).map((m) => `runtimes/${m.replace(/^\.\//, "")}`);
 
 /** `deno compile`'s arguments for one target (`extra`: flags such as --cached-only). */
 export function compileArgs(target: string | undefined, output: string, extra: string[] = []) {

@@ -401,14 +401,14 @@ class Exchange {
 
   hijacked(head: ResponseHead): HijackedConn {
     let readable: ReadableStream<Uint8Array> | undefined;
-    const read = () => this.read(), close = () => this.close();
+    const next = () => this.read(), close = () => this.close();
     return {
       status: head.status,
       headers: head.headers,
       get readable() {
         return readable ??= new ReadableStream<Uint8Array>({
           pull: async (ctl) => {
-            const chunk = await read();
+            const chunk = await next();
             if (chunk === null) ctl.close();
             else ctl.enqueue(chunk);
           },
