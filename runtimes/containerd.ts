@@ -57,9 +57,10 @@ export class ContainerdAdapter implements RuntimeAdapter {
     this.#insecure = opts.insecureRegistries ?? [];
     const { address, source } = await resolveAddress(opts.host, (k) => Deno.env.get(k));
     opts.debug(`containerd socket ${address} (from ${source})`);
-    // One plain connect says precisely why the socket cannot be used (fetch would not).
+    const client = new ContainerdClient(address);
+    // The first connection says precisely why the socket cannot be used.
     try {
-      (await Deno.connect({ transport: "unix", path: address })).close();
+      await client.connection();
     } catch (e) {
       const reason = e instanceof Deno.errors.NotFound
         ? "no such socket"
@@ -75,7 +76,7 @@ export class ContainerdAdapter implements RuntimeAdapter {
         cause: e,
       });
     }
-    this.#client = new ContainerdClient(address);
+    this.#client = client;
   }
 
   async inspectTarget(target: string): Promise<TargetFacts> {

@@ -1,9 +1,9 @@
 /**
  * A small gRPC client for containerd over its Unix socket, with the descriptors of
- * proto.ts. Unary and server-streaming calls go over Deno's own fetch, which speaks HTTP/2
- * (h2c) on a Unix socket: loading @grpc/grpc-js cost about 85 ms of every run. containerd
- * (grpc-go) reports a failed call as a trailers-only response, so its status is in the headers
- * fetch shows. Only the bidirectional Content.Write of a pull loads grpc-js.
+ * proto.ts. Unary and server-streaming calls go over one HTTP/2 connection of dbg's own
+ * (lib/http2.ts): loading @grpc/grpc-js cost about 85 ms of every run, and Deno's fetch ~7 ms.
+ * The status is in the trailers, or in the headers of a trailers-only response (how grpc-go
+ * reports most failures). Only the bidirectional Content.Write of a pull loads grpc-js.
  * Every namespaced call carries the `containerd-namespace` header; failures become DbgErrors
  * that say what to do (protocols.md §2.1).
  *
@@ -12,6 +12,7 @@
 
 import type * as grpcTypes from "@grpc/grpc-js";
 import { DbgError } from "../../lib/errors.ts";
+import { Http2Connection, type Http2Response } from "../../lib/http2.ts";
 import { type Method, method } from "./proto.ts";
 
 /** Decoded messages are plain objects with snake_case fields, as in containerd's protos. */
@@ -33,16 +34,21 @@ export const Code = { NOT_FOUND: 5, FAILED_PRECONDITION: 9, UNIMPLEMENTED: 12, U
 /** A connection to one containerd socket. */
 export class ContainerdClient {
   readonly address: string;
-  #http: Deno.HttpClient;
+  #h2?: Promise<Http2Connection>;
   #grpc?: grpcTypes.Client;
 
   constructor(address: string) {
     this.address = address;
-    this.#http = Deno.createHttpClient({
-      proxy: { transport: "unix", path: address },
-      http1: false,
-      http2: true,
-    } as Deno.CreateHttpClientOptions);
+  }
+
+  /**
+   * The connection, opened on first use and again after a failure. Deno.connect's own errors
+   * (NotFound, PermissionDenied, ConnectionRefused) pass through, for the adapter to explain.
+   */
+  async connection(): Promise<Http2Connection> {
+    const open = await this.#h2?.catch(() => undefined);
+    if (open && !open.closed) return open;
+    return await (this.#h2 = Http2Connection.open(this.address));
   }
 
   /** POST one framed request and return the response's gRPC messages. */
@@ -61,25 +67,25 @@ export class ContainerdClient {
     // Resources created under a lease survive the garbage collector until the lease goes.
     if (opts.lease) headers["containerd-lease"] = opts.lease;
     const ms = opts.deadlineMs ?? 10_000;
-    let res: Response;
-    let bytes: Uint8Array;
+    let res: Http2Response;
     try {
-      res = await fetch(`http://containerd${m.path}`, {
+      res = await (await this.connection()).request({
         method: "POST",
+        path: m.path,
         body,
         headers,
-        client: this.#http,
         signal: ms ? AbortSignal.timeout(ms) : undefined,
       });
-      bytes = new Uint8Array(await res.arrayBuffer());
     } catch (e) {
       throw this.#unreachable(e);
     }
-    const status = Number(res.headers.get("grpc-status") ?? 0);
-    if (status !== 0 || !res.ok) {
-      const detail = decodeURIComponent(res.headers.get("grpc-message") ?? `HTTP ${res.status}`);
-      throw new ContainerdError(status || 2, `containerd ${what}: ${detail}`);
+    const grpc = (k: string) => res.trailers.get(k) ?? res.headers.get(k);
+    const status = Number(grpc("grpc-status") ?? (res.status === 200 ? 0 : 2));
+    if (status !== 0) {
+      const detail = decodeURIComponent(grpc("grpc-message") ?? `HTTP ${res.status}`);
+      throw new ContainerdError(status, `containerd ${what}: ${detail}`);
     }
+    const bytes = res.body;
     const out: Message[] = [];
     for (let off = 0; off + 5 <= bytes.length;) {
       const len = new DataView(bytes.buffer, bytes.byteOffset + off + 1, 4).getUint32(0);
@@ -170,7 +176,7 @@ export class ContainerdClient {
 
   /** Close the connections. */
   close(): void {
-    this.#http.close();
+    this.#h2?.then((c) => c.close(), () => {});
     this.#grpc?.close();
   }
 
