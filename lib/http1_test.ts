@@ -35,7 +35,7 @@ Deno.test("findHeadEnd() finds the end of the head, or -1", () => {
   assert.equal(findHeadEnd(enc("HTTP/1.1 200 OK\r\nA: b\r\n")), -1);
 });
 
-Deno.test("parseResponseHead() reads the status and case-insensitive headers", () => {
+Deno.test("parseResponseHead() reads the status and the headers, by lowercase name", () => {
   const h = parseResponseHead(
     enc(
       "HTTP/1.1 101 UPGRADED\r\nContent-Type: application/vnd.docker.raw-stream\r\nApi-Version: 1.41",
@@ -44,7 +44,7 @@ Deno.test("parseResponseHead() reads the status and case-insensitive headers", (
   assert.equal(h.status, 101);
   assert.equal(h.statusText, "UPGRADED");
   assert.equal(h.headers.get("content-type"), "application/vnd.docker.raw-stream");
-  assert.equal(h.headers.get("API-VERSION"), "1.41");
+  assert.equal(h.headers.get("api-version"), "1.41");
 });
 
 Deno.test("parseResponseHead() accepts a status line without a reason", () => {
@@ -61,7 +61,7 @@ Deno.test("parseResponseHead() rejects what is not HTTP", () => {
 });
 
 function head(status: number, headers: Record<string, string> = {}): ResponseHead {
-  return { status, statusText: "", headers: new Headers(headers) };
+  return { status, statusText: "", headers: new Map(Object.entries(headers)) };
 }
 
 Deno.test("bodyFraming() has no body for HEAD, 1xx, 204 and 304", () => {

@@ -70,7 +70,7 @@ export const MAX_API_VERSION = "1.47";
  */
 export function pickApiVersion(ping: ResponseHead, where: string): string {
   const daemon = ping.headers.get("api-version");
-  if (daemon === null) {
+  if (daemon === undefined) {
     if (ping.status === 200) return MAX_API_VERSION;
     throw new DbgError(
       `${where} does not answer like a Docker daemon: /_ping gave ${ping.status}`,

@@ -7,7 +7,7 @@ const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
 
 function head(status: number, headers: Record<string, string> = {}): ResponseHead {
-  return { status, statusText: "", headers: new Headers(headers) };
+  return { status, statusText: "", headers: new Map(Object.entries(headers)) };
 }
 
 function frame(stream: number, payload: string): Uint8Array {

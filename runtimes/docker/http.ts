@@ -23,6 +23,7 @@ import {
   concatBytes,
   encodeRequestHead,
   findHeadEnd,
+  type HeaderMap,
   parseResponseHead,
   type ResponseHead,
 } from "../../lib/http1.ts";
@@ -56,18 +57,22 @@ export type RequestOptions = {
 };
 
 /** A whole response: JSON bodies parsed, other bodies as text, empty bodies `undefined`. */
-export type DockerResponse<T> = { status: number; headers: Headers; body: T | string | undefined };
+export type DockerResponse<T> = {
+  status: number;
+  headers: HeaderMap;
+  body: T | string | undefined;
+};
 
 /** A response whose body is still arriving (de-chunked). Cancel the body to drop the connection. */
-export type DockerStream = { status: number; headers: Headers; body: ReadableStream<Uint8Array> };
+export type DockerStream = { status: number; headers: HeaderMap; body: ReadableStream<Uint8Array> };
 
 /** A response whose body is read to its end in the background (de-chunked). */
-export type DockerLater = { status: number; headers: Headers; body: Promise<Uint8Array> };
+export type DockerLater = { status: number; headers: HeaderMap; body: Promise<Uint8Array> };
 
 /** The raw two-way byte stream left after a hijacked `POST …/attach`. */
 export interface HijackedConn {
   readonly status: number;
-  readonly headers: Headers;
+  readonly headers: HeaderMap;
   /**
    * The daemon's bytes, starting with any read past the response head. Closes at EOF. Made on
    * first use (see {@link DockerClient.later}).

@@ -20,6 +20,7 @@
 import {
   encodeRequestHead,
   findHeadEnd,
+  type HeaderMap,
   parseResponseHead,
   type ResponseHead,
 } from "../../lib/http1.ts";
@@ -83,7 +84,7 @@ export class Inbox {
    * `Status` answers); empty otherwise, as reading to the end could wait for the server's idle
    * timeout.
    */
-  async body(headers: Headers): Promise<string> {
+  async body(headers: HeaderMap): Promise<string> {
     const n = Math.min(Number(headers.get("content-length") ?? 0) || 0, MAX_HEAD);
     while (this.end - this.start < n && await this.fill());
     const got = this.buf.subarray(this.start, Math.min(this.end, this.start + n));
