@@ -13,6 +13,7 @@ import { SIGNAL_NUMBERS } from "../../lib/signals.ts";
 import { hangupScript, lifelineArgv } from "../../lib/kill.ts";
 import type { ContainerdClient, Message } from "./client.ts";
 import { deleteTask } from "./copy.ts";
+import { fifoSources } from "./fifo.ts";
 import { sidecarSpec } from "./spec.ts";
 
 const CONTAINERS = "containerd.services.containers.v1.Containers";
@@ -178,8 +179,10 @@ class ContainerdSidecar implements Sidecar {
     this.#created.resolve();
     const [stdin, stdout, stderr] = await opening;
     this.#files = [stdin, stdout, ...(stderr ? [stderr] : [])];
-    const outs = [reads(stdout, 1)];
-    if (stderr) outs.push(reads(stderr, 2));
+    const outs = fifoSources([
+      { file: stdout, path: paths[1], stream: 1 },
+      ...(stderr ? [{ file: stderr, path: paths[2], stream: 2 as const }] : []),
+    ]);
     // The stream is made when the session first reads it, after the start: a process's first
     // web stream costs ~2 ms of setup. Until then the output waits in the FIFOs.
     let output: ReadableStream<OutputChunk> | undefined;
@@ -317,22 +320,6 @@ class ContainerdSidecar implements Sidecar {
       quiet(this.#client.call(LEASES, "Delete", { id: this.#o.lease }, ns)),
     ]);
     if (this.#fifoDir) await Deno.remove(this.#fifoDir, { recursive: true }).catch(() => {});
-  }
-}
-
-/** How much one read of an output FIFO takes: a pipe holds 64 KiB. */
-const FIFO_READ_BYTES = 64 * 1024;
-
-/**
- * A FIFO's bytes as chunks of `stream`, each read into the same buffer: a chunk is valid until
- * the next is asked for (lib/adapter.ts OutputChunk).
- */
-async function* reads(file: Deno.FsFile, stream: 1 | 2): AsyncGenerator<OutputChunk> {
-  const buf = new Uint8Array(FIFO_READ_BYTES);
-  for (;;) {
-    const n = await file.read(buf);
-    if (n === null) return;
-    yield { stream, data: buf.subarray(0, n) };
   }
 }
 
