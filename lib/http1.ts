@@ -83,7 +83,7 @@ export function parseResponseHead(
     if (line === "") continue;
     const colon = line.indexOf(":");
     const name = line.slice(0, colon).trim().toLowerCase(), value = line.slice(colon + 1).trim();
-    if (colon <= 0 || !TOKEN.test(name) || /[\0\n]/.test(value)) {
+    if (colon <= 0 || !TOKEN.test(name) || /[\0\r\n]/.test(value)) {
       throw bad(`bad header line: ${JSON.stringify(line.slice(0, 80))}`);
     }
     headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);

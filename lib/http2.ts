@@ -13,14 +13,14 @@
  */
 
 import { encodeHeaders, type HeaderList, HpackDecoder } from "./hpack.ts";
-import { concatBytes } from "./http1.ts";
+import { concatBytes, type HeaderMap } from "./http1.ts";
 
-/** A whole answer: the status, the headers, the body and the trailers (lowercase names). */
+/** A whole answer: the status, the headers, the body and the trailers. */
 export interface Http2Response {
   status: number;
-  headers: Map<string, string>;
+  headers: HeaderMap;
   body: Uint8Array;
-  trailers: Map<string, string>;
+  trailers: HeaderMap;
 }
 
 /** One request: POST-like, with its body whole. */
@@ -87,8 +87,8 @@ interface Stream {
   /** What the server lets this side send on the stream (its window). */
   window: number;
   status?: number;
-  headers?: Map<string, string>;
-  trailers: Map<string, string>;
+  headers?: HeaderMap;
+  trailers: HeaderMap;
   body: Uint8Array[];
   done: PromiseWithResolvers<Http2Response>;
 }
