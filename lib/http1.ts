@@ -21,6 +21,11 @@ export type HeaderMap = Map<string, string>;
 /** The status line and headers of an HTTP/1.1 response. */
 export type ResponseHead = { status: number; statusText: string; headers: HeaderMap };
 
+/** Adds a header to `headers`, after the values it has under that name, as Headers.append. */
+export function appendHeader(headers: HeaderMap, name: string, value: string): void {
+  headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+}
+
 /** What a header's name may be (RFC 9110 §5.6.2's token). */
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
@@ -86,7 +91,7 @@ export function parseResponseHead(
     if (colon <= 0 || !TOKEN.test(name) || /[\0\r\n]/.test(value)) {
       throw bad(`bad header line: ${JSON.stringify(line.slice(0, 80))}`);
     }
-    headers.set(name, headers.has(name) ? `${headers.get(name)}, ${value}` : value);
+    appendHeader(headers, name, value);
   }
   return { status: Number(m[1]), statusText: m[2] ?? "", headers };
 }

@@ -13,7 +13,7 @@
  */
 
 import { encodeHeaders, type HeaderList, HpackDecoder } from "./hpack.ts";
-import { concatBytes, type HeaderMap } from "./http1.ts";
+import { appendHeader, concatBytes, type HeaderMap } from "./http1.ts";
 
 /** A whole answer: the status, the headers, the body and the trailers. */
 export interface Http2Response {
@@ -337,7 +337,7 @@ export class Http2Connection {
       const into = stream.headers ? stream.trailers : (stream.headers = new Map());
       for (const [name, value] of fields) {
         if (name === ":status") stream.status = Number(value);
-        else into.set(name, into.has(name) ? `${into.get(name)}, ${value}` : value);
+        else appendHeader(into, name, value);
       }
     }
     if (endStream) this.#finish(stream);

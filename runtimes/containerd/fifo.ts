@@ -84,6 +84,7 @@ async function* nonBlockingReads(
 ): AsyncGenerator<OutputChunk> {
   const buf = new Uint8Array(READ_BYTES);
   const live = [...fifos];
+  let polled = pollSet(live);
   try {
     while (live.length) {
       let got = false;
@@ -96,10 +97,11 @@ async function* nonBlockingReads(
         if (last === 0) {
           live.splice(live.indexOf(f), 1);
           c.close(f.fd);
+          polled = pollSet(live);
         }
       }
       // All empty for now (a read of -1: EAGAIN, or EINTR; anything worse, poll says).
-      if (!got && live.length) await waitForData(c, live);
+      if (!got && live.length) await waitForData(c, live, polled);
     }
   } finally {
     for (const f of live) c.close(f.fd);
@@ -117,14 +119,23 @@ function drain(c: Libc, fd: number, buf: Uint8Array): { len: number; last: numbe
   }
 }
 
-/** Waits until a FIFO has data or has ended (or a while has passed). */
-async function waitForData(c: Libc, live: (OutputFifo & { fd: number })[]): Promise<void> {
-  const pollfds = new Uint8Array(8 * live.length); // struct pollfd: int fd, short events, revents
+/** poll(2)'s array for the FIFOs (struct pollfd: int fd, short events, short revents). */
+function pollSet(live: { fd: number }[]): { pollfds: Uint8Array; view: DataView } {
+  const pollfds = new Uint8Array(8 * live.length);
   const view = new DataView(pollfds.buffer);
   live.forEach((f, i) => {
     view.setInt32(8 * i, f.fd, true);
     view.setInt16(8 * i + 4, POLLIN, true);
   });
+  return { pollfds, view };
+}
+
+/** Waits until a FIFO has data or has ended (or a while has passed). */
+async function waitForData(
+  c: Libc,
+  live: (OutputFifo & { fd: number })[],
+  { pollfds, view }: ReturnType<typeof pollSet>,
+): Promise<void> {
   const n = BigInt(live.length);
   if (c.poll(pollfds, n, BRIEF_MS) === 0 && await c.pollElsewhere(pollfds, n, LONG_MS) <= 0) {
     return;
