@@ -54,23 +54,25 @@ import {
 import { benchContainerd } from "./_bench_containerd.ts";
 import { benchK8s } from "./_bench_k8s.ts";
 import { startCluster } from "../tests/helpers/cluster.ts";
-import { compileArgs, V8_FLAGS } from "./compile.ts";
+import { bundle, compileArgs, CONFIG, V8_FLAGS } from "./compile.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
 const ROOT = new URL("../", import.meta.url).pathname;
 
 export { parseArgs, type Stats, stats } from "./_bench_measure.ts";
 
 /**
  * The dbg and no-op commands: compiled binaries when `deno compile` can work offline (it needs
- * denort, which it would otherwise download), else `deno run --cached-only` on a warm cache.
+ * denort, which it would otherwise download), else `deno run --cached-only` on a warm cache of
+ * the bundle that the binary is compiled from.
  */
 async function denoCommands(tmp: string): Promise<DenoCommands> {
   const deno = Deno.execPath();
   const noopFile = `${tmp}/noop.ts`;
   await Deno.writeTextFile(noopFile, "// no-op: measures Deno's own start-up\n");
+  const outdir = `${tmp}/bundle`;
+  const main = await bundle(outdir);
   const viaRun = {
-    dbg: [deno, "run", "-A", "--cached-only", V8_FLAGS, MAIN],
+    dbg: [deno, "run", "-A", "--cached-only", `--config=${CONFIG}`, V8_FLAGS, main],
     noop: [deno, "run", "-A", "--cached-only", V8_FLAGS, noopFile],
   };
   const info = JSON.parse((await sh([deno, "info", "--json"])).stdout) as { denoDir: string };
@@ -81,7 +83,8 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
       "is not cached, DENORT_BIN is unset)";
     return {
       ...viaRun,
-      how: `${why}\n  dbg runs as: deno run -A --cached-only ${V8_FLAGS} main.ts (warm cache)`,
+      how: `${why}\n  dbg runs as: deno run -A --cached-only ${V8_FLAGS} <its bundle>/main.js ` +
+        "(scripts/compile.ts; warm cache)",
     };
   }
   const compile = async (args: string[]) => {
@@ -91,7 +94,7 @@ async function denoCommands(tmp: string): Promise<DenoCommands> {
     const offline = ["--cached-only", "--no-check"];
     const dbg = `${tmp}/dbg`;
     const noop = `${tmp}/noop`;
-    await compile(compileArgs(undefined, dbg, offline));
+    await compile(compileArgs(undefined, outdir, dbg, offline));
     await compile(["compile", ...offline, V8_FLAGS, "-o", noop, noopFile]);
     return { dbg: [dbg], noop: [noop], how: `deno compile works (denort: ${denort})` };
   } catch (e) {

@@ -1,12 +1,14 @@
 /**
  * `deno task compile [--target TARGET]...`: dbg as one file per platform, in dist/dbg-TARGET
- * (default: every release target). `deno compile` fetches each target's runtime (denort) from
- * dl.deno.land unless DENORT_BIN names one, so this needs the network once per target.
+ * (default: every release target), compiled from dbg's bundle (see {@link bundle}).
+ * `deno compile` fetches each target's runtime (denort) from dl.deno.land unless DENORT_BIN
+ * names one, so this needs the network once per target.
  *
- * `deno run -A scripts/compile.ts --check` (part of `deno task check`) proves offline that the
- * compile graph (the entry and its includes, as `deno info` resolves them) holds every runtime
- * module under runtimes/ and every npm package that deno.json imports, so that no adapter is
- * missing from the binary, and that dbg's launchers in the checkout pass the binary's V8 flags.
+ * `deno run -A scripts/compile.ts --check` (part of `deno task check`) bundles dbg and proves
+ * offline that the compile graph (the bundle's entries, as `deno info` resolves them) holds every
+ * runtime module under runtimes/ and every npm package that deno.json imports, so that no
+ * adapter is missing from the binary, and that dbg's launchers in the checkout pass the
+ * binary's V8 flags.
  *
  * @module
  */
@@ -23,7 +25,6 @@ export const TARGETS = [
   "aarch64-apple-darwin",
 ];
 
-const ENTRY = "main.ts";
 /**
  * dbg's V8 flags, wherever it runs: in the binary, from `./dbg` and from `deno task dbg`. dbg
  * relays bytes, and V8's optimizing compilers (Maglev, TurboFan) add only memory to that: about
@@ -32,26 +33,73 @@ const ENTRY = "main.ts";
  * JavaScript). Young-generation semi-spaces of 1 MiB save about 1.5 MiB more.
  */
 export const V8_FLAGS = "--v8-flags=--no-opt,--no-maglev,--max-semi-space-size=1";
+/** Where `deno task compile` bundles dbg, under the checkout. */
+const BUNDLE = "dist/bundle";
 /** The files that run dbg from a checkout, which must pass {@link V8_FLAGS} too. */
 const LAUNCHERS = ["dbg", "deno.json"];
+/** The config that maps the bundle's npm imports to packages. */
+export const CONFIG = `${ROOT}deno.json`;
 /**
- * The runtime modules, loaded with `import()` by computed specifiers (runtimes/mod.ts says
- * why), which `deno compile` cannot follow: it takes them from here. The tests cache them too.
+ * The bundle's entries: main.ts, and the runtime modules, which it loads with `import()` by
+ * computed specifiers (runtimes/mod.ts says why), so that the bundle keeps each in a module of
+ * its own that loads only when asked for.
  */
-export const INCLUDES = Object.values(MODULES).map((m) => `runtimes/${m.replace(/^\.\//, "")}`);
+const ENTRIES = ["main.ts", ...MODULES.map((m) => `runtimes/${m}.ts`)];
 
-/** `deno compile`'s arguments for one target (`extra`: flags such as --cached-only). */
-export function compileArgs(target: string | undefined, output: string, extra: string[] = []) {
+/**
+ * Bundles dbg into `outdir`: main.js, runtimes/<name>.js for each runtime, and the chunks they
+ * share, with the npm packages left to deno.json's imports (run it with `--config` and
+ * {@link CONFIG}). What the binary runs, and what the tests and the bench run: one JS module
+ * where there were about forty TypeScript ones, each of which costs Deno work at every start
+ * (`dbg --version` in 12.4 ms against 17.0 from main.ts, an empty script 12.4; alternated, 21
+ * runs). Returns the path of main.js.
+ */
+export async function bundle(outdir: string): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(CONFIG)) as { imports?: object };
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "bundle",
+      "--quiet",
+      "--platform=deno",
+      "--code-splitting",
+      ...Object.keys(config.imports ?? {}).map((name) => `--external=${name}`),
+      `--outdir=${outdir}`,
+      ...ENTRIES,
+    ],
+    cwd: ROOT,
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(`deno bundle failed: ${new TextDecoder().decode(out.stderr)}`);
+  return `${outdir}/main.js`;
+}
+
+/** The bundle's runtime modules in `outdir`, for `--include`. */
+function bundledRuntimes(outdir: string): string[] {
+  return MODULES.map((m) => `${outdir}/runtimes/${m}.js`);
+}
+
+/**
+ * `deno compile`'s arguments for one target, from the bundle in `outdir` (`extra`: flags such
+ * as --cached-only).
+ */
+export function compileArgs(
+  target: string | undefined,
+  outdir: string,
+  output: string,
+  extra: string[] = [],
+) {
   return [
     "compile",
     "--allow-all",
+    `--config=${CONFIG}`,
     V8_FLAGS,
     ...extra,
     ...(target ? ["--target", target] : []),
-    ...INCLUDES.flatMap((f) => ["--include", f]),
+    ...bundledRuntimes(outdir).flatMap((f) => ["--include", f]),
     "--output",
     output,
-    ENTRY,
+    `${outdir}/main.js`,
   ];
 }
 
@@ -72,23 +120,27 @@ async function runtimeModules(): Promise<string[]> {
 
 /** What is wrong with the compile graph; empty when it holds everything. */
 export async function graphProblems(): Promise<string[]> {
+  const outdir = await Deno.makeTempDir({ prefix: "dbg-bundle-" });
   const specifiers = new Set<string>();
-  for (const root of [ENTRY, ...INCLUDES]) {
-    const info = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", root],
-      cwd: ROOT,
-      stderr: "inherit",
-    }).output();
-    if (!info.success) return [`deno info ${root} failed`];
-    const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as Graph;
-    for (const m of graph.modules) specifiers.add(m.specifier);
+  try {
+    const main = await bundle(outdir);
+    for (const root of [main, ...bundledRuntimes(outdir)]) {
+      const info = await new Deno.Command(Deno.execPath(), {
+        args: ["info", "--json", `--config=${CONFIG}`, root],
+        stderr: "inherit",
+      }).output();
+      if (!info.success) return [`deno info ${root} failed`];
+      const graph = JSON.parse(new TextDecoder().decode(info.stdout)) as Graph;
+      for (const m of graph.modules) specifiers.add(m.specifier);
+    }
+  } finally {
+    await Deno.remove(outdir, { recursive: true });
   }
   const problems: string[] = [];
   for (const file of await runtimeModules()) {
-    if (!specifiers.has(new URL(file, `file://${ROOT}`).href)) {
-      problems.push(
-        `${file} is not in the compile graph: add it to INCLUDES in scripts/compile.ts`,
-      );
+    const js = `${outdir}/${file.replace(/\.ts$/, ".js")}`;
+    if (!specifiers.has(new URL(`file://${js}`).href)) {
+      problems.push(`${file} is not in the compile graph: add it to MODULES in runtimes/mod.ts`);
     }
   }
   for (const file of LAUNCHERS) {
@@ -122,10 +174,12 @@ async function main(args: string[]): Promise<number> {
     }
     targets.push(t);
   }
+  await Deno.remove(`${ROOT}${BUNDLE}`, { recursive: true }).catch(() => {});
+  await bundle(`${ROOT}${BUNDLE}`);
   for (const target of targets.length ? targets : TARGETS) {
     const output = `dist/dbg-${target}`;
     const run = await new Deno.Command(Deno.execPath(), {
-      args: compileArgs(target, output),
+      args: compileArgs(target, BUNDLE, output),
       cwd: ROOT,
     }).spawn().status;
     if (!run.success) return run.code || 1;

@@ -1,18 +1,28 @@
 /**
- * Runs dbg's main.ts as a subprocess, the way a user runs it, against a private engine.
+ * Runs dbg as a subprocess, the way a user runs it, against a private engine: its bundle, which
+ * the binary is compiled from (scripts/compile.ts), so that the tests run what ships.
  *
  * @module
  */
 
 import { cleanEnv, sh, type ShResult } from "./dockerd.ts";
-import { INCLUDES, V8_FLAGS } from "../../scripts/compile.ts";
+import { bundle, CONFIG, V8_FLAGS } from "../../scripts/compile.ts";
 
-/** main.ts, for tests that start dbg themselves. */
-export const MAIN = new URL("../../main.ts", import.meta.url).pathname;
+/**
+ * The bundle, made anew for each test module from this checkout's code, in a dir that every
+ * user can read (dbgAs), removed when the module ends.
+ */
+const BUNDLE = await Deno.makeTempDir({ prefix: "dbg-bundle-" });
+globalThis.addEventListener("unload", () => Deno.removeSync(BUNDLE, { recursive: true }));
+await Deno.chmod(BUNDLE, 0o755);
+/** The bundle's main.js, for tests that start dbg themselves. */
+export const MAIN = await bundle(BUNDLE);
+/** How Deno runs the bundle: its npm imports map to packages through deno.json. */
+const RUN = ["run", "--allow-all", "--cached-only", `--config=${CONFIG}`, V8_FLAGS];
 
 /** The argv that runs `dbg <args>` from this checkout, the way a user does. */
 export function dbgArgv(args: string[]): string[] {
-  return [Deno.execPath(), "run", "--allow-all", "--cached-only", V8_FLAGS, MAIN, ...args];
+  return [Deno.execPath(), ...RUN, MAIN, ...args];
 }
 
 /** Options for {@link runDbg}. */
@@ -65,8 +75,12 @@ function sharedDeno(): Promise<{ deno: string; denoDir: string }> {
     const deno = `${dir}/deno`, denoDir = `${dir}/cache`;
     await Deno.copyFile(Deno.execPath(), deno);
     // The runtimes are imported by computed specifiers (runtimes/mod.ts): each is cached too.
-    const runtimes = INCLUDES.map((f) => new URL(`../../${f}`, import.meta.url).pathname);
-    await sh([deno, "cache", MAIN, ...runtimes], { env: cleanEnv({ DENO_DIR: denoDir }) });
+    const runtimes = [...Deno.readDirSync(`${BUNDLE}/runtimes`)].map((e) =>
+      `${BUNDLE}/runtimes/${e.name}`
+    );
+    await sh([deno, "cache", `--config=${CONFIG}`, MAIN, ...runtimes], {
+      env: cleanEnv({ DENO_DIR: denoDir }),
+    });
     await sh(["chmod", "-R", "a+rwX", dir]);
     return { deno, denoDir };
   })();
@@ -94,7 +108,7 @@ export async function dbgAs(who: RunAs, env: Record<string, string> = {}): Promi
   const base = { DENO_DIR: denoDir, HOME: "/tmp", NO_COLOR: "1", PATH: "/usr/bin:/bin", ...env };
   const argv = (
     args: string[],
-  ) => [...as, deno, "run", "-A", "--cached-only", V8_FLAGS, MAIN, ...args];
+  ) => [...as, deno, ...RUN, MAIN, ...args];
   return {
     run: (args, opts = {}) =>
       sh(argv(args), { env: { ...base, ...opts.env }, stdin: opts.stdin, check: false, cwd: "/" }),
