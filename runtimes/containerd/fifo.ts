@@ -13,6 +13,7 @@
  */
 
 import type { OutputChunk } from "../../lib/adapter.ts";
+import { glibc } from "../_libc.ts";
 
 /** An output FIFO: as Deno opened it (once its writer had), where it is, and its stream. */
 export interface OutputFifo {
@@ -31,17 +32,15 @@ const BRIEF_MS = 2;
 /** How long one wait on the other thread lasts before it is asked again (ms). */
 const LONG_MS = 1000;
 
-function loadLibc() {
-  const poll = { parameters: ["buffer", "u64", "i32"], result: "i32" } as const;
-  return Deno.dlopen("libc.so.6", {
-    open: { parameters: ["buffer", "i32"], result: "i32" },
-    read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
-    close: { parameters: ["i32"], result: "i32" },
-    poll,
-    pollElsewhere: { ...poll, name: "poll", nonblocking: true },
-  }).symbols;
-}
-type Libc = ReturnType<typeof loadLibc>;
+const poll = { parameters: ["buffer", "u64", "i32"], result: "i32" } as const;
+const SYMBOLS = {
+  open: { parameters: ["buffer", "i32"], result: "i32" },
+  read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  poll,
+  pollElsewhere: { ...poll, name: "poll", nonblocking: true },
+} as const;
+type Libc = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
 let libc: Libc | null | undefined;
 
 /**
@@ -51,13 +50,7 @@ let libc: Libc | null | undefined;
  * OutputChunk).
  */
 export function fifoSources(fifos: OutputFifo[]): AsyncIterable<OutputChunk>[] {
-  if (libc === undefined) {
-    try {
-      libc = loadLibc();
-    } catch {
-      libc = null;
-    }
-  }
+  if (libc === undefined) libc = glibc(SYMBOLS);
   const c = libc;
   const fds = c
     ? fifos.map((f) => c.open(new TextEncoder().encode(`${f.path}\0`), O_NONBLOCK | O_CLOEXEC))

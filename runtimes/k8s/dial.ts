@@ -10,9 +10,11 @@
  * against 3 ms on the tests' API server), and so does a request whose body leaves in a second
  * segment (a 14 KB PATCH over fetch's HTTP/2: 48 ms against 5). So dbg connects with
  * `Deno.connect`, sets TCP_NODELAY, and starts TLS on that. `Deno.startTls` takes no client
- * certificate: a user with one gets `Deno.connectTls` and its wait at each new connection, which
- * the kept connections spare the requests after the first, and which {@link prepare} moves to a
- * moment when dbg waits anyway.
+ * certificate: a user with one gets `Deno.connectTls`, and TCP_NODELAY set on its socket through
+ * libc (nodelay.ts; Linux with glibc). Without that, a new connection and its first answer took
+ * 44-49 ms against 7 with it (a Go TLS server on loopback asking for a client certificate), and
+ * `dbg k8s` had the target's facts ~45 ms later than with a token (the tests' cluster).
+ * (node:tls can set the option itself, but holds 200+ MiB for a 256 MiB stream.)
  *
  * @module
  */
@@ -25,6 +27,7 @@ import {
   type ResponseHead,
 } from "../../lib/http1.ts";
 import { writeAll } from "../../lib/streams.ts";
+import { setNoDelay } from "./nodelay.ts";
 import { warmTls } from "./warm.ts";
 
 /** The PEMs of a TLS connection: the CA to trust, and a client certificate with its key. */
@@ -131,8 +134,7 @@ export async function exchange(
 
 /**
  * Open `n` connections to the URL's server for requests to come, and keep them once their TLS
- * handshake is done (with a client certificate each new one waits ~40 ms: see the module's
- * comment).
+ * handshake is done.
  */
 export function prepare(url: URL, tls: TlsPems, n: number): void {
   for (let i = 0; i < n; i++) {
@@ -177,7 +179,9 @@ async function dial(url: URL, tls: TlsPems): Promise<Deno.Conn> {
   const proxy = proxyFor(url, (k) => Deno.env.get(k));
   if (!proxy && secure && tls.cert && tls.key) {
     const { cert, key } = tls;
-    return await Deno.connectTls({ hostname, port, caCerts, alpnProtocols: ALPN, cert, key });
+    const conn = await Deno.connectTls({ hostname, port, caCerts, alpnProtocols: ALPN, cert, key });
+    setNoDelay(conn);
+    return conn;
   }
   if (proxy && proxy.protocol !== "http:") {
     throw new Error(`dbg goes through HTTP proxies only, not ${proxy.protocol}// ones`);
