@@ -70,25 +70,34 @@ export class Kube {
     const s = loadKubeconfig(opts);
     opts.debug(`kubeconfig: ${s.files.join(":") || "in-cluster service account"}`);
     const c = s.cluster;
+    const u = s.user;
+    const serverName = c["tls-server-name"];
     const unsupported = [
       c["insecure-skip-tls-verify"] && "insecure-skip-tls-verify",
-      c["tls-server-name"] && "tls-server-name",
+      serverName && (u["client-certificate"] || u["client-certificate-data"]) &&
+      "tls-server-name with a client certificate",
       c["proxy-url"] && "proxy-url",
     ].filter(Boolean);
     if (unsupported.length > 0) {
       throw new DbgError(
-        `dbg cannot use this kubeconfig's ${unsupported.join(", ")} (cluster ${s.clusterName})`,
+        `The kubeconfig's cluster ${s.clusterName} has ${unsupported.join(", ")}, which dbg ` +
+          "does not support",
         { hint: "Use a context whose cluster has a CA and a direct address" },
       );
     }
     if (c["certificate-authority"] || c["certificate-authority-data"]) trustOnlyGivenCas();
     opts.debug(`context ${s.context}, server ${c.server}`);
-    if (s.user.exec || s.user["auth-provider"]) {
-      const { pluginAuth } = await import("./auth_plugin.ts");
-      return new Kube(s, pluginAuth(s));
+    let auth: () => Promise<Auth>;
+    if (u.exec || u["auth-provider"]) auth = (await import("./auth_plugin.ts")).pluginAuth(s);
+    else {
+      const fixed = staticAuth(s);
+      auth = () => Promise.resolve(fixed);
     }
-    const auth = staticAuth(s);
-    return new Kube(s, () => Promise.resolve(auth));
+    if (!serverName) return new Kube(s, auth);
+    return new Kube(s, async () => {
+      const a = await auth();
+      return { ...a, tls: { ...a.tls, serverName } };
+    });
   }
 
   /** Run one API call, translating its failure (see {@link apiError}). */
@@ -284,6 +293,15 @@ export function apiError(e: unknown, ctx: CallContext, server: string): DbgError
       });
     }
     const cert = /invalid peer certificate: ?(\w+)|unable to verify[\w ]*certificate/i.exec(detail);
+    if (cert && /NotValidForName|not valid for name/i.test(detail)) {
+      return new DbgError(
+        `The Kubernetes API server at ${server} has a certificate for another name`,
+        {
+          hint: "Check the server address, or tls-server-name, of the current context's cluster",
+          cause: e,
+        },
+      );
+    }
     if (cert) {
       return new DbgError(
         `The Kubernetes API server at ${server} has a certificate the kubeconfig's CA does not ` +

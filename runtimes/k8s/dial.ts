@@ -30,11 +30,17 @@ import { writeAll } from "../../lib/streams.ts";
 import { setNoDelay } from "./nodelay.ts";
 import { warmTls } from "./warm.ts";
 
-/** The PEMs of a TLS connection: the CA to trust, and a client certificate with its key. */
+/**
+ * The PEMs of a TLS connection: the CA to trust, and a client certificate with its key; and
+ * the name the server's certificate must hold when it is not the URL's host (a kubeconfig's
+ * tls-server-name; `Deno.connectTls` cannot check another name than the one it connects to, so
+ * not with a client certificate).
+ */
 export interface TlsPems {
   ca?: string;
   cert?: string;
   key?: string;
+  serverName?: string;
 }
 
 // TLS's one-time setup, on another thread (a no-op when runtimes/mod.ts began it: see warm.ts).
@@ -147,7 +153,7 @@ export function prepare(url: URL, tls: TlsPems, n: number): void {
 
 /** What a connection is kept by: its server and credentials. */
 function keyOf(url: URL, tls: TlsPems): string {
-  return [isSecure(url), url.host, tls.ca, tls.cert, tls.key].join("\n");
+  return [isSecure(url), url.host, tls.ca, tls.cert, tls.key, tls.serverName].join("\n");
 }
 
 /** Keep a connection whose answer was read to its end, for the next request. */
@@ -178,6 +184,9 @@ async function dial(url: URL, tls: TlsPems): Promise<Deno.Conn> {
   const caCerts = tls.ca ? [tls.ca] : undefined;
   const proxy = proxyFor(url, (k) => Deno.env.get(k));
   if (!proxy && secure && tls.cert && tls.key) {
+    if (tls.serverName) {
+      throw new Error("dbg cannot check tls-server-name with a client certificate");
+    }
     const { cert, key } = tls;
     const conn = await Deno.connectTls({ hostname, port, caCerts, alpnProtocols: ALPN, cert, key });
     setNoDelay(conn);
@@ -195,7 +204,12 @@ async function dial(url: URL, tls: TlsPems): Promise<Deno.Conn> {
   tcp.setNoDelay(true);
   try {
     if (proxy) await connectThrough(tcp, proxy, `${url.hostname}:${port}`);
-    return secure ? await Deno.startTls(tcp, { hostname, caCerts, alpnProtocols: ALPN }) : tcp;
+    if (!secure) return tcp;
+    return await Deno.startTls(tcp, {
+      hostname: tls.serverName ?? hostname,
+      caCerts,
+      alpnProtocols: ALPN,
+    });
   } catch (e) {
     tcp.close();
     throw e;

@@ -391,6 +391,40 @@ Deno.test({
         },
       );
 
+      await t.step(
+        "tls-server-name is the name the server's certificate is checked for",
+        async () => {
+          // (The server's certificate holds DNS:kubernetes and IP:127.0.0.1, not wrong.example.)
+          const dir = await Deno.makeTempDir({ prefix: "dbg-sni-" });
+          try {
+            const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
+            const named = async (name: string) => {
+              config.clusters[0].cluster["tls-server-name"] = name;
+              await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
+              return await runDbg([
+                "k8s",
+                "--kubeconfig",
+                `${dir}/config`,
+                "-q",
+                "web",
+                "--",
+                "true",
+              ]);
+            };
+            const right = await named("kubernetes");
+            assert.equal(right.code, 0, right.stderr);
+            const wrong = await named("wrong.example");
+            assert.equal(wrong.code, 125, wrong.stderr);
+            assert.match(
+              wrong.stderr,
+              /^dbg: The Kubernetes API server at \S+ has a certificate for another name\nHint: .*tls-server-name/m,
+            );
+          } finally {
+            await Deno.remove(dir, { recursive: true });
+          }
+        },
+      );
+
       await t.step("a client certificate signs in for the API calls and the attach", async () => {
         // (The API server's kubelet client certificate: group system:masters, from the cluster's CA.)
         const dir = await Deno.makeTempDir({ prefix: "dbg-cert-" });
