@@ -80,6 +80,19 @@ Deno.test({
     if (!c) return;
     const dbg = (args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}) =>
       runDbg(["k8s", "--kubeconfig", c.kubeconfig.admin, ...args], opts);
+    /** `dbg k8s` with the admin's kubeconfig as `edit` changes it, written into `dir`. */
+    const dbgEdited = async (
+      dir: string,
+      // deno-lint-ignore no-explicit-any
+      edit: (config: any) => void,
+      args: string[],
+      opts: { env?: Record<string, string> } = {},
+    ) => {
+      const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
+      edit(config);
+      await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
+      return await runDbg(["k8s", "--kubeconfig", `${dir}/config`, ...args], opts);
+    };
     try {
       const envOf = (who: string) => ({ env: [{ name: "WHO", value: who }] });
       const user101 = await targetImageForUser(c.containerd, "k8s.io", "101:101");
@@ -372,13 +385,15 @@ Deno.test({
               ...["-out", other],
             ]);
             assert.equal(made.code, 0, made.stderr);
-            const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
-            config.clusters[0].cluster["certificate-authority"] = other;
-            await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
             const env = { DENO_TLS_CA_STORE: "system", SSL_CERT_FILE: c.caFile };
-            const r = await runDbg(["k8s", "--kubeconfig", `${dir}/config`, "web", "--", "true"], {
-              env,
-            });
+            const r = await dbgEdited(
+              dir,
+              (k) => {
+                k.clusters[0].cluster["certificate-authority"] = other;
+              },
+              ["web", "--", "true"],
+              { env },
+            );
             assert.equal(r.code, 125, r.stderr);
             assert.match(
               r.stderr,
@@ -397,20 +412,10 @@ Deno.test({
           // (The server's certificate holds DNS:kubernetes and IP:127.0.0.1, not wrong.example.)
           const dir = await Deno.makeTempDir({ prefix: "dbg-sni-" });
           try {
-            const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
-            const named = async (name: string) => {
-              config.clusters[0].cluster["tls-server-name"] = name;
-              await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
-              return await runDbg([
-                "k8s",
-                "--kubeconfig",
-                `${dir}/config`,
-                "-q",
-                "web",
-                "--",
-                "true",
-              ]);
-            };
+            const named = (name: string) =>
+              dbgEdited(dir, (k) => {
+                k.clusters[0].cluster["tls-server-name"] = name;
+              }, ["-q", "web", "--", "true"]);
             const right = await named("kubernetes");
             assert.equal(right.code, 0, right.stderr);
             const wrong = await named("wrong.example");
@@ -429,16 +434,14 @@ Deno.test({
         // (The API server's kubelet client certificate: group system:masters, from the cluster's CA.)
         const dir = await Deno.makeTempDir({ prefix: "dbg-cert-" });
         try {
-          const config = JSON.parse(await Deno.readTextFile(c.kubeconfig.admin));
-          config.users[0].user = {
-            "client-certificate": `${c.dir}/apiserver-kubelet-client.crt`,
-            "client-key": `${c.dir}/apiserver-kubelet-client.key`,
+          // deno-lint-ignore no-explicit-any
+          const withCert = (k: any) => {
+            k.users[0].user = {
+              "client-certificate": `${c.dir}/apiserver-kubelet-client.crt`,
+              "client-key": `${c.dir}/apiserver-kubelet-client.key`,
+            };
           };
-          await Deno.writeTextFile(`${dir}/config`, JSON.stringify(config));
-          const r = await runDbg([
-            "k8s",
-            "--kubeconfig",
-            `${dir}/config`,
+          const r = await dbgEdited(dir, withCert, [
             "-q",
             "web",
             "--",
@@ -448,6 +451,16 @@ Deno.test({
           ]);
           assert.equal(r.code, 4, r.stderr);
           assert.equal(r.stdout, "in\n");
+          // (Deno checks a client certificate user's server by the address it connects to.)
+          const named = await dbgEdited(dir, (k) => {
+            withCert(k);
+            k.clusters[0].cluster["tls-server-name"] = "kubernetes";
+          }, ["web", "--", "true"]);
+          assert.equal(named.code, 125);
+          assert.match(
+            named.stderr,
+            /^dbg: .* has tls-server-name with a client certificate, which dbg does not support$/m,
+          );
         } finally {
           await Deno.remove(dir, { recursive: true });
         }
