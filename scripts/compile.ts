@@ -49,7 +49,7 @@ const ENTRIES = ["main.ts", ...MODULES.map((m) => `runtimes/${m}.ts`)];
 /**
  * Bundles dbg into `outdir`: main.js, runtimes/<name>.js for each runtime, and the chunks they
  * share, with the npm packages left to deno.json's imports (run it with `--config` and
- * {@link CONFIG}). What the binary runs, and what the tests and the bench run: one JS module
+ * {@link CONFIG}). What the binary runs, and what the tests and the bench run: a few JS modules
  * where there were about forty TypeScript ones, each of which costs Deno work at every start
  * (`dbg --version` in 12.4 ms against 17.0 from main.ts, an empty script 12.4; alternated, 21
  * runs). Returns the path of main.js.
@@ -74,8 +74,8 @@ export async function bundle(outdir: string): Promise<string> {
   return `${outdir}/main.js`;
 }
 
-/** The bundle's runtime modules in `outdir`, for `--include`. */
-function bundledRuntimes(outdir: string): string[] {
+/** The bundle's runtime modules in `outdir` (for `--include`). */
+export function bundledRuntimes(outdir: string): string[] {
   return MODULES.map((m) => `${outdir}/runtimes/${m}.js`);
 }
 

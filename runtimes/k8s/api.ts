@@ -71,10 +71,9 @@ export class Kube {
     opts.debug(`kubeconfig: ${s.files.join(":") || "in-cluster service account"}`);
     const c = s.cluster;
     const u = s.user;
-    const serverName = c["tls-server-name"];
     const unsupported = [
       c["insecure-skip-tls-verify"] && "insecure-skip-tls-verify",
-      serverName && (u["client-certificate"] || u["client-certificate-data"]) &&
+      c["tls-server-name"] && (u["client-certificate"] || u["client-certificate-data"]) &&
       "tls-server-name with a client certificate",
       c["proxy-url"] && "proxy-url",
     ].filter(Boolean);
@@ -87,17 +86,12 @@ export class Kube {
     }
     if (c["certificate-authority"] || c["certificate-authority-data"]) trustOnlyGivenCas();
     opts.debug(`context ${s.context}, server ${c.server}`);
-    let auth: () => Promise<Auth>;
-    if (u.exec || u["auth-provider"]) auth = (await import("./auth_plugin.ts")).pluginAuth(s);
-    else {
-      const fixed = staticAuth(s);
-      auth = () => Promise.resolve(fixed);
+    if (u.exec || u["auth-provider"]) {
+      const { pluginAuth } = await import("./auth_plugin.ts");
+      return new Kube(s, pluginAuth(s));
     }
-    if (!serverName) return new Kube(s, auth);
-    return new Kube(s, async () => {
-      const a = await auth();
-      return { ...a, tls: { ...a.tls, serverName } };
-    });
+    const auth = staticAuth(s);
+    return new Kube(s, () => Promise.resolve(auth));
   }
 
   /** Run one API call, translating its failure (see {@link apiError}). */
@@ -238,7 +232,7 @@ function staticAuth(s: KubeSettings): Auth {
     });
   }
   if (groups.length) headers["Impersonate-Group"] = groups[0];
-  return { headers, tls: { ca, cert, key } };
+  return { headers, tls: { ca, cert, key, serverName: c["tls-server-name"] } };
 }
 
 function enc(s: string): string {

@@ -29,7 +29,12 @@ export function pluginAuth(s: KubeSettings): () => Promise<Auth> {
       {};
     await kc.applyToHTTPSOptions(opts as never);
     const pem = (v: unknown) => v === undefined ? undefined : String(v);
-    const tls = { ca: pem(opts.ca), cert: pem(opts.cert), key: pem(opts.key) };
+    const tls = {
+      ca: pem(opts.ca),
+      cert: pem(opts.cert),
+      key: pem(opts.key),
+      serverName: s.cluster["tls-server-name"],
+    };
     return { headers: { ...(opts.headers ?? {}) }, tls };
   };
 }

@@ -6,7 +6,7 @@
  */
 
 import { cleanEnv, sh, type ShResult } from "./dockerd.ts";
-import { bundle, CONFIG, V8_FLAGS } from "../../scripts/compile.ts";
+import { bundle, bundledRuntimes, CONFIG, V8_FLAGS } from "../../scripts/compile.ts";
 
 /**
  * The bundle, made anew for each test module from this checkout's code, in a dir that every
@@ -75,10 +75,7 @@ function sharedDeno(): Promise<{ deno: string; denoDir: string }> {
     const deno = `${dir}/deno`, denoDir = `${dir}/cache`;
     await Deno.copyFile(Deno.execPath(), deno);
     // The runtimes are imported by computed specifiers (runtimes/mod.ts): each is cached too.
-    const runtimes = [...Deno.readDirSync(`${BUNDLE}/runtimes`)].map((e) =>
-      `${BUNDLE}/runtimes/${e.name}`
-    );
-    await sh([deno, "cache", `--config=${CONFIG}`, MAIN, ...runtimes], {
+    await sh([deno, "cache", `--config=${CONFIG}`, MAIN, ...bundledRuntimes(BUNDLE)], {
       env: cleanEnv({ DENO_DIR: denoDir }),
     });
     await sh(["chmod", "-R", "a+rwX", dir]);
